@@ -1,0 +1,62 @@
+// Compression of layer blobs: sniffing by magic bytes, and streams to undo or apply it.
+import { createGunzip, createGzip, constants as zc } from 'node:zlib';
+import { Transform, type TransformCallback } from 'node:stream';
+import { DecompressStream, CompressStream } from 'zstd-napi';
+import type { Compression } from '../oci/media.js';
+
+/** Identify the compression of a blob from its first bytes (at least 4 needed for zstd). */
+export function sniffCompression(head: Buffer): Compression | 'bzip2' | 'xz' {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (head.length >= 3 && head.toString('latin1', 0, 3) === 'BZh') return 'bzip2';
+  if (head.length >= 6 && head[0] === 0xfd && head.toString('latin1', 1, 6) === '7zXZ\0') return 'xz';
+  return 'none';
+}
+
+export function decompressor(c: Compression): Transform {
+  switch (c) {
+    case 'gzip':
+      return createGunzip({ chunkSize: 256 * 1024 });
+    case 'zstd':
+      return new DecompressStream() as unknown as Transform;
+    default:
+      return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
+  }
+}
+
+export function compressor(c: Compression, level?: number): Transform {
+  switch (c) {
+    case 'gzip':
+      return createGzip({ level: level ?? zc.Z_DEFAULT_COMPRESSION, chunkSize: 256 * 1024 });
+    case 'zstd':
+      return new CompressStream(level === undefined ? {} : { compressionLevel: level }) as unknown as Transform;
+    default:
+      return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
+  }
+}
+
+/**
+ * Refuses to pass more than `limit` bytes: the guard against decompression bombs. The error names
+ * what overflowed so the user knows which blob and which limit.
+ */
+export class SizeCap extends Transform {
+  private seen = 0;
+  constructor(private readonly limit: number, private readonly what: string) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) {
+      cb(new Error(`${this.what}: expands past ${this.limit} bytes (limit BALE_MAX_LAYER_BYTES)`));
+      return;
+    }
+    cb(null, chunk);
+  }
+}
+
+/** The largest uncompressed layer bale accepts, from BALE_MAX_LAYER_BYTES (default 64 GiB). */
+export function maxLayerBytes(): number {
+  const v = process.env['BALE_MAX_LAYER_BYTES'];
+  const n = v ? Number(v) : NaN;
+  return Number.isFinite(n) && n > 0 ? n : 64 * 1024 ** 3;
+}

@@ -1,0 +1,86 @@
+// bale's entry point: find the verb, load only its module, run it, map errors to exit codes.
+import { BaleError, oneLine } from '../util/errors.js';
+import type { VerbModule } from './verb.js';
+
+/** Every verb, with the line `bale --help` shows. Modules live in ./verbs/<name>.js, loaded on use. */
+export const VERBS: Record<string, string> = {
+  load: 'Load images from an archive (docker, podman, skopeo, OCI; plain, gzip or zstd layers)',
+  save: 'Save images to an archive that docker, podman and skopeo can load',
+  images: 'List images',
+  inspect: 'Show an image\'s (or container\'s) details as JSON',
+  history: 'Show the history of an image',
+  tag: 'Add a tag to an image',
+  rmi: 'Remove images',
+  gc: 'Remove blobs, layers and temp files nothing uses',
+  fsck: 'Re-hash the store and report damaged blobs',
+  import: 'Create an image from a tar or a directory',
+  export: 'Write a container\'s (or image\'s) filesystem as one flat tar',
+  squash: 'Flatten an image into one layer, keeping its config and history',
+  commit: 'Create an image from a container\'s changes',
+  diff: 'List the files a container added (A), changed (C) or deleted (D)',
+  run: 'Run a command in a new container',
+  create: 'Create a container',
+  start: 'Start a created or stopped container',
+  exec: 'Run a command in a running container',
+  ps: 'List containers',
+  stop: 'Stop running containers',
+  kill: 'Send a signal to running containers',
+  rm: 'Remove containers',
+  logs: 'Show a container\'s output',
+};
+
+const ALIASES: Record<string, string> = { ls: 'images', list: 'images' };
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(VERBS).map((v) => v.length));
+  const lines = Object.entries(VERBS).map(([v, s]) => `  ${v.padEnd(width)}  ${s}`);
+  return [
+    'Usage: bale VERB [OPTIONS] [ARGS]',
+    '',
+    'Container images on hosts with no registry.',
+    '',
+    'Verbs:',
+    ...lines,
+    '',
+    'Store: $BALE_ROOT, else /var/lib/bale (root) or $XDG_DATA_HOME/bale.',
+    "Run 'bale VERB --help' for a verb's options.",
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    if (first === 'help' && rest[0] && VERBS[rest[0]]) return main([rest[0], '--help']);
+    process.stdout.write(mainHelp());
+    return first === undefined ? 2 : 0;
+  }
+  if (first === '--version' || first === '-v' || first === 'version') {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`bale ${pkg.version}\n`);
+    return 0;
+  }
+  const verb = ALIASES[first] ?? first;
+  if (!VERBS[verb]) {
+    process.stderr.write(`bale: unknown verb ${JSON.stringify(first)} (see 'bale --help')\n`);
+    return 2;
+  }
+  const mod = (await import(`./verbs/${verb}.js`)) as VerbModule;
+  return mod.run(rest);
+}
+
+export async function cli(): Promise<void> {
+  // A closed pipe downstream (`bale save | head`) is not an error worth a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(141);
+  });
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (err) {
+    const code = err instanceof BaleError ? err.exitCode : 1;
+    process.stderr.write(`bale: ${oneLine(err)}\n`);
+    if (process.env['BALE_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = code;
+  }
+}

@@ -1,0 +1,55 @@
+// Shared test helpers: a fresh store per test, and bale run as a real process.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BALE = path.join(REPO, 'bin', 'bale');
+export const SHARED = path.resolve(REPO, '..', 'shared');
+
+/** A fresh temp dir; removed by the returned cleanup. */
+export function tmpDir(prefix = 'bale-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface BaleResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run bin/bale as a real process against the store at `root`. */
+export function bale(root: string, args: string[], opts: { input?: Buffer | string; env?: Record<string, string> } = {}): Promise<BaleResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BALE, args, {
+      env: { ...process.env, BALE_ROOT: root, ...(opts.env ?? {}) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.stdin.on('error', () => {});
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+    child.on('close', (code, signal) =>
+      resolve({ code: code ?? 128 + (signal ? os.constants.signals[signal] : 0), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    );
+  });
+}
+
+/** Like bale(), but throws with stderr when the exit code is not 0. */
+export async function baleOk(root: string, args: string[], opts: { input?: Buffer | string; env?: Record<string, string> } = {}): Promise<string> {
+  const r = await bale(root, args, opts);
+  if (r.code !== 0) throw new Error(`bale ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** Is a host command available (for peers such as skopeo and umoci)? */
+export function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
