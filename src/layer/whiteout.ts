@@ -1,0 +1,22 @@
+// Whiteouts as they appear in layer tars (OCI image-spec layer.md, Docker's AUFS-style names).
+import path from 'node:path';
+
+export const WH_PREFIX = '.wh.';
+export const WH_OPAQUE = '.wh..wh..opq';
+/** The xattr overlayfs reads on an upper/lower dir to hide everything below it. */
+export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+export type Whiteout =
+  | { kind: 'opaque'; dir: string } // everything below `dir` in lower layers is hidden
+  | { kind: 'file'; target: string }; // `target` (and anything below it) is hidden
+
+/** Is this (cleaned) entry path a whiteout, and of what? */
+export function parseWhiteout(p: string): Whiteout | undefined {
+  const base = path.posix.basename(p);
+  if (!base.startsWith(WH_PREFIX)) return undefined;
+  const dir = path.posix.dirname(p) === '.' ? '' : path.posix.dirname(p);
+  if (base === WH_OPAQUE) return { kind: 'opaque', dir };
+  const name = base.slice(WH_PREFIX.length);
+  if (name === '' || name === '.' || name === '..') throw new Error(`whiteout ${JSON.stringify(p)}: names nothing`);
+  return { kind: 'file', target: dir ? `${dir}/${name}` : name };
+}

@@ -1,0 +1,90 @@
+// The container record and where a container's parts live in the store.
+//
+//   containers/<id>/container.json   this record (written atomically)
+//   containers/<id>/init/            the init layer: /etc/hostname, /etc/hosts, /etc/resolv.conf,
+//                                    mount points (/proc, /sys, /dev)
+//   containers/<id>/upper/           the read-write layer (overlay upperdir)
+//   containers/<id>/work/            overlay workdir
+//   containers/<id>/rootfs/          where the merged view is mounted while it runs
+//   containers/<id>/log              the container's output, for `bale logs`
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Digest } from '../oci/digest.js';
+import type { Store } from '../store/store.js';
+import { readJson, writeFileAtomic } from '../util/fsx.js';
+import { BaleError } from '../util/errors.js';
+
+export type ContainerStatus = 'created' | 'running' | 'exited';
+
+export interface ContainerRecord {
+  /** 64 hex digits. */
+  id: string;
+  name: string;
+  /** The image's config digest. */
+  image: Digest;
+  /** The image as the user named it. */
+  imageRef: string;
+  created: string;
+  /** What will run, after docker's override rules were applied. */
+  process: {
+    args: string[];
+    env: string[];
+    cwd: string;
+    user: string;
+    tty: boolean;
+  };
+  hostname: string;
+  net: 'none' | 'host';
+  autoRemove: boolean;
+  state: {
+    status: ContainerStatus;
+    /** Host pid of the process that holds the container (while running). */
+    pid?: number;
+    exitCode?: number;
+    startedAt?: string;
+    finishedAt?: string;
+  };
+}
+
+export function containerDir(store: Store, id: string): string {
+  return path.join(store.containerDir, id);
+}
+
+export function containerPaths(store: Store, id: string) {
+  const dir = containerDir(store, id);
+  return {
+    dir,
+    record: path.join(dir, 'container.json'),
+    init: path.join(dir, 'init'),
+    upper: path.join(dir, 'upper'),
+    work: path.join(dir, 'work'),
+    rootfs: path.join(dir, 'rootfs'),
+    log: path.join(dir, 'log'),
+  };
+}
+
+export async function listContainers(store: Store): Promise<ContainerRecord[]> {
+  const out: ContainerRecord[] = [];
+  for (const id of await fsp.readdir(store.containerDir)) {
+    if (!/^[a-f0-9]{64}$/.test(id)) continue;
+    const rec = await readJson<ContainerRecord>(containerPaths(store, id).record);
+    if (rec) out.push(rec);
+  }
+  return out.sort((a, b) => b.created.localeCompare(a.created));
+}
+
+/** Find a container by name, full id or unique id prefix. */
+export async function findContainer(store: Store, nameOrId: string): Promise<ContainerRecord> {
+  const all = await listContainers(store);
+  const byName = all.find((c) => c.name === nameOrId || c.name === nameOrId.replace(/^\//, ''));
+  if (byName) return byName;
+  const byId = all.filter((c) => c.id.startsWith(nameOrId));
+  if (byId.length === 1 && /^[a-f0-9]+$/.test(nameOrId)) return byId[0]!;
+  if (byId.length > 1) throw new BaleError(`${nameOrId}: ambiguous container id prefix (${byId.length} containers)`);
+  throw new BaleError(`No such container: ${nameOrId}`);
+}
+
+export async function saveContainer(store: Store, rec: ContainerRecord): Promise<void> {
+  const p = containerPaths(store, rec.id);
+  await writeFileAtomic(p.record, JSON.stringify(rec, null, 2) + '\n', p.dir);
+}
