@@ -38,6 +38,7 @@ export async function acquireLock(file: string, mode: LockMode): Promise<Lock> {
     async release() {
       if (released) return;
       released = true;
+      child.ref(); // keep the loop alive until the kernel has dropped the lock
       const exited = child.exitCode !== null ? Promise.resolve() : once(child, 'exit').then(() => undefined);
       child.stdin.end();
       await exited;
