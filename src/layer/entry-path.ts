@@ -8,7 +8,8 @@ import path from 'node:path';
  */
 export function cleanEntryPath(name: string, what = 'entry'): string {
   if (name.includes('\0')) throw new Error(`${what} ${JSON.stringify(name)}: NUL in path`);
-  const norm = path.posix.normalize('/' + name);
+  // Directory entries end in '/', which normalize keeps: drop it, a name is the same without it.
+  const norm = path.posix.normalize('/' + name).replace(/(.)\/+$/, '$1');
   // normalize('/' + x) can never climb above '/', so compare against a naive resolution instead.
   const parts: string[] = [];
   for (const p of name.split('/')) {

@@ -1,0 +1,350 @@
+// Apply one layer tar stream onto an empty directory, leaving it ready to be an overlayfs layer.
+//
+// Whiteouts become what overlayfs reads: `.wh.NAME` a 0/0 character device NAME, `.wh..wh..opq` the
+// xattr trusted.overlay.opaque=y on its directory. Nothing is ever written through a symlink: every
+// parent component of every entry (and of every hardlink target) is checked with lstat inside the
+// root, and files are opened with O_NOFOLLOW | O_EXCL after whatever was there is removed.
+import { spawn } from 'node:child_process';
+import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import tar from 'tar-stream';
+import { setAttribute } from 'fs-xattr';
+import { cleanEntryPath } from './entry-path.js';
+import { OVERLAY_OPAQUE_XATTR, parseWhiteout } from './whiteout.js';
+
+export interface ApplyOptions {
+  /**
+   * Set ownership and create device nodes. Defaults to running as root; without it, uid/gid are
+   * left as the caller's and device entries are skipped (an unprivileged process cannot make them).
+   */
+  privileged?: boolean;
+}
+
+export interface ApplyResult {
+  entries: number;
+  whiteouts: number;
+  /** Device entries not created because the process is not privileged. */
+  skippedDevices: number;
+}
+
+interface DirMeta {
+  mode: number;
+  mtime: Date;
+}
+
+/** The xattrs a layer may carry that bale does not set: they would change overlay semantics or cannot apply. */
+function skipXattr(name: string): boolean {
+  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.') || name === 'security.selinux';
+}
+
+class Applier {
+  private readonly checkedDirs = new Set<string>(['']);
+  private readonly dirMeta = new Map<string, DirMeta>();
+  readonly result: ApplyResult = { entries: 0, whiteouts: 0, skippedDevices: 0 };
+
+  constructor(private readonly root: string, private readonly privileged: boolean) {}
+
+  private abs(rel: string): string {
+    return rel === '' ? this.root : path.join(this.root, rel);
+  }
+
+  /**
+   * Make sure every parent directory of `rel` exists and none is a symlink (or anything but a
+   * directory). Missing parents are created (0755, as tar does).
+   */
+  private async ensureParents(rel: string, entry: string): Promise<void> {
+    const parts = rel.split('/');
+    parts.pop();
+    let cur = '';
+    for (const p of parts) {
+      cur = cur ? `${cur}/${p}` : p;
+      if (this.checkedDirs.has(cur)) continue;
+      const st = await lstatOrUndefined(this.abs(cur));
+      if (!st) {
+        await fsp.mkdir(this.abs(cur), { mode: 0o755 });
+      } else if (st.isSymbolicLink()) {
+        throw new Error(`path traversal via symlink: ${entry}`);
+      } else if (!st.isDirectory()) {
+        throw new Error(`${entry}: parent ${cur} is not a directory`);
+      }
+      this.checkedDirs.add(cur);
+    }
+  }
+
+  /** Forget that `rel` and anything below it were checked directories (it is being replaced). */
+  private forget(rel: string): void {
+    if (!this.checkedDirs.delete(rel)) return;
+    const prefix = rel + '/';
+    for (const d of this.checkedDirs) if (d.startsWith(prefix)) this.checkedDirs.delete(d);
+    for (const d of this.dirMeta.keys()) if (d === rel || d.startsWith(prefix)) this.dirMeta.delete(d);
+  }
+
+  /** Remove whatever is at `rel` unless it is a directory and `keepDir` is set. Returns the old stat. */
+  private async clear(rel: string, keepDir: boolean): Promise<Stats | undefined> {
+    const p = this.abs(rel);
+    const st = await lstatOrUndefined(p);
+    if (!st) return undefined;
+    if (st.isDirectory() && keepDir) return st;
+    this.forget(rel);
+    await fsp.rm(p, { recursive: true, force: true });
+    return undefined;
+  }
+
+  async entry(header: tar.Header, body: Readable): Promise<void> {
+    const name = header.name;
+    let rel: string;
+    try {
+      rel = cleanEntryPath(name);
+    } catch (e) {
+      throw new Error((e as Error).message);
+    }
+    this.result.entries++;
+    const wh = rel === '' ? undefined : parseWhiteout(rel);
+    if (wh) {
+      await drain(body);
+      this.result.whiteouts++;
+      if (wh.kind === 'opaque') {
+        const dir = wh.dir;
+        if (dir !== '') {
+          await this.ensureParents(dir, name);
+          const st = await lstatOrUndefined(this.abs(dir));
+          if (!st) {
+            await fsp.mkdir(this.abs(dir), { mode: 0o755 });
+            this.dirMeta.set(dir, { mode: 0o755, mtime: header.mtime ?? new Date(0) });
+          } else if (!st.isDirectory()) {
+            throw new Error(`${name}: opaque whiteout in ${dir}, which is not a directory`);
+          }
+        }
+        await setAttribute(this.abs(dir), OVERLAY_OPAQUE_XATTR, 'y').catch((e: Error) => {
+          throw new Error(`${name}: cannot set ${OVERLAY_OPAQUE_XATTR}: ${e.message}`);
+        });
+        return;
+      }
+      await this.ensureParents(wh.target, name);
+      await this.clear(wh.target, false);
+      await mknod(this.abs(wh.target), 'c', 0, 0, name);
+      return;
+    }
+
+    const type = header.type ?? 'file';
+    if (rel === '') {
+      // The root itself: only its metadata matters.
+      await drain(body);
+      if (type !== 'directory') throw new Error(`${name}: the layer root must be a directory, not a ${type}`);
+      await this.owner(rel, header);
+      this.dirMeta.set(rel, { mode: header.mode ?? 0o755, mtime: header.mtime ?? new Date(0) });
+      await this.xattrs(rel, header);
+      return;
+    }
+    await this.ensureParents(rel, name);
+    const p = this.abs(rel);
+
+    switch (type) {
+      case 'directory': {
+        await drain(body);
+        const kept = await this.clear(rel, true);
+        if (!kept) await fsp.mkdir(p, { mode: 0o700 });
+        this.checkedDirs.add(rel);
+        await this.owner(rel, header);
+        this.dirMeta.set(rel, { mode: header.mode ?? 0o755, mtime: header.mtime ?? new Date(0) });
+        await this.xattrs(rel, header);
+        return;
+      }
+      case 'file':
+      case 'contiguous-file': {
+        await this.clear(rel, false);
+        const fh = await fsp.open(p, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+        try {
+          // Plain async iteration: tar-stream's entry streams are streamx, which Node's pipeline()
+          // does not always see end or fail. Each write is awaited, so nothing piles up in memory.
+          for await (const chunk of body as AsyncIterable<Buffer>) await fh.write(chunk);
+        } finally {
+          await fh.close();
+        }
+        await this.meta(rel, header);
+        return;
+      }
+      case 'symlink': {
+        await drain(body);
+        await this.clear(rel, false);
+        await fsp.symlink(header.linkname ?? '', p);
+        await this.owner(rel, header);
+        await fsp.lutimes(p, header.mtime ?? new Date(0), header.mtime ?? new Date(0));
+        return;
+      }
+      case 'link': {
+        await drain(body);
+        const target = cleanEntryPath(header.linkname ?? '', `hardlink ${name} target`);
+        if (target === '') throw new Error(`${name}: hardlink to the layer root`);
+        await this.checkInside(target, name);
+        const tst = await lstatOrUndefined(this.abs(target));
+        if (!tst) throw new Error(`${name}: hardlink target ${target} does not exist in the layer`);
+        if (tst.isDirectory()) throw new Error(`${name}: hardlink target ${target} is a directory`);
+        if (target === rel) return;
+        await this.clear(rel, false);
+        await fsp.link(this.abs(target), p);
+        return;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        await drain(body);
+        if (!this.privileged && type !== 'fifo') {
+          this.result.skippedDevices++;
+          return;
+        }
+        await this.clear(rel, false);
+        const t = type === 'fifo' ? 'p' : type === 'character-device' ? 'c' : 'b';
+        await mknod(p, t, header.devmajor ?? 0, header.devminor ?? 0, name);
+        await this.meta(rel, header);
+        return;
+      }
+      default:
+        await drain(body);
+        throw new Error(`${name}: unsupported tar entry type ${type}`);
+    }
+  }
+
+  /** No component of `rel` (a hardlink target) may be a symlink, and all must exist as dirs. */
+  private async checkInside(rel: string, entry: string): Promise<void> {
+    const parts = rel.split('/');
+    parts.pop();
+    let cur = '';
+    for (const p of parts) {
+      cur = cur ? `${cur}/${p}` : p;
+      if (this.checkedDirs.has(cur)) continue;
+      const st = await lstatOrUndefined(this.abs(cur));
+      if (st?.isSymbolicLink()) throw new Error(`path traversal via symlink: ${entry} (hardlink target ${rel})`);
+      if (!st?.isDirectory()) throw new Error(`${entry}: hardlink target ${rel} does not exist in the layer`);
+      this.checkedDirs.add(cur);
+    }
+  }
+
+  private async owner(rel: string, h: tar.Header): Promise<void> {
+    if (!this.privileged) return;
+    await fsp.lchown(this.abs(rel), h.uid ?? 0, h.gid ?? 0);
+  }
+
+  private async meta(rel: string, h: tar.Header): Promise<void> {
+    const p = this.abs(rel);
+    // chown first: it clears setuid/setgid bits, which the chmod after it puts back.
+    await this.owner(rel, h);
+    await fsp.chmod(p, (h.mode ?? 0o644) & 0o7777);
+    await this.xattrs(rel, h);
+    await fsp.lutimes(p, h.mtime ?? new Date(0), h.mtime ?? new Date(0));
+  }
+
+  private async xattrs(rel: string, h: tar.Header): Promise<void> {
+    const pax = (h as { pax?: Record<string, string> }).pax;
+    if (!pax) return;
+    for (const [k, v] of Object.entries(pax)) {
+      if (!k.startsWith('SCHILY.xattr.')) continue;
+      const name = k.slice('SCHILY.xattr.'.length);
+      // tar-stream decodes PAX values as UTF-8: a binary value (e.g. security.capability) that did
+      // not survive that decoding cannot be set faithfully, so it is left off rather than corrupted.
+      if (skipXattr(name) || v.includes('\uFFFD')) continue;
+      try {
+        // tar-stream hands PAX values over as UTF-8 strings; this gives back the bytes for textual values.
+        await setAttribute(this.abs(rel), name, Buffer.from(v, 'utf8'));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // A file system without xattrs, or a namespace we may not write: not the layer's fault.
+        if (code === 'ENOTSUP' || code === 'EOPNOTSUPP' || (!this.privileged && code === 'EPERM')) continue;
+        throw new Error(`${h.name}: cannot set xattr ${name}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Directory modes and mtimes last, deepest first, so writing their contents does not disturb them. */
+  async finish(): Promise<void> {
+    const dirs = [...this.dirMeta.keys()].sort((a, b) => b.split('/').length - a.split('/').length || (a < b ? 1 : -1));
+    for (const d of dirs) {
+      const m = this.dirMeta.get(d)!;
+      const p = this.abs(d);
+      await fsp.chmod(p, m.mode & 0o7777);
+      await fsp.lutimes(p, m.mtime, m.mtime);
+    }
+  }
+}
+
+async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+  try {
+    return await fsp.lstat(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+async function drain(s: Readable): Promise<void> {
+  s.resume();
+  if (s.readableEnded) return;
+  await new Promise<void>((resolve, reject) => {
+    s.once('end', resolve);
+    s.once('error', reject);
+  });
+}
+
+/** Node has no mknod(2): util-linux/coreutils mknod does it. */
+function mknod(p: string, type: 'c' | 'b' | 'p', major: number, minor: number, entry: string): Promise<void> {
+  const args = type === 'p' ? ['-m', '0', p, 'p'] : ['-m', '0', p, type, String(major), String(minor)];
+  return new Promise((resolve, reject) => {
+    const child = spawn('mknod', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('error', (e) => reject(new Error(`${entry}: cannot run mknod: ${e.message}`)));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${entry}: mknod failed: ${err.trim().split('\n')[0] ?? code}`)),
+    );
+  });
+}
+
+/**
+ * Apply the uncompressed layer tar read from `input` onto `dest` (an existing, normally empty,
+ * directory). Resolves once the whole input has been consumed and every entry written; rejects with
+ * a one-line error naming the entry and the problem.
+ */
+export async function applyLayer(input: Readable | NodeJS.ReadableStream, dest: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  const privileged = opts.privileged ?? process.getuid?.() === 0;
+  const applier = new Applier(path.resolve(dest), privileged);
+  const extract = tar.extract();
+  let failed: unknown;
+  const fail = (e: unknown) => {
+    failed ??= e;
+  };
+  // Fed by hand, not with pipeline(): the extractor is a streamx stream, whose errors (a truncated
+  // tar) must land here rather than as an uncaught 'error' event.
+  extract.on('error', fail);
+  const src = input as Readable;
+  src.on('error', (e) => {
+    fail(e);
+    extract.destroy(e);
+  });
+  src.pipe(extract as unknown as Writable);
+  try {
+    for await (const entry of extract as unknown as AsyncIterable<Readable & { header: tar.Header }>) {
+      await applier.entry(entry.header, entry);
+    }
+  } catch (e) {
+    fail(e);
+    extract.destroy(e as Error);
+  }
+  if (!failed && src.readable && !src.readableEnded) {
+    // All entries came, but the stream may still hold the tar's trailing zero blocks: read them, so a
+    // caller hashing the input sees every byte.
+    await new Promise<void>((resolve) => {
+      src.once('end', resolve);
+      src.once('error', resolve);
+      src.once('close', resolve);
+    });
+  }
+  if (failed) {
+    src.unpipe(extract as unknown as Writable);
+    src.resume();
+    const msg = failed instanceof Error ? failed.message.split('\n')[0]! : String(failed);
+    throw new Error(msg === 'Unexpected end of data' ? 'layer tar is truncated (unexpected end of data)' : msg);
+  }
+  await applier.finish();
+  return applier.result;
+}

@@ -1,0 +1,187 @@
+// Unpacked layers: one directory per chain id, made on demand from the blobs, ready for overlayfs.
+//
+//   layers/<chain hex>/diff     the layer's own changes (not merged with the layers below), with
+//                               whiteouts as overlayfs wants them (see layer/apply.ts)
+//   layers/<chain hex>/diff-id  the layer's uncompressed digest, for people and fsck
+//   layers/l/<short>            a short symlink to ../<chain hex>/diff, so an overlay mount of many
+//                               layers fits in the kernel's one-page limit on mount options
+//
+// A layer is unpacked into tmp/ and renamed into place whole: layers/<chain hex> existing means the
+// layer is complete. Two processes unpacking the same chain both finish; the second rename loses
+// and its copy is dropped.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../archive/compression.js';
+import { chainIds } from '../oci/chain.js';
+import { HashCounter, hexOf, type Digest } from '../oci/digest.js';
+import { applyLayer } from '../layer/apply.js';
+import { exists, readJson } from '../util/fsx.js';
+import { BaleError } from '../util/errors.js';
+import type { ImageRecord, Store } from './store.js';
+
+/** Length of the short link names under layers/l/ (hex digits of the chain id). */
+const SHORT = 20;
+
+export function layerRoot(store: Store, chain: Digest): string {
+  return path.join(store.layerDir, hexOf(chain));
+}
+
+/** The unpacked directory of the layer with this chain id. */
+export function layerDiffDir(store: Store, chain: Digest): string {
+  return path.join(layerRoot(store, chain), 'diff');
+}
+
+/** The short name of a layer's diff dir, relative to store.layerDir (`l/<20 hex>`). */
+export function layerShortPath(chain: Digest): string {
+  return `l/${hexOf(chain).slice(0, SHORT)}`;
+}
+
+/** The chain ids of an image's layers, bottom first. */
+export function imageChainIds(rec: ImageRecord): Digest[] {
+  return chainIds(rec.diffIds);
+}
+
+async function readHead(file: string, n: number): Promise<Buffer> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function ensureShortLink(store: Store, chain: Digest): Promise<void> {
+  const link = path.join(store.layerDir, layerShortPath(chain));
+  const want = `../${hexOf(chain)}/diff`;
+  const have = await fsp.readlink(link).catch(() => undefined);
+  if (have === want) return;
+  await fsp.mkdir(path.dirname(link), { recursive: true, mode: 0o700 });
+  const tmp = store.tmpPath('link');
+  await fsp.symlink(want, tmp);
+  await fsp.rename(tmp, link);
+}
+
+/** Unpack one layer blob into place as chain `chain`, verifying its diff id. */
+async function unpackOne(store: Store, blob: Digest, diffId: Digest, chain: Digest): Promise<void> {
+  const blobFile = store.blobPath(blob);
+  const compression = sniffCompression(await readHead(blobFile, 8));
+  if (compression === 'bzip2' || compression === 'xz') {
+    throw new BaleError(`layer ${blob}: ${compression} compression is not supported`);
+  }
+  const tmp = store.tmpPath('layer');
+  await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+  try {
+    const hasher = new HashCounter();
+    const source = new PassThrough({ highWaterMark: 1024 * 1024 });
+    const feeding = pipeline(
+      store.blobStream(blob) as Readable,
+      decompressor(compression),
+      new SizeCap(maxLayerBytes(), `layer ${blob}`),
+      hasher,
+      source,
+    );
+    const [fed, applied] = await Promise.allSettled([feeding, applyLayer(source, path.join(tmp, 'diff'))]);
+    if (fed.status === 'rejected' || applied.status === 'rejected') {
+      // The applier's error names the entry; the feeder's names a broken blob. Prefer whichever
+      // is not just the echo of the other side closing.
+      const errs = [applied, fed].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
+      const e = errs.find((x) => (x as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') ?? errs[0]!;
+      throw new BaleError(`layer ${blob}: ${e.message.split('\n')[0]}`);
+    }
+    if (hasher.digest() !== diffId) {
+      throw new BaleError(`layer ${blob}: uncompressed content is ${hasher.digest()}, but the image says its diff id is ${diffId}`);
+    }
+    await fsp.writeFile(path.join(tmp, 'diff-id'), diffId + '\n');
+    try {
+      await fsp.rename(tmp, layerRoot(store, chain));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // Someone else unpacked the same chain meanwhile: theirs is as good as ours.
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+    }
+  } finally {
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The unpacked directories of an image's layers, bottom first, unpacking the missing ones (and
+ * holding the writer lock while it does, so gc does not collect what it is making).
+ */
+export async function unpackLayers(store: Store, rec: ImageRecord): Promise<string[]> {
+  const chains = imageChainIds(rec);
+  if (chains.length !== rec.layers.length) {
+    throw new BaleError(`image ${rec.id}: ${rec.layers.length} layer blobs but ${chains.length} diff ids`);
+  }
+  const missing: number[] = [];
+  for (let i = 0; i < chains.length; i++) {
+    if (!(await exists(layerRoot(store, chains[i]!)))) missing.push(i);
+  }
+  const lock = await store.writerLock();
+  try {
+    for (const i of missing) {
+      const chain = chains[i]!;
+      if (await exists(layerRoot(store, chain))) continue;
+      await unpackOne(store, rec.layers[i]!.digest, rec.diffIds[i]!, chain);
+    }
+    for (const c of chains) await ensureShortLink(store, c);
+  } finally {
+    await lock.release();
+  }
+  return chains.map((c) => layerDiffDir(store, c));
+}
+
+/** What bale needs to know of a container record to keep its layers (see runtime/container.ts). */
+interface ContainerLayerRef {
+  image?: Digest;
+  /** Chain ids of the container's image layers, bottom first. */
+  layers?: Digest[];
+}
+
+/** Chain ids (hex) whose unpacked directories images or containers use. */
+export async function layersInUse(store: Store): Promise<Set<string>> {
+  const used = new Set<string>();
+  const images = await store.images();
+  for (const rec of images) for (const c of imageChainIds(rec)) used.add(hexOf(c));
+  for (const id of await fsp.readdir(store.containerDir).catch(() => [] as string[])) {
+    if (!/^[a-f0-9]{64}$/.test(id)) continue;
+    const c = await readJson<ContainerLayerRef>(path.join(store.containerDir, id, 'container.json')).catch(() => undefined);
+    if (!c) continue;
+    for (const l of c.layers ?? []) used.add(hexOf(l));
+    const img = c.image ? images.find((i) => i.id === c.image) : undefined;
+    if (img) for (const ch of imageChainIds(img)) used.add(hexOf(ch));
+  }
+  return used;
+}
+
+/**
+ * Remove unpacked layers nothing uses (for `bale gc`). Holds the collector lock, so no unpack or
+ * container creation is in flight. A layer is first renamed out of layers/ and then deleted, so a
+ * crash never leaves a partial layer under its chain id.
+ */
+export async function collectLayers(store: Store): Promise<{ layers: number }> {
+  const lock = await store.collectorLock();
+  try {
+    const used = await layersInUse(store);
+    let layers = 0;
+    for (const n of await fsp.readdir(store.layerDir)) {
+      if (!/^[a-f0-9]{64}$/.test(n) || used.has(n)) continue;
+      const tmp = store.tmpPath('gc-layer');
+      await fsp.rename(path.join(store.layerDir, n), tmp);
+      await fsp.rm(tmp, { recursive: true, force: true });
+      layers++;
+    }
+    const linkDir = path.join(store.layerDir, 'l');
+    for (const n of await fsp.readdir(linkDir).catch(() => [] as string[])) {
+      const link = path.join(linkDir, n);
+      if (!(await fsp.stat(link).then(() => true, () => false))) await fsp.rm(link, { force: true });
+    }
+    return { layers };
+  } finally {
+    await lock.release();
+  }
+}
