@@ -1,0 +1,413 @@
+// Writing images from the store as one tar that is a Docker archive and an OCI image layout at once.
+//
+// The archive bale save writes (entries in this order, every one with mtime 0, uid/gid 0, mode 0644
+// for files, 0755 for dirs; so the same inputs give a byte-identical tar):
+//
+//   oci-layout                     {"imageLayoutVersion":"1.0.0"}                        (oci, both)
+//   index.json                     one manifest descriptor per (image, tag):             (oci, both)
+//                                    io.containerd.image.name   = docker.io/library/busybox:latest
+//                                    org.opencontainers.image.ref.name = busybox:latest
+//                                  an image saved by id gets one descriptor without annotations
+//   manifest.json                  [{Config, RepoTags, Layers}], paths into blobs/       (docker, both)
+//   repositories                   {"busybox":{"latest":"<top v1 id>"}}                  (docker, both)
+//   blobs/ blobs/sha256/
+//   blobs/sha256/<hex>             manifests (oci, both), then configs, then layers; each blob once
+//                                  however many images use it
+//   <v1 id>/ VERSION json layer.tar   legacy per-layer dirs (docker, both); layer.tar is a tar
+//                                  symlink to ../blobs/sha256/<hex>, never a second copy. See
+//                                  legacy-v1.ts for how the ids are derived.
+//
+// manifest.json `Config` is `blobs/sha256/<config hex>` and `Layers` are `blobs/sha256/<hex>` (as
+// docker >= 25 writes them; a reader that needs no symlinks finds real files there).
+//
+// Layers are written as stored unless a compression is asked for; then each layer whose stored
+// compression differs is re-encoded (decompressed, checked against its diff_id, compressed), which
+// gives it a new blob digest, so the image gets a new OCI manifest naming the new descriptors (the
+// config and its diff_ids do not change). Without re-encoding, the stored manifest blob is written
+// byte for byte, so a load then save gives back the same manifest digest.
+//
+// Delta archives (`bale save --exclude-from/--exclude-image`): a layer the target already has is
+// left out: no blobs/sha256/<hex> for it and no layer.tar in its legacy dir (the dir's VERSION and
+// json stay, so the parent chain is whole). Everything else is as usual: manifest.json `Layers`
+// and the OCI manifests still name the layer. So a loader can tell a delta archive from a damaged
+// one, the omitted layer blob digests are recorded (sorted):
+//   - index.json:    "annotations": {"dev.bale.excluded-layers": "sha256:<hex>,sha256:<hex>"}
+//   - manifest.json: each image entry that lacks layers has "bale.excluded": ["sha256:<hex>", …]
+// A loader should accept a listed missing blob when its store already has that blob digest or a
+// layer with the same diff_id (the config's rootfs.diff_ids at the same position), and otherwise
+// fail naming every missing layer. A blob missing but not listed means the archive is damaged.
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import tar from 'tar-stream';
+import { HashCounter, hexOf, sha256, type Digest } from '../oci/digest.js';
+import { MT, ociLayerType, type Compression } from '../oci/media.js';
+import { qualifiedName } from '../oci/reference.js';
+import { CONTAINERD_NAME, REF_NAME, type Descriptor, type DockerArchiveEntry, type ImageConfig, type Index, type Manifest } from '../oci/types.js';
+import type { ImageRecord, Store } from '../store/store.js';
+import { BaleError } from '../util/errors.js';
+import { compressor, decompressor, sniffCompression } from './compression.js';
+import { v1Layers } from './legacy-v1.js';
+
+export type ArchiveFormat = 'docker' | 'oci' | 'both';
+
+/** Annotation on index.json listing layer blobs a delta archive leaves out. */
+export const EXCLUDED_ANNOTATION = 'dev.bale.excluded-layers';
+/** Field of a manifest.json entry listing layer blobs a delta archive leaves out. */
+export const EXCLUDED_FIELD = 'bale.excluded';
+
+export interface SaveRequest {
+  rec: ImageRecord;
+  /** Canonical `name:tag` references to record; none for an image named by id. */
+  tags: string[];
+}
+
+/** Layers a target already has, by blob digest and by diff_id. */
+export interface LayerSet {
+  digests: Set<Digest>;
+  diffIds: Set<Digest>;
+}
+
+export interface WriteProgress {
+  /** Bytes of blobs written so far, and in all. */
+  bytes: number;
+  total: number;
+  what: string;
+}
+
+export interface WriteOptions {
+  format: ArchiveFormat;
+  /** Re-encode layers to this; undefined keeps them as stored. */
+  compress?: Compression;
+  exclude?: LayerSet;
+  onProgress?: (p: WriteProgress) => void;
+}
+
+export interface WriteSummary {
+  images: number;
+  blobs: number;
+  bytes: number;
+  excluded: Digest[];
+}
+
+/** A blob to put under blobs/sha256/: a file on disk (stored or re-encoded) or bytes made here. */
+interface OutBlob {
+  digest: Digest;
+  size: number;
+  file?: string;
+  bytes?: Buffer;
+  /** Check the file's content against digest while streaming it (stored blobs). */
+  verify: boolean;
+  kind: 0 | 1 | 2; // manifest, config, layer: the order they are written in
+}
+
+interface OutLayer {
+  desc: Descriptor;
+  diffId: Digest;
+  excluded: boolean;
+}
+
+interface OutImage {
+  rec: ImageRecord;
+  tags: string[];
+  config: ImageConfig;
+  manifest: Descriptor;
+  layers: OutLayer[];
+}
+
+/** Split a canonical `name:tag` (the tag is after the last colon that follows the last slash). */
+export function splitTag(ref: string): { name: string; tag: string } {
+  const i = ref.lastIndexOf(':');
+  if (i <= ref.lastIndexOf('/')) return { name: ref, tag: 'latest' };
+  return { name: ref.slice(0, i), tag: ref.slice(i + 1) };
+}
+
+async function sniffFile(file: string): Promise<ReturnType<typeof sniffCompression>> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return sniffCompression(head.subarray(0, bytesRead));
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Merge requests naming the same image (in first-seen order), tags deduplicated. */
+function mergeRequests(reqs: SaveRequest[]): SaveRequest[] {
+  const byId = new Map<Digest, SaveRequest>();
+  for (const r of reqs) {
+    const have = byId.get(r.rec.id);
+    if (!have) byId.set(r.rec.id, { rec: r.rec, tags: [...new Set(r.tags)] });
+    else for (const t of r.tags) if (!have.tags.includes(t)) have.tags.push(t);
+  }
+  return [...byId.values()];
+}
+
+class Planner {
+  readonly blobs = new Map<string, OutBlob>();
+  readonly temps: string[] = [];
+  private readonly reencoded = new Map<Digest, Promise<{ desc: Descriptor; file: string }>>();
+
+  constructor(private readonly store: Store, private readonly opts: WriteOptions) {}
+
+  addBlob(b: OutBlob): void {
+    const hex = hexOf(b.digest);
+    const have = this.blobs.get(hex);
+    if (!have || b.kind < have.kind) this.blobs.set(hex, b);
+  }
+
+  /** Re-encode a stored layer once, however many images use it. */
+  reencode(stored: Descriptor, diffId: Digest, from: Compression, to: Compression): Promise<{ desc: Descriptor; file: string }> {
+    let p = this.reencoded.get(stored.digest);
+    if (!p) {
+      p = this.doReencode(stored, diffId, from, to);
+      this.reencoded.set(stored.digest, p);
+    }
+    return p;
+  }
+
+  private async doReencode(stored: Descriptor, diffId: Digest, from: Compression, to: Compression): Promise<{ desc: Descriptor; file: string }> {
+    const file = this.store.tmpPath('save-layer');
+    this.temps.push(file);
+    const plain = new HashCounter();
+    const out = new HashCounter();
+    this.opts.onProgress?.({ bytes: 0, total: 0, what: `compressing ${stored.digest.slice(7, 19)} (${to})` });
+    await pipeline(this.store.blobStream(stored.digest), decompressor(from), plain, compressor(to), out, createWriteStream(file, { mode: 0o600 }));
+    if (plain.digest() !== diffId) {
+      throw new BaleError(`layer ${stored.digest} in the store does not match its diff_id ${diffId} (run bale fsck)`);
+    }
+    return { desc: { mediaType: ociLayerType(to), digest: out.digest(), size: out.bytes }, file };
+  }
+
+  async image(req: SaveRequest): Promise<OutImage> {
+    const { rec } = req;
+    const store = this.store;
+    const { format, compress, exclude } = this.opts;
+    if (!(await store.hasBlob(rec.id))) throw new BaleError(`image ${rec.id.slice(7, 19)}: config blob is missing from the store (run bale fsck)`);
+    const config = await store.config(rec);
+    this.addBlob({ digest: rec.id, size: await store.blobSize(rec.id), file: store.blobPath(rec.id), verify: true, kind: 1 });
+    const name = req.tags[0] ?? rec.id.slice(7, 19);
+
+    let reencodedAny = false;
+    const layers: OutLayer[] = [];
+    for (let i = 0; i < rec.layers.length; i++) {
+      const stored = rec.layers[i]!;
+      const diffId = rec.diffIds[i]!;
+      const excluded = Boolean(exclude && (exclude.diffIds.has(diffId) || exclude.digests.has(stored.digest)));
+      if (!(await store.hasBlob(stored.digest))) {
+        if (excluded && compress === undefined) {
+          layers.push({ desc: stored, diffId, excluded });
+          continue;
+        }
+        throw new BaleError(`${name}: layer ${stored.digest} is missing from the store (run bale fsck)`);
+      }
+      const file = store.blobPath(stored.digest);
+      const sniffed = await sniffFile(file);
+      if (sniffed === 'bzip2' || sniffed === 'xz') {
+        throw new BaleError(`${name}: layer ${stored.digest} is ${sniffed}-compressed, which neither format can carry`);
+      }
+      let desc = stored;
+      let out = { file, verify: true };
+      if (compress !== undefined && compress !== sniffed) {
+        const r = await this.reencode(stored, diffId, sniffed, compress);
+        desc = r.desc;
+        out = { file: r.file, verify: false };
+        reencodedAny = true;
+      }
+      const c = compress ?? sniffed;
+      if (c === 'zstd' && format === 'docker') {
+        throw new BaleError(
+          compress === 'zstd'
+            ? 'zstd layers need an OCI archive: a Docker archive cannot declare them (use --format oci or both, or --compress gzip)'
+            : `${name}: has zstd layers, which a Docker archive cannot declare (use --compress gzip or none, or --format oci)`,
+        );
+      }
+      if (c === 'zstd' && format === 'both' && compress !== 'zstd') {
+        throw new BaleError(`${name}: has zstd layers, which the Docker half of the archive cannot declare (use --compress gzip or none, --format oci, or --compress zstd to keep them)`);
+      }
+      if (!excluded) this.addBlob({ digest: desc.digest, size: desc.size, file: out.file, verify: out.verify, kind: 2 });
+      layers.push({ desc, diffId, excluded });
+    }
+
+    let manifest = rec.manifest;
+    if (!reencodedAny) {
+      if (format !== 'docker') {
+        this.addBlob({ digest: rec.manifest.digest, size: await store.blobSize(rec.manifest.digest), file: store.blobPath(rec.manifest.digest), verify: true, kind: 0 });
+      }
+    } else {
+      const old = await store.readJsonBlob<Manifest>(rec.manifest.digest).catch(() => undefined);
+      const m: Manifest = {
+        schemaVersion: 2,
+        mediaType: MT.ociManifest,
+        config: { mediaType: MT.ociConfig, digest: rec.id, size: rec.config.size },
+        layers: layers.map((l) => ({ mediaType: l.desc.mediaType, digest: l.desc.digest, size: l.desc.size })),
+      };
+      if (old?.annotations && Object.keys(old.annotations).length) m.annotations = old.annotations;
+      const bytes = Buffer.from(JSON.stringify(m));
+      manifest = { mediaType: MT.ociManifest, digest: sha256(bytes), size: bytes.length };
+      if (format !== 'docker') this.addBlob({ digest: manifest.digest, size: bytes.length, bytes, verify: false, kind: 0 });
+    }
+    return { rec, tags: req.tags, config, manifest, layers };
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all(this.temps.map((f) => fsp.rm(f, { force: true })));
+  }
+}
+
+function json(v: unknown): Buffer {
+  return Buffer.from(JSON.stringify(v));
+}
+
+function indexJson(images: OutImage[], excluded: Digest[]): Buffer {
+  const manifests: Descriptor[] = [];
+  for (const img of images) {
+    const base: Descriptor = { mediaType: img.manifest.mediaType, digest: img.manifest.digest, size: img.manifest.size };
+    if (img.tags.length === 0) manifests.push(base);
+    for (const t of img.tags) {
+      const { name, tag } = splitTag(t);
+      manifests.push({ ...base, annotations: { [CONTAINERD_NAME]: `${qualifiedName(name)}:${tag}`, [REF_NAME]: `${name}:${tag}` } });
+    }
+  }
+  const index: Index = { schemaVersion: 2, mediaType: MT.ociIndex, manifests };
+  if (excluded.length) index.annotations = { [EXCLUDED_ANNOTATION]: excluded.join(',') };
+  return json(index);
+}
+
+function manifestJson(images: OutImage[]): Buffer {
+  return json(
+    images.map((img) => {
+      const e: DockerArchiveEntry & { [EXCLUDED_FIELD]?: string[] } = {
+        Config: `blobs/sha256/${hexOf(img.rec.id)}`,
+        RepoTags: img.tags.length ? [...img.tags] : null,
+        Layers: img.layers.map((l) => `blobs/sha256/${hexOf(l.desc.digest)}`),
+      };
+      const ex = [...new Set(img.layers.filter((l) => l.excluded).map((l) => l.desc.digest))].sort();
+      if (ex.length) e[EXCLUDED_FIELD] = ex;
+      return e;
+    }),
+  );
+}
+
+/**
+ * Write the requested images as one archive to `out`. Blobs stream from the store (stored ones are
+ * checked against their digests on the way); nothing layer-sized is held in memory. `out` is ended
+ * unless `end` is false (stdout).
+ */
+export async function writeArchive(store: Store, requests: SaveRequest[], out: Writable, opts: WriteOptions & { end?: boolean }): Promise<WriteSummary> {
+  const planner = new Planner(store, opts);
+  try {
+    const images: OutImage[] = [];
+    for (const req of mergeRequests(requests)) images.push(await planner.image(req));
+    const excluded = [...new Set(images.flatMap((i) => i.layers.filter((l) => l.excluded).map((l) => l.desc.digest)))].sort();
+    const docker = opts.format !== 'oci';
+    const oci = opts.format !== 'docker';
+
+    const pack = tar.pack();
+    const piped = new Promise<void>((resolve, reject) => {
+      pack.on('error', reject);
+      out.on('error', reject);
+      if (opts.end === false) {
+        pack.on('end', () => out.write('', () => resolve()));
+        (pack as unknown as NodeJS.ReadableStream).pipe(out, { end: false });
+      } else {
+        out.on('finish', () => resolve());
+        (pack as unknown as NodeJS.ReadableStream).pipe(out);
+      }
+    });
+    piped.catch(() => {});
+
+    const header = (name: string, extra: Partial<tar.Header> = {}): tar.Header => ({
+      name,
+      size: 0,
+      mtime: new Date(0),
+      uid: 0,
+      gid: 0,
+      uname: '',
+      gname: '',
+      mode: extra.type === 'directory' ? 0o755 : extra.type === 'symlink' ? 0o777 : 0o644,
+      ...extra,
+    }) as tar.Header;
+    const add = (h: tar.Header, body?: Buffer) =>
+      new Promise<void>((resolve, reject) => {
+        pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+      });
+    const addFile = (name: string, b: OutBlob, onBytes: (n: number) => void) =>
+      new Promise<void>((resolve, reject) => {
+        const hc = new HashCounter();
+        const entry = pack.entry(header(name, { size: b.size }), (err) => {
+          if (err) return reject(err);
+          if (b.verify && hc.digest() !== b.digest) return reject(new BaleError(`blob ${b.digest} in the store is damaged (run bale fsck)`));
+          resolve();
+        });
+        const src = createReadStream(b.file!, { highWaterMark: 1024 * 1024 });
+        src.on('error', reject);
+        hc.on('data', (c: Buffer) => onBytes(c.length));
+        src.pipe(hc).pipe(entry as unknown as NodeJS.WritableStream);
+      });
+
+    if (oci) {
+      await add(header('oci-layout'), json({ imageLayoutVersion: '1.0.0' }));
+      await add(header('index.json'), indexJson(images, excluded));
+    }
+    const v1 = new Map<string, { json: Buffer; layer: OutLayer }>();
+    if (docker) {
+      await add(header('manifest.json'), manifestJson(images));
+      const repos: Record<string, Record<string, string>> = {};
+      for (const img of images) {
+        const ids = v1Layers(img.rec.id, img.config);
+        ids.forEach((l, i) => {
+          const layer = img.layers[i];
+          if (layer && !v1.has(l.id)) v1.set(l.id, { json: l.json, layer });
+        });
+        const top = ids[ids.length - 1];
+        if (!top) continue;
+        for (const t of img.tags) {
+          const { name, tag } = splitTag(t);
+          (repos[name] ??= {})[tag] = top.id;
+        }
+      }
+      if (Object.keys(repos).length) {
+        const sorted: Record<string, Record<string, string>> = {};
+        for (const n of Object.keys(repos).sort()) {
+          sorted[n] = {};
+          for (const t of Object.keys(repos[n]!).sort()) sorted[n]![t] = repos[n]![t]!;
+        }
+        await add(header('repositories'), json(sorted));
+      }
+    }
+
+    const blobs = [...planner.blobs.entries()].sort(([ha, a], [hb, b]) => a.kind - b.kind || (ha < hb ? -1 : ha > hb ? 1 : 0));
+    const total = blobs.reduce((n, [, b]) => n + b.size, 0);
+    let done = 0;
+    await add(header('blobs/', { type: 'directory' }));
+    await add(header('blobs/sha256/', { type: 'directory' }));
+    for (const [hex, b] of blobs) {
+      const name = `blobs/sha256/${hex}`;
+      if (b.bytes) {
+        await add(header(name, { size: b.bytes.length }), b.bytes);
+        done += b.bytes.length;
+      } else {
+        await addFile(name, b, (n) => {
+          done += n;
+          opts.onProgress?.({ bytes: done, total, what: `blob ${hex.slice(0, 12)}` });
+        });
+      }
+    }
+    if (docker) {
+      for (const id of [...v1.keys()].sort()) {
+        const { json: doc, layer } = v1.get(id)!;
+        await add(header(`${id}/`, { type: 'directory' }));
+        await add(header(`${id}/VERSION`), Buffer.from('1.0'));
+        await add(header(`${id}/json`), doc);
+        if (!layer.excluded) await add(header(`${id}/layer.tar`, { type: 'symlink', linkname: `../blobs/sha256/${hexOf(layer.desc.digest)}` }));
+      }
+    }
+    pack.finalize();
+    await piped;
+    return { images: images.length, blobs: blobs.length, bytes: total, excluded };
+  } finally {
+    await planner.cleanup();
+  }
+}
