@@ -1,0 +1,72 @@
+// bale export: a container's (or an image's) merged filesystem as one flat tar, streamed.
+import { createWriteStream, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { packStream } from '../../layer/pack.js';
+import { walkMerged } from '../../layer/tree.js';
+import { containerPaths, findContainer } from '../../runtime/container.js';
+import { unpackLayers } from '../../store/layers.js';
+import { Store } from '../../store/store.js';
+import { BaleError, UsageError } from '../../util/errors.js';
+import { uniqueName } from '../../util/fsx.js';
+import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+
+export const help = `Usage: bale export [OPTIONS] CONTAINER|IMAGE
+
+Write the merged filesystem of a container (its image layers, init layer and
+changes) or of an image as one flat tar: no whiteouts, hardlinks kept (a link
+whose other name a later layer replaced becomes a file of its own), modes,
+ownership and xattrs kept. The tar is streamed, never staged on disk.
+Names are sorted, so the same filesystem gives the same tar.
+
+Options:
+  -o, --output FILE   Write to FILE (atomically) instead of stdout
+`;
+
+/** The layer dirs (top first) whose merged view a container shows: upper, init, image layers. */
+async function containerLayers(store: Store, nameOrId: string): Promise<string[] | undefined> {
+  let rec;
+  try {
+    rec = await findContainer(store, nameOrId);
+  } catch (e) {
+    if (e instanceof BaleError && /^No such container/.test(e.message)) return undefined;
+    throw e;
+  }
+  const img = await store.image(rec.image);
+  if (!img) throw new BaleError(`container ${rec.name}: its image ${rec.image} is gone from the store`);
+  const p = containerPaths(store, rec.id);
+  return [p.upper, p.init, ...(await unpackLayers(store, img)).reverse()];
+}
+
+/** The layer dirs (top first) of a container or, failing that, an image. */
+export async function layersOf(store: Store, target: string): Promise<string[]> {
+  const c = await containerLayers(store, target);
+  if (c) return c;
+  const img = await store.tryResolve(target);
+  if (!img) throw new BaleError(`No such container or image: ${target}`);
+  return (await unpackLayers(store, img)).reverse();
+}
+
+export async function run(args: string[]): Promise<number> {
+  const p = parseFlags(args, { string: ['output'], alias: { o: 'output' } }, 'export');
+  if (wantsHelp(p, help)) return 0;
+  needArgs(p, 1, 1, 'export');
+  const out = typeof p['output'] === 'string' && p['output'] !== '' && p['output'] !== '-' ? path.resolve(p['output']) : undefined;
+  if (!out && process.stdout.isTTY) throw new UsageError('bale export: refusing to write a tar to a terminal; use -o FILE or redirect stdout');
+  const store = await Store.open();
+  const layers = await layersOf(store, p._[0]!);
+  const tar = packStream(walkMerged(layers));
+  if (!out) {
+    await pipeline(tar, process.stdout);
+    return 0;
+  }
+  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.${uniqueName('bale')}`);
+  try {
+    await pipeline(tar, createWriteStream(tmp, { mode: 0o644 }));
+    await fsp.rename(tmp, out);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  return 0;
+}

@@ -1,0 +1,84 @@
+// bale import: a tar (plain, gzip, zstd), a directory or stdin → a one-layer image.
+import { applyChanges } from '../../image/change.js';
+import { createImage, historyEntry, hostArchitecture, writeLayer } from '../../image/create.js';
+import { importSource } from '../../image/source.js';
+import type { Compression } from '../../oci/media.js';
+import { canonicalTag } from '../../oci/reference.js';
+import type { ImageConfig } from '../../oci/types.js';
+import { Store } from '../../store/store.js';
+import { UsageError } from '../../util/errors.js';
+import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+
+export const help = `Usage: bale import [OPTIONS] FILE|DIR|- [REPOSITORY[:TAG]]
+
+Create an image with one layer from a tar file (plain, gzip or zstd), a directory,
+or a tar on stdin (-). Names are cleaned and paths that climb out of the root are
+refused. Prints the new image id.
+
+Options:
+  -c, --change INSTR    Apply a Dockerfile instruction to the config (repeatable):
+                        CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD,
+                        STOPSIGNAL, USER, VOLUME, WORKDIR
+  -m, --message MSG     History comment (default "Imported from SOURCE")
+      --compress ALG    Store the layer as none (default), gzip or zstd
+      --platform OS/ARCH  Platform to record (default linux/<this host>)
+  -q, --quiet           Print nothing but the image id (the default output too)
+`;
+
+export function parseCompression(v: unknown, verb: string): Compression {
+  if (v === undefined || v === '' || v === 'none') return 'none';
+  if (v === 'gzip' || v === 'zstd') return v;
+  throw new UsageError(`bale ${verb}: --compress takes none, gzip or zstd, not ${JSON.stringify(v)}`);
+}
+
+export function parseTag(ref: string | undefined, verb: string): string[] {
+  if (ref === undefined) return [];
+  try {
+    return [canonicalTag(ref)];
+  } catch (e) {
+    throw new UsageError(`bale ${verb}: ${(e as Error).message}`);
+  }
+}
+
+export async function run(args: string[]): Promise<number> {
+  const p = parseFlags(args, { string: ['message', 'compress', 'platform'], multi: ['change'], boolean: ['quiet'], alias: { c: 'change', m: 'message', q: 'quiet' } }, 'import');
+  if (wantsHelp(p, help)) return 0;
+  needArgs(p, 1, 2, 'import');
+  const [src, ref] = p._ as [string, string | undefined];
+  const tags = parseTag(ref, 'import');
+  const compression = parseCompression(p['compress'], 'import');
+  let os = 'linux';
+  let architecture = hostArchitecture();
+  let variant: string | undefined;
+  if (p['platform']) {
+    const parts = String(p['platform']).split('/');
+    if (parts.length < 2 || parts.length > 3 || parts.some((x) => x === '')) throw new UsageError(`bale import: --platform wants OS/ARCH[/VARIANT], not ${JSON.stringify(p['platform'])}`);
+    [os, architecture] = [parts[0]!, parts[1]!];
+    variant = parts[2];
+  }
+  // Every change is checked before anything is written.
+  const runConfig = applyChanges({}, p['change'] as string[]);
+  const message = typeof p['message'] === 'string' && p['message'] !== '' ? p['message'] : `Imported from ${src}`;
+
+  const store = await Store.open();
+  const source = await importSource(src);
+  const lock = await store.writerLock();
+  try {
+    const layer = await writeLayer(store, source, compression);
+    const created = new Date().toISOString();
+    const config: ImageConfig = {
+      created,
+      architecture,
+      os,
+      ...(variant ? { variant } : {}),
+      config: runConfig,
+      rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+      history: [historyEntry({ comment: message }, created)],
+    };
+    const rec = await createImage(store, { config, layers: [layer], tags });
+    process.stdout.write(`${rec.id}\n`);
+  } finally {
+    await lock.release();
+  }
+  return 0;
+}

@@ -1,0 +1,203 @@
+// Walking directory trees in tar order: one plain directory, an overlay upper directory (whiteouts
+// recognised), or the merged view of a stack of unpacked layers, computed here without a mount.
+//
+// Layer directories and overlay upper directories use overlayfs's own whiteout form: a 0/0
+// character device hides NAME from the layers below; a directory with the xattr
+// trusted.overlay.opaque=y hides everything below it. The merged walk applies exactly those rules,
+// so its result is what an overlay mount of the same directories would show (hardlinks included:
+// each file comes from the real inode in the layer that provides it).
+import { promises as fsp, type BigIntStats } from 'node:fs';
+import path from 'node:path';
+import { getAttribute } from 'fs-xattr';
+import { OVERLAY_OPAQUE_XATTR } from './whiteout.js';
+
+export interface TreeEntry {
+  /** Path relative to the tree's root, `/`-separated, no leading slash. */
+  rel: string;
+  /** Where the file really is (in the layer that provides it). */
+  abs: string;
+  st: BigIntStats;
+  /** overlay form: 0/0 char device (upper walks only; merged walks hide them). */
+  whiteout?: boolean;
+  /** overlay form: directory with trusted.overlay.opaque=y (upper walks only). */
+  opaque?: boolean;
+}
+
+const S_IFMT = 0o170000n;
+const S_IFDIR = 0o040000n;
+const S_IFCHR = 0o020000n;
+
+export function isDir(st: BigIntStats): boolean {
+  return (st.mode & S_IFMT) === S_IFDIR;
+}
+
+/** Is this an overlayfs whiteout (a character device with device number 0/0)? */
+export function isWhiteoutDevice(st: BigIntStats): boolean {
+  return (st.mode & S_IFMT) === S_IFCHR && st.rdev === 0n;
+}
+
+export async function isOpaqueDir(abs: string): Promise<boolean> {
+  try {
+    const v = await getAttribute(abs, OVERLAY_OPAQUE_XATTR);
+    return v.toString() === 'y';
+  } catch {
+    return false;
+  }
+}
+
+async function lstatOrUndef(p: string): Promise<BigIntStats | undefined> {
+  try {
+    return await fsp.lstat(p, { bigint: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/** Names sorted by their UTF-8 bytes, the order GNU tar's --sort=name uses. */
+export function sortNames(names: string[]): string[] {
+  return names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+function join(rel: string, name: string): string {
+  return rel === '' ? name : `${rel}/${name}`;
+}
+
+/**
+ * Every entry below `root` (not `root` itself), parents before children, names sorted. With
+ * `overlayUpper`, whiteout devices and opaque directories are flagged.
+ */
+export async function* walkDir(root: string, opts: { overlayUpper?: boolean } = {}): AsyncGenerator<TreeEntry> {
+  async function* walk(rel: string): AsyncGenerator<TreeEntry> {
+    const dirAbs = rel === '' ? root : path.join(root, rel);
+    for (const name of sortNames(await fsp.readdir(dirAbs))) {
+      const abs = path.join(dirAbs, name);
+      const st = await lstatOrUndef(abs);
+      if (!st) continue; // removed while we walked
+      const e: TreeEntry = { rel: join(rel, name), abs, st };
+      if (opts.overlayUpper) {
+        if (isWhiteoutDevice(st)) e.whiteout = true;
+        else if (isDir(st) && (await isOpaqueDir(abs))) e.opaque = true;
+      }
+      yield e;
+      if (isDir(st)) yield* walk(e.rel);
+    }
+  }
+  yield* walk('');
+}
+
+/**
+ * The layers (top first) that contribute to directory `rel` of the merged view, given the ones
+ * contributing to its parent: from the topmost that has it as a directory down to an opaque one,
+ * stopping where a layer has something else there (a file or a whiteout hides what is below).
+ */
+async function contributors(layers: string[], rel: string): Promise<{ dirs: string[]; st: BigIntStats } | undefined> {
+  const dirs: string[] = [];
+  let top: BigIntStats | undefined;
+  for (const layer of layers) {
+    const abs = rel === '' ? layer : path.join(layer, rel);
+    const st = await lstatOrUndef(abs);
+    if (!st) continue;
+    if (!isDir(st)) break; // a file or a whiteout here hides the rest
+    dirs.push(abs);
+    top ??= st;
+    if (await isOpaqueDir(abs)) break;
+  }
+  return top ? { dirs, st: top } : undefined;
+}
+
+/**
+ * Every entry of the merged view of `layersTopFirst` (each an unpacked layer or an upper dir in
+ * overlay form), parents before children, names sorted. Whiteouts are applied, never listed.
+ */
+export async function* walkMerged(layersTopFirst: string[]): AsyncGenerator<TreeEntry> {
+  async function* walk(rel: string, dirs: string[]): AsyncGenerator<TreeEntry> {
+    // name -> the topmost layer dir that has it
+    const names = new Map<string, number>();
+    for (let i = 0; i < dirs.length; i++) {
+      for (const n of await fsp.readdir(dirs[i]!)) if (!names.has(n)) names.set(n, i);
+    }
+    for (const name of sortNames([...names.keys()])) {
+      const i = names.get(name)!;
+      const abs = path.join(dirs[i]!, name);
+      const st = await lstatOrUndef(abs);
+      if (!st || isWhiteoutDevice(st)) continue;
+      const childRel = join(rel, name);
+      if (!isDir(st)) {
+        yield { rel: childRel, abs, st };
+        continue;
+      }
+      const below = dirs.slice(i).map((d) => path.join(d, name));
+      const c = await contributors(below, '');
+      if (!c) continue;
+      yield { rel: childRel, abs, st };
+      yield* walk(childRel, c.dirs);
+    }
+  }
+  const root = await contributors(layersTopFirst, '');
+  if (root) yield* walk('', root.dirs);
+}
+
+/** Look one path up in the merged view of `layersTopFirst`: its stat and where it really is, or undefined. */
+export async function lookupMerged(layersTopFirst: string[], rel: string): Promise<{ abs: string; st: BigIntStats } | undefined> {
+  const parts = rel.split('/').filter(Boolean);
+  let dirs = layersTopFirst;
+  for (let k = 0; k < parts.length; k++) {
+    const last = k === parts.length - 1;
+    let found: { i: number; abs: string; st: BigIntStats } | undefined;
+    for (let i = 0; i < dirs.length; i++) {
+      const abs = path.join(dirs[i]!, parts[k]!);
+      const st = await lstatOrUndef(abs);
+      if (st) {
+        found = { i, abs, st };
+        break;
+      }
+    }
+    if (!found || isWhiteoutDevice(found.st)) return undefined;
+    if (last) return { abs: found.abs, st: found.st };
+    if (!isDir(found.st)) return undefined;
+    const c = await contributors(dirs.slice(found.i).map((d) => path.join(d, parts[k]!)), '');
+    if (!c) return undefined;
+    dirs = c.dirs;
+  }
+  const c = await contributors(layersTopFirst, '');
+  return c ? { abs: layersTopFirst[0]!, st: c.st } : undefined;
+}
+
+/** The names directly inside directory `rel` of the merged view (sorted), or [] if it is not a directory there. */
+export async function listMerged(layersTopFirst: string[], rel: string): Promise<string[]> {
+  const parts = rel.split('/').filter(Boolean);
+  let dirs = layersTopFirst;
+  for (const part of parts) {
+    let found: { i: number; st: BigIntStats } | undefined;
+    for (let i = 0; i < dirs.length; i++) {
+      const st = await lstatOrUndef(path.join(dirs[i]!, part));
+      if (st) {
+        found = { i, st };
+        break;
+      }
+    }
+    if (!found || !isDir(found.st)) return [];
+    const c = await contributors(dirs.slice(found.i).map((d) => path.join(d, part)), '');
+    if (!c) return [];
+    dirs = c.dirs;
+  }
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const d of dirs) {
+    let names: string[];
+    try {
+      names = await fsp.readdir(d);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (seen.has(n)) continue;
+      seen.add(n);
+      const st = await lstatOrUndef(path.join(d, n));
+      if (st && !isWhiteoutDevice(st)) out.push(n);
+    }
+  }
+  return sortNames(out);
+}
