@@ -3,35 +3,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { getAttributeSync } from 'fs-xattr';
 import { Store } from '../src/store/store.js';
 import type { ImageConfig } from '../src/oci/types.js';
 import { bale, baleOk, tmpDir } from './helpers.js';
 import { gnuTarList, seedImage, type Entry } from './images.js';
-
-/** Names in a tar (GNU tar's view), in archive order. */
-export function tarNames(file: string): string[] {
-  const r = spawnSync('tar', ['-tf', file], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tar -tf: ${r.stderr}`);
-  return r.stdout.split('\n').filter(Boolean);
-}
-
-/** Extract with GNU tar, xattrs included, into a new dir. */
-export function extract(file: string, dir: string): void {
-  mkdirSync(dir, { recursive: true });
-  const r = spawnSync('tar', ['--xattrs', '--xattrs-include=*', '-xpf', file, '-C', dir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tar -x: ${r.stderr}`);
-}
-
-export function getfattr(file: string, name: string): string | undefined {
-  try {
-    return getAttributeSync(file, name).toString();
-  } catch {
-    return undefined;
-  }
-}
+import { extract, getfattr, tarNames } from './flatten-util.js';
 
 const LOWER: Entry[] = [
   { name: 'a/' },

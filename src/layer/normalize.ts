@@ -35,6 +35,15 @@ export interface NormalizeStats {
 
 /** The clean layer tar of the (uncompressed) tar `input`. `what` names the source in errors. */
 export async function* normalizeTar(input: Readable, what: string, stats?: NormalizeStats): AsyncGenerator<Buffer> {
+  try {
+    yield* normalize(input, what, stats);
+  } catch (e) {
+    if (e instanceof BaleError) throw e;
+    throw new BaleError(`${what}: not a valid tar (${(e as Error).message.replace(/\.? ?Maybe the tar.*$/, '')})`);
+  }
+}
+
+async function* normalize(input: Readable, what: string, stats?: NormalizeStats): AsyncGenerator<Buffer> {
   const extract = tar.extract();
   input.on('error', (e) => extract.destroy(e));
   input.pipe(extract);

@@ -1,0 +1,209 @@
+// import: tar files (plain, gzip, zstd), stdin and directories become one-layer images; --change
+// instructions land in the config; bad input is refused before anything is recorded.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import path from 'node:path';
+import { getAttributeSync, setAttributeSync } from 'fs-xattr';
+import { Store } from '../src/store/store.js';
+import type { ImageConfig } from '../src/oci/types.js';
+import { applyChanges } from '../src/image/change.js';
+import { bale, baleOk, tmpDir } from './helpers.js';
+import { layerTar, type Entry } from './images.js';
+import { extract, tarNames } from './flatten-util.js';
+
+const ENTRIES: Entry[] = [
+  { name: './etc/' },
+  { name: './etc/motd', content: 'hello\n' },
+  { name: '/bin/' },
+  { name: '/bin/tool', content: 'tool', mode: 0o755, uid: 1000, gid: 1000 },
+  { name: 'bin/alias', type: 'link', linkname: './bin/tool' },
+  { name: 'x', content: 'x', pax: { 'SCHILY.xattr.user.round': 'trip' } },
+];
+
+async function config(root: string, ref: string): Promise<ImageConfig> {
+  const store = await Store.open(root);
+  return store.readJsonBlob<ImageConfig>((await store.resolve(ref)).id);
+}
+
+test('import FILE with every --change kind: config, history, names cleaned', async () => {
+  const { dir, cleanup } = tmpDir();
+  try {
+    const tarFile = path.join(dir, 'in.tar');
+    writeFileSync(tarFile, await layerTar(ENTRIES));
+    const id = (
+      await baleOk(dir, [
+        'import',
+        '-c', 'ENV PATH=/usr/bin:/bin GREETING="hello world"',
+        '--change', 'ENV OLD legacy form value',
+        '-c', 'ENV PATH=$PATH:/opt/bin',
+        '-c', 'CMD ["/bin/tool", "--flag"]',
+        '-c', 'ENTRYPOINT /bin/entry arg',
+        '-c', 'EXPOSE 80 53/udp 8000-8001',
+        '-c', 'LABEL a=b "c d"="e f"',
+        '-c', 'USER 1000:1000',
+        '-c', 'VOLUME ["/data", "/logs"]',
+        '-c', 'VOLUME /cache',
+        '-c', 'WORKDIR /srv',
+        '-c', 'WORKDIR app',
+        '-c', 'STOPSIGNAL SIGINT',
+        '-c', 'ONBUILD RUN echo hi',
+        '-c', 'HEALTHCHECK --interval=30s --retries=3 CMD curl -f http://localhost/',
+        tarFile,
+        'imp:1',
+      ])
+    ).trim();
+    assert.match(id, /^sha256:[a-f0-9]{64}$/);
+    const c = await config(dir, 'imp:1');
+    const store = await Store.open(dir);
+    assert.is((await store.resolve('imp:1')).id, id);
+    assert.is(c.os, 'linux');
+    assert.equal(c.config, {
+      Env: ['PATH=/usr/bin:/bin:/opt/bin', 'GREETING=hello world', 'OLD=legacy form value'],
+      Cmd: ['/bin/tool', '--flag'],
+      Entrypoint: ['/bin/sh', '-c', '/bin/entry arg'],
+      ExposedPorts: { '80/tcp': {}, '53/udp': {}, '8000/tcp': {}, '8001/tcp': {} },
+      Labels: { a: 'b', 'c d': 'e f' },
+      User: '1000:1000',
+      Volumes: { '/data': {}, '/logs': {}, '/cache': {} },
+      WorkingDir: '/srv/app',
+      StopSignal: 'SIGINT',
+      OnBuild: ['RUN echo hi'],
+      Healthcheck: { Test: ['CMD-SHELL', 'curl -f http://localhost/'], Interval: 30e9, Retries: 3 },
+    });
+    assert.is(c.history!.length, 1);
+    assert.is(c.history![0]!.comment, `Imported from ${tarFile}`);
+    assert.is(c.rootfs.diff_ids.length, 1);
+    const rec = await store.resolve('imp:1');
+    const blob = store.blobPath(rec.layers[0]!.digest);
+    assert.equal(tarNames(blob), ['etc/', 'etc/motd', 'bin/', 'bin/tool', 'bin/alias', 'x']);
+    const x = path.join(dir, 'x');
+    extract(blob, x);
+    assert.is(readFileSync(path.join(x, 'bin/alias'), 'utf8'), 'tool');
+    assert.is(getAttributeSync(path.join(x, 'x'), 'user.round').toString(), 'trip');
+  } finally {
+    cleanup();
+  }
+});
+
+test('import gzip, zstd and stdin give the same layer; -m sets the comment', async () => {
+  const { dir, cleanup } = tmpDir();
+  try {
+    const plain = await layerTar(ENTRIES);
+    const gz = path.join(dir, 'in.tar.gz');
+    writeFileSync(gz, gzipSync(plain));
+    const zst = path.join(dir, 'in.tar.zst');
+    writeFileSync(path.join(dir, 'in.tar'), plain);
+    const z = spawnSync('zstd', ['-q', '-f', path.join(dir, 'in.tar'), '-o', zst]);
+    assert.is(z.status, 0);
+    await baleOk(dir, ['import', gz, 'g:1']);
+    await baleOk(dir, ['import', '--compress', 'zstd', zst, 'z:1']);
+    await baleOk(dir, ['import', '-m', 'from a pipe', '-', 's:1'], { input: plain });
+    const [g, zz, s] = await Promise.all(['g:1', 'z:1', 's:1'].map((r) => config(dir, r)));
+    assert.equal(g.rootfs.diff_ids, zz.rootfs.diff_ids);
+    assert.equal(g.rootfs.diff_ids, s.rootfs.diff_ids);
+    assert.is(s.history![0]!.comment, 'from a pipe');
+    const store = await Store.open(dir);
+    const zrec = await store.resolve('z:1');
+    assert.is(zrec.layers[0]!.mediaType, 'application/vnd.oci.image.layer.v1.tar+zstd');
+    assert.is.not(zrec.layers[0]!.digest, zrec.diffIds[0]);
+  } finally {
+    cleanup();
+  }
+});
+
+test('import DIR keeps modes, owners, hardlinks, symlinks and user xattrs; export gives them back', async () => {
+  const { dir, cleanup } = tmpDir();
+  try {
+    const src = path.join(dir, 'src');
+    mkdirSync(path.join(src, 'd/e'), { recursive: true });
+    writeFileSync(path.join(src, 'd/e/f'), 'f');
+    writeFileSync(path.join(src, 'g'), 'g', { mode: 0o600 });
+    linkSync(path.join(src, 'g'), path.join(src, 'g2'));
+    symlinkSync('d/e/f', path.join(src, 'sl'));
+    setAttributeSync(path.join(src, 'd/e/f'), 'user.color', 'blue');
+    spawnSync('chown', ['4321:8765', path.join(src, 'g')]);
+    await baleOk(dir, ['import', src, 'dir:1']);
+    const out = path.join(dir, 'out.tar');
+    await baleOk(dir, ['export', '-o', out, 'dir:1']);
+    assert.equal(tarNames(out), ['d/', 'd/e/', 'd/e/f', 'g', 'g2', 'sl']);
+    const x = path.join(dir, 'x');
+    extract(out, x);
+    assert.is(getAttributeSync(path.join(x, 'd/e/f'), 'user.color').toString(), 'blue');
+    const list = spawnSync('tar', ['-tvf', out], { encoding: 'utf8' }).stdout;
+    assert.match(list, /-rw------- 4321\/8765 .* g\n/);
+    assert.match(list, /g2 link to g\n/);
+    assert.match(list, /sl -> d\/e\/f\n/);
+    // and the exported tar imports again to the same layer
+    await baleOk(dir, ['import', out, 'again:1']);
+    const store = await Store.open(dir);
+    assert.equal((await store.resolve('again:1')).diffIds, (await store.resolve('dir:1')).diffIds);
+  } finally {
+    cleanup();
+  }
+});
+
+test('import refuses escapes, dangling hardlinks, unknown --change and non-tars, and records nothing', async () => {
+  const { dir, cleanup } = tmpDir();
+  try {
+    const esc = path.join(dir, 'esc.tar');
+    writeFileSync(esc, await layerTar([{ name: 'ok', content: 'ok' }, { name: 'a/../../evil', content: 'x' }]));
+    let r = await bale(dir, ['import', esc, 'bad:1']);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, /^bale: .*esc\.tar: .*path traversal/);
+    assert.is(r.stderr.trim().split('\n').length, 1);
+
+    const dangling = path.join(dir, 'dl.tar');
+    writeFileSync(dangling, await layerTar([{ name: 'l', type: 'link', linkname: 'nowhere' }]));
+    r = await bale(dir, ['import', dangling, 'bad:1']);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, /hardlink l names "nowhere", which is not an earlier entry/);
+
+    const good = path.join(dir, 'good.tar');
+    writeFileSync(good, await layerTar([{ name: 'ok', content: 'ok' }]));
+    r = await bale(dir, ['import', '-c', 'RUN rm -rf /', good, 'bad:1']);
+    assert.is(r.code, 2);
+    assert.match(r.stderr, /^bale: --change "RUN rm -rf \/": RUN is not an instruction --change accepts/);
+
+    const junk = path.join(dir, 'junk');
+    writeFileSync(junk, 'this is not a tar archive at all'.repeat(40));
+    r = await bale(dir, ['import', junk, 'bad:1']);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, /^bale: .*junk: not a valid tar \(/);
+    assert.is(r.stderr.trim().split('\n').length, 1);
+    r = await bale(dir, ['import', '-'], { input: gzipSync(Buffer.from('abc')) });
+    assert.is(r.stderr, 'bale: stdin: not a valid tar (Unexpected end of data)\n');
+
+    r = await bale(dir, ['import', path.join(dir, 'missing.tar')]);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, /missing\.tar: no such file or directory/);
+
+    const store = await Store.open(dir);
+    assert.equal(await store.images(), []);
+    assert.equal(await store.tags(), {});
+  } finally {
+    cleanup();
+  }
+});
+
+test('--change grammar: shell and exec forms, ENTRYPOINT resets an inherited CMD, errors name the line', () => {
+  assert.equal(applyChanges({ Cmd: ['old'] }, ['ENTRYPOINT ["/e"]']), { Cmd: null, Entrypoint: ['/e'] });
+  assert.equal(applyChanges({ Cmd: ['old'] }, ['CMD ["new"]', 'ENTRYPOINT ["/e"]']), { Cmd: ['new'], Entrypoint: ['/e'] });
+  assert.equal(applyChanges({ Shell: ['/bin/bash', '-c'] }, ['cmd echo $HOME']), { Shell: ['/bin/bash', '-c'], Cmd: ['/bin/bash', '-c', 'echo $HOME'] });
+  assert.equal(applyChanges({ Env: ['A=1'] }, ["ENV B='$A' C=\"$A\" D=${A:-x} E=${NOPE:-dflt}"]).Env, ['A=1', 'B=$A', 'C=1', 'D=1', 'E=dflt']);
+  assert.equal(applyChanges({}, ['HEALTHCHECK NONE']).Healthcheck, { Test: ['NONE'] });
+  assert.equal(applyChanges({}, ['HEALTHCHECK --timeout=1m30s CMD ["true"]']).Healthcheck, { Test: ['CMD', 'true'], Timeout: 90e9 });
+  assert.equal(applyChanges({}, ['ENV A=1\nLABEL x=y']), { Env: ['A=1'], Labels: { x: 'y' } });
+  assert.equal(applyChanges({}, ['STOPSIGNAL 9']).StopSignal, '9');
+  assert.throws(() => applyChanges({}, ['EXPOSE 99999']), /invalid port/);
+  assert.throws(() => applyChanges({}, ['STOPSIGNAL SIGNOPE']), /STOPSIGNAL/);
+  assert.throws(() => applyChanges({}, ['LABEL']), /LABEL needs/);
+  assert.throws(() => applyChanges({}, ['ENV A="open']), /unmatched double quote/);
+  assert.throws(() => applyChanges({}, ['HEALTHCHECK --bogus=1 CMD x']), /unknown HEALTHCHECK flag/);
+  assert.throws(() => applyChanges({}, ['ONBUILD FROM x']), /not allowed/);
+  assert.throws(() => applyChanges({}, ['USER a b']), /exactly one/);
+});
+
+test.run();
