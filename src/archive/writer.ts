@@ -81,6 +81,8 @@ export interface WriteOptions {
   compress?: Compression;
   exclude?: LayerSet;
   onProgress?: (p: WriteProgress) => void;
+  /** Temp files in the store in use right now (re-encoded layers), for a caller cleaning up on a signal. */
+  temps?: Set<string>;
 }
 
 export interface WriteSummary {
@@ -170,6 +172,7 @@ class Planner {
   private async doReencode(stored: Descriptor, diffId: Digest, from: Compression, to: Compression): Promise<{ desc: Descriptor; file: string }> {
     const file = this.store.tmpPath('save-layer');
     this.temps.push(file);
+    this.opts.temps?.add(file);
     const plain = new HashCounter();
     const out = new HashCounter();
     this.opts.onProgress?.({ bytes: 0, total: 0, what: `compressing ${stored.digest.slice(7, 19)} (${to})` });
@@ -253,6 +256,7 @@ class Planner {
 
   async cleanup(): Promise<void> {
     await Promise.all(this.temps.map((f) => fsp.rm(f, { force: true })));
+    for (const f of this.temps) this.opts.temps?.delete(f);
   }
 }
 

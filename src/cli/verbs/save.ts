@@ -1,5 +1,5 @@
 // bale save: images from the store into one archive that docker, podman and skopeo load.
-import { createWriteStream, promises as fsp } from 'node:fs';
+import { createWriteStream, promises as fsp, rmSync } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { parseFlags, needArgs, wantsHelp } from '../verb.js';
@@ -108,17 +108,30 @@ export async function run(args: string[]): Promise<number> {
     const onProgress = (e: { bytes: number; total: number; what: string }) =>
       progress.update(e.total ? `Saving ${e.what}  ${humanSize(e.bytes)}/${humanSize(e.total)}` : e.what);
 
+    // Interrupted: leave no half archive next to the output and no re-encoded layer in the store.
+    const temps = new Set<string>();
+    const onSignal = (partial?: string) => {
+      for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+        process.removeAllListeners(sig);
+        process.once(sig, () => {
+          for (const f of [...temps, ...(partial ? [partial] : [])]) rmSync(f, { force: true });
+          process.exit(code);
+        });
+      }
+    };
+    onSignal();
     let summary;
     if (toStdout) {
-      summary = await writeArchive(store, requests, process.stdout, { format, compress, exclude, onProgress, end: false });
+      summary = await writeArchive(store, requests, process.stdout, { format, compress, exclude, onProgress, temps, end: false });
     } else {
       const dest = path.resolve(output!);
       tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${uniqueName('bale')}`);
+      onSignal(tmp);
       const ws = createWriteStream(tmp, { mode: 0o644 });
       await once(ws, 'open').catch((e: NodeJS.ErrnoException) => {
         throw new BaleError(`bale save: cannot write ${output}: ${e.code ?? e.message}`);
       });
-      summary = await writeArchive(store, requests, ws, { format, compress, exclude, onProgress });
+      summary = await writeArchive(store, requests, ws, { format, compress, exclude, onProgress, temps });
       const fh = await fsp.open(tmp, 'r+');
       await fh.sync();
       await fh.close();
