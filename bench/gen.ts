@@ -19,6 +19,8 @@ export interface GenOptions {
   tag?: string;
   /** Share of the bytes in small files (default 0.3). */
   smallShare?: number;
+  /** A static busybox to put in the bottom layer as /bin/busybox, with /bin/sh and /bin/true, so the image runs. */
+  busybox?: string;
 }
 
 export interface GenResult {
@@ -133,8 +135,8 @@ class TarFile {
     if (p) await this.push(p);
   }
   /** A file copied from disk. */
-  async fileFrom(name: string, src: string, size: number): Promise<void> {
-    await this.push(ustarHeader(name, size, '0', 0o644));
+  async fileFrom(name: string, src: string, size: number, mode = 0o644): Promise<void> {
+    await this.push(ustarHeader(name, size, '0', mode));
     await this.flush();
     for await (const c of createReadStream(src, { highWaterMark: 4 * 1024 * 1024 })) {
       await this.push(c as Buffer);
@@ -168,6 +170,13 @@ export async function generateDockerArchive(file: string, opts: GenOptions): Pro
     for (let i = 0; i < nLayers; i++) {
       const t = await new TarFile(path.join(parts, `layer${i}.tar`)).open();
       const top = `l${i}`;
+      if (i === 0 && opts.busybox) {
+        const bb = await fsp.stat(opts.busybox);
+        await t.dir('bin');
+        await t.fileFrom('bin/busybox', opts.busybox, bb.size, 0o755);
+        for (const applet of ['sh', 'true', 'cat', 'ls']) await t.symlink(`bin/${applet}`, 'busybox');
+        files++;
+      }
       await t.dir(top);
       // Large files: about 70 % of the layer in 2 to 4 files.
       let large = Math.floor(perLayer * (1 - smallShare));
