@@ -1,0 +1,73 @@
+// bale load: images from an archive into the store.
+import { createReadStream, promises as fsp } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { Store } from '../../store/store.js';
+import { loadArchive } from '../../archive/load.js';
+import { BaleError, UsageError } from '../../util/errors.js';
+import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import { Progress, humanSize } from '../output.js';
+
+export const help = `Usage: bale load [OPTIONS]
+
+Load images from an archive: docker save (any version since 1.10), podman save, skopeo
+docker-archive and oci-archive, crane, or a plain OCI image layout tar. Layers may be plain, gzip
+or zstd; the archive itself may be gzip or zstd compressed. Every blob digest and layer diff_id is
+verified while reading; on any error nothing is added to the store.
+
+Options:
+  -i, --input FILE   Read from FILE instead of standard input
+  -q, --quiet        Print nothing on success
+      --platform P   Pick P (os/arch[/variant]) from multi-platform archives (default: this host)
+  -h, --help         Show this help
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const p = parseFlags(args, { boolean: ['quiet'], string: ['input', 'platform'], alias: { i: 'input', q: 'quiet' } }, 'load');
+  if (wantsHelp(p, help)) return 0;
+  needArgs(p, 0, 0, 'load');
+  const file = p['input'] as string | undefined;
+  let input: Readable;
+  let label: string;
+  let total = 0;
+  if (file && file !== '-') {
+    const st = await fsp.stat(file).catch(() => {
+      throw new BaleError(`${file}: no such file`);
+    });
+    if (st.isDirectory()) throw new BaleError(`${file}: is a directory (give the archive file)`);
+    total = st.size;
+    input = createReadStream(file, { highWaterMark: 1024 * 1024 });
+    label = file;
+  } else {
+    if (process.stdin.isTTY) throw new UsageError('requested load from stdin, but stdin is a terminal (use -i FILE or a pipe)');
+    input = process.stdin;
+    label = 'stdin';
+  }
+  let platform: { os: string; architecture: string; variant?: string } | undefined;
+  if (p['platform']) {
+    const [os, architecture, variant] = String(p['platform']).split('/');
+    if (!os || !architecture) throw new UsageError(`bale load: --platform takes os/arch[/variant], not ${JSON.stringify(p['platform'])}`);
+    platform = { os, architecture, variant };
+  }
+  const quiet = Boolean(p['quiet']);
+  const progress = new Progress(quiet);
+  const store = await Store.open();
+  const started = Date.now();
+  let result;
+  try {
+    result = await loadArchive(store, input, {
+      label,
+      platform,
+      onProgress: (n) =>
+        progress.update(`Loading ${label}: ${humanSize(n)}${total ? ` / ${humanSize(total)}` : ''} (${humanSize((n * 1000) / Math.max(1, Date.now() - started))}/s)`),
+    });
+  } finally {
+    progress.done();
+  }
+  if (!quiet) {
+    for (const img of result.images) {
+      if (img.tags.length === 0) process.stdout.write(`Loaded image ID: ${img.id}\n`);
+      for (const t of img.tags) process.stdout.write(`Loaded image: ${t}\n`);
+    }
+  }
+  return 0;
+}
