@@ -245,6 +245,33 @@ export class Store {
     return undefined;
   }
 
+  /**
+   * Delete an image: its record, its tags, and the blobs no other image uses (reference counts).
+   * Takes the collector lock, so it waits for loads in flight that might be about to reuse a blob.
+   */
+  async deleteImage(id: Digest): Promise<{ untagged: string[]; blobs: number }> {
+    const lock = await this.collectorLock();
+    try {
+      return await this.transaction(async () => {
+        const rec = await this.image(id);
+        if (!rec) throw new BaleError(`No such image: ${id}`);
+        const untagged = await this.tagsOf(id);
+        await this.removeTags(untagged);
+        await this.deleteImageRecord(id);
+        const counts = await this.blobRefCounts();
+        let blobs = 0;
+        for (const d of new Set<Digest>([rec.id, rec.manifest.digest, ...rec.layers.map((l) => l.digest)])) {
+          if (counts.has(d)) continue;
+          await fsp.rm(this.blobPath(d), { force: true });
+          blobs++;
+        }
+        return { untagged, blobs };
+      });
+    } finally {
+      await lock.release();
+    }
+  }
+
   // ---- references and collection -----------------------------------------------------------
 
   /** How many images use each blob: the reference counts rmi and gc go by. */

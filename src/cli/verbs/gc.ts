@@ -1,0 +1,27 @@
+// bale gc: reclaim what nothing uses: blobs no image names, leftovers of interrupted writes.
+import { Store } from '../../store/store.js';
+import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import { humanSize, outputFormat, printJson } from '../output.js';
+
+export const help = `Usage: bale gc [OPTIONS]
+
+Remove blobs that no image uses, unpacked layers that no image or container uses, and temp files
+left by interrupted commands (a killed load, say). Waits for loads in progress.
+
+Options:
+  -q, --quiet      Print nothing
+      --format F   table (default) or json
+  -h, --help       Show this help
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const p = parseFlags(args, { boolean: ['quiet'], string: ['format'], alias: { q: 'quiet' } }, 'gc');
+  if (wantsHelp(p, help)) return 0;
+  needArgs(p, 0, 0, 'gc');
+  const format = outputFormat(p['format'], 'gc');
+  const store = await Store.open();
+  const res = await store.collect();
+  if (format === 'json') printJson(res);
+  else if (!p['quiet']) process.stdout.write(`Removed ${res.blobs} blobs (${humanSize(res.bytes)}) and ${res.tmp} temp files\n`);
+  return 0;
+}

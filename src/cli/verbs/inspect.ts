@@ -1,0 +1,79 @@
+// bale inspect: an image's (or container's) details as JSON, in the shape docker inspect prints.
+import { Store, type ImageRecord } from '../../store/store.js';
+import { findContainer } from '../../runtime/container.js';
+import { BaleError, UsageError } from '../../util/errors.js';
+import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import { printJson } from '../output.js';
+import { renderTemplate } from '../template.js';
+
+export const help = `Usage: bale inspect [OPTIONS] NAME|ID [NAME|ID...]
+
+Show details of images or containers as a JSON array (docker inspect's fields: Id, RepoTags,
+RepoDigests, Created, Config, Architecture, Os, Size, RootFS, History, Descriptor).
+
+Options:
+  -f, --format T   Print each object through a template: {{.Config.Cmd}}, {{json .Config}},
+                   {{index .Config.Labels "k"}}
+      --type T     image or container (default: image, then container)
+  -h, --help       Show this help
+`;
+
+export async function imageDetails(store: Store, rec: ImageRecord): Promise<Record<string, unknown>> {
+  const cfg = await store.config(rec);
+  const tags = await store.tagsOf(rec.id);
+  const repos = [...new Set(tags.map((t) => t.slice(0, t.lastIndexOf(':'))))];
+  return {
+    Id: rec.id,
+    RepoTags: tags,
+    RepoDigests: repos.map((r) => `${r}@${rec.manifest.digest}`),
+    Created: cfg.created ?? '',
+    Author: cfg.author ?? '',
+    Config: cfg.config ?? {},
+    Architecture: cfg.architecture,
+    ...(cfg.variant ? { Variant: cfg.variant } : {}),
+    Os: cfg.os,
+    Size: rec.layers.reduce((n, l) => n + l.size, 0),
+    RootFS: { Type: 'layers', Layers: rec.diffIds },
+    History: cfg.history ?? [],
+    Descriptor: rec.manifest,
+    Layers: rec.layers,
+    Metadata: { Added: rec.added },
+  };
+}
+
+export async function run(args: string[]): Promise<number> {
+  const p = parseFlags(args, { string: ['format', 'type'], alias: { f: 'format' } }, 'inspect');
+  if (wantsHelp(p, help)) return 0;
+  needArgs(p, 1, Infinity, 'inspect');
+  const type = p['type'] as string | undefined;
+  if (type && type !== 'image' && type !== 'container') throw new UsageError(`bale inspect: --type takes image or container`);
+  const store = await Store.open();
+  const out: unknown[] = [];
+  const errors: string[] = [];
+  for (const name of p._) {
+    try {
+      let obj: unknown;
+      if (type !== 'container') {
+        const rec = await store.tryResolve(name);
+        if (rec) obj = await imageDetails(store, rec);
+      }
+      if (obj === undefined && type !== 'image') {
+        try {
+          obj = await findContainer(store, name);
+        } catch {
+          obj = undefined;
+        }
+      }
+      if (obj === undefined) throw new BaleError(`No such ${type ?? 'object'}: ${name}`);
+      out.push(obj);
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  const tpl = p['format'] as string | undefined;
+  if (tpl && tpl !== 'json') {
+    for (const o of out) process.stdout.write(renderTemplate(tpl, o) + '\n');
+  } else printJson(out);
+  for (const e of errors) process.stderr.write(`bale: ${e}\n`);
+  return errors.length ? 1 : 0;
+}
