@@ -1,6 +1,7 @@
 // Shared test helpers: a fresh store per test, and bale run as a real process.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,4 +53,33 @@ export async function baleOk(root: string, args: string[], opts: { input?: Buffe
 /** Is a host command available (for peers such as skopeo and umoci)? */
 export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Everything in a store that matters, as sorted `path size sha256` lines (tmp/ and locks/ left out):
+ * two equal listings mean the store is exactly as it was.
+ */
+export function storeListing(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const r = rel ? `${rel}/${n}` : n;
+      if (r === 'tmp' || r === 'locks') continue;
+      const p = path.join(dir, n);
+      const st = lstatSync(p);
+      if (st.isDirectory()) {
+        out.push(`${r}/`);
+        walk(p, r);
+      } else if (st.isFile()) out.push(`${r} ${st.size} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
+      else out.push(`${r} ${st.mode.toString(8)}`);
+    }
+  };
+  walk(root, '');
+  return out;
 }

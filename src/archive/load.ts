@@ -53,7 +53,11 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
     }
     if (images.length === 0) throw new BaleError(`${opts.label}: the archive holds no image`);
 
-    // Move every blob an image uses into place (content-addressed: idempotent, atomic per blob).
+    // Make the blobs durable before they become visible under their names (all at once: the disk
+    // flushes them together), then move each into place (content-addressed: idempotent, atomic).
+    const used = new Set<string>();
+    for (const img of images) for (const l of img.layers) if (l.source.kind === 'archive') used.add(l.source.file.tmp);
+    await Promise.all([...used].map((t) => syncFile(t)));
     const placed = new Set<string>();
     const place = async (tmp: string, d: Digest) => {
       if (placed.has(d)) return;
@@ -99,6 +103,15 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
   } finally {
     await Promise.allSettled(temps.map((t) => fsp.rm(t, { force: true })));
     await lock.release();
+  }
+}
+
+async function syncFile(file: string): Promise<void> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

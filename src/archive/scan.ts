@@ -94,8 +94,10 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
     feedError = e;
   });
   let entries = 0;
+  let inEntry = false;
   try {
     for await (const entry of extract) {
+      inEntry = true;
       entries++;
       const h = entry.header;
       const name = archivePath(h.name);
@@ -103,10 +105,12 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
         const target = h.type === 'symlink' ? archivePath(path.posix.join(path.posix.dirname(name), h.linkname ?? '')) : archivePath(h.linkname ?? '');
         links.set(name, target);
         entry.resume();
+        inEntry = false;
         continue;
       }
       if (h.type !== 'file' && h.type !== 'contiguous-file') {
         entry.resume();
+        inEntry = false;
         continue;
       }
       const file = await scanFile(entry as unknown as Readable, name, h.size ?? 0, opts);
@@ -117,6 +121,7 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
         continue;
       }
       files.set(name, file);
+      inEntry = false;
     }
     await feeding;
     if (feedError) throw new Error(`not a readable tar archive: ${feedError.message}`);
@@ -124,7 +129,9 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
     await feeding;
     await Promise.allSettled([...files.values()].map((f) => fsp.rm(f.tmp, { force: true })));
     input.destroy();
-    const msg = (e as Error).message;
+    let msg = (e as Error).message;
+    // Errors from the tar parser itself (not from one entry's processing) mean a broken archive.
+    if (!inEntry && !msg.startsWith(opts.label) && !msg.startsWith('not a readable tar')) msg = `not a readable tar archive: ${msg}`;
     throw new Error(msg.startsWith(opts.label) ? msg : `${opts.label}: ${msg}`);
   }
   if (entries === 0) throw new Error(`${opts.label}: empty archive`);
@@ -201,12 +208,6 @@ async function scanFile(body: Readable, name: string, size: number, opts: ScanOp
     if (layerDone) await layerDone;
     out.end();
     await once(out, 'finish');
-    const fh = await fsp.open(tmp, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
   } catch (e) {
     out.destroy();
     await fsp.rm(tmp, { force: true });

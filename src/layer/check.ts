@@ -17,6 +17,7 @@ export interface LayerStats {
  */
 export function layerChecker(stats: LayerStats = { entries: 0 }): Writable {
   const extract = tar.extract();
+  let failed: Error | undefined;
   const symlinks = new Set<string>();
 
   const throughSymlink = (p: string): string | undefined => {
@@ -78,8 +79,9 @@ export function layerChecker(stats: LayerStats = { entries: 0 }): Writable {
     try {
       check(header);
     } catch (e) {
-      body.resume();
-      next(e as Error);
+      failed = e as Error;
+      body.on('error', () => {});
+      extract.destroy(failed);
       return;
     }
     body.on('end', () => next());
@@ -87,9 +89,8 @@ export function layerChecker(stats: LayerStats = { entries: 0 }): Writable {
   });
 
   // Adapt tar-stream's streamx Writable to a Node Writable so pipeline() can own it.
-  let failed: Error | undefined;
   extract.on('error', (e: Error) => {
-    failed = e;
+    failed ??= e;
   });
   return new Writable({
     highWaterMark: 1024 * 1024,
