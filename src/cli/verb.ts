@@ -47,6 +47,13 @@ export function parseFlags(args: string[], spec: FlagSpec, verb: string): Parsed
       throw new UsageError(`bale ${verb}: unknown flag ${arg.split('=')[0]} (see 'bale ${verb} --help')`);
     },
   }) as Parsed;
+  // minimist reads `--no-x` as x=false; a flag declared as `no-x` means itself.
+  for (const k of spec.boolean ?? []) {
+    if (k.startsWith('no-') && parsed[k.slice(3)] === false) {
+      parsed[k] = true;
+      delete parsed[k.slice(3)];
+    }
+  }
   for (const k of spec.multi ?? []) {
     const v = parsed[k];
     parsed[k] = v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
