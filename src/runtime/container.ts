@@ -11,6 +11,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import type { Store } from '../store/store.js';
+import { layerDiffDir, layerShortPath } from '../store/layers.js';
 import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 
@@ -24,6 +25,11 @@ export interface ContainerRecord {
   image: Digest;
   /** The image as the user named it. */
   imageRef: string;
+  /**
+   * Chain ids of the image's layers, bottom first: the container keeps them (and gc keeps their
+   * unpacked dirs) even if the image is removed.
+   */
+  layers?: Digest[];
   created: string;
   /** What will run, after docker's override rules were applied. */
   process: {
@@ -38,8 +44,13 @@ export interface ContainerRecord {
   autoRemove: boolean;
   state: {
     status: ContainerStatus;
-    /** Host pid of the process that holds the container (while running). */
+    /** Host pid of the container's pid 1 (while running). */
     pid?: number;
+    /** That process's start time (clock ticks after boot, /proc/PID/stat field 22): pids get reused. */
+    pidStart?: number;
+    /** Host pid of the bale process waiting for it (records the exit code), and its start time. */
+    monitorPid?: number;
+    monitorStart?: number;
     exitCode?: number;
     startedAt?: string;
     finishedAt?: string;
@@ -87,4 +98,25 @@ export async function findContainer(store: Store, nameOrId: string): Promise<Con
 export async function saveContainer(store: Store, rec: ContainerRecord): Promise<void> {
   const p = containerPaths(store, rec.id);
   await writeFileAtomic(p.record, JSON.stringify(rec, null, 2) + '\n', p.dir);
+}
+
+/**
+ * The container's read-only layers as overlay wants them, top first: its init layer, then the
+ * image's unpacked layers from the top down. (Absolute paths; the image layers must be unpacked.)
+ */
+export function lowerDirs(store: Store, rec: ContainerRecord): string[] {
+  const chains = rec.layers ?? [];
+  return [containerPaths(store, rec.id).init, ...[...chains].reverse().map((c) => layerDiffDir(store, c))];
+}
+
+/**
+ * The overlay mount options, to be used from inside store.layerDir: image layers go by their short
+ * links (`l/<20 hex>`), so even a hundred layers fit in the kernel's one-page limit on options.
+ */
+export function overlayOptions(store: Store, rec: ContainerRecord): string {
+  const p = containerPaths(store, rec.id);
+  const lower = [p.init, ...[...(rec.layers ?? [])].reverse().map((c) => layerShortPath(c))];
+  const opts = `lowerdir=${lower.join(':')},upperdir=${p.upper},workdir=${p.work}`;
+  if (opts.length >= 4096) throw new BaleError(`container ${rec.id.slice(0, 12)}: too many layers for one overlay mount (${lower.length})`);
+  return opts;
 }

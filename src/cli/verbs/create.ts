@@ -1,0 +1,64 @@
+// bale create: make a container (record, init layer, empty read-write layer) without starting it.
+import { Store } from '../../store/store.js';
+import { createContainer, repairAll, requireRoot, type CreateOptions } from '../../runtime/lifecycle.js';
+import { needArgs, parseFlagsUntilCommand, wantsHelp, type FlagSpec, type Parsed } from '../verb.js';
+import { UsageError } from '../../util/errors.js';
+
+export const CREATE_FLAGS = `Options:
+  -e, --env K=V         Set an environment variable (-e K takes the host's value); repeatable
+  -w, --workdir DIR     Working directory inside the container (overrides the image's)
+  -u, --user USER       User: name, uid, name:group or uid:gid (overrides the image's)
+      --entrypoint CMD  Replace the image's Entrypoint (and drop its Cmd); '' for none
+      --hostname NAME   Hostname (default: the first 12 hex digits of the container id)
+      --net MODE        none (default: own network namespace with only lo) or host
+      --name NAME       Name the container (default: a generated adjective_name)
+  -i, --interactive     Keep stdin attached
+  -t, --tty             Give the container the caller's terminal
+      --rm              Remove the container when it exits`;
+
+export const help = `Usage: bale create [OPTIONS] IMAGE [COMMAND] [ARG...]
+
+Create a container from an image without starting it; prints its id.
+
+${CREATE_FLAGS}
+`;
+
+export const createSpec: FlagSpec = {
+  boolean: ['interactive', 'tty', 'rm'],
+  string: ['workdir', 'user', 'entrypoint', 'hostname', 'net', 'network', 'name'],
+  multi: ['env'],
+  alias: { e: 'env', w: 'workdir', u: 'user', i: 'interactive', t: 'tty' },
+};
+
+/** Turn parsed create/run flags into create options. */
+export function createOptions(p: Parsed, verb: string): CreateOptions {
+  needArgs({ ...p, _: p._.slice(0, 1) }, 1, 1, verb);
+  const net = String(p['net'] ?? p['network'] ?? 'none');
+  if (net !== 'none' && net !== 'host') throw new UsageError(`bale ${verb}: --net takes none or host, not ${JSON.stringify(net)}`);
+  const str = (k: string) => (p[k] === undefined ? undefined : String(p[k]));
+  return {
+    imageRef: p._[0]!,
+    cmd: p._.slice(1),
+    entrypoint: str('entrypoint'),
+    env: p['env'] as string[],
+    workdir: str('workdir'),
+    user: str('user'),
+    hostname: str('hostname'),
+    name: str('name'),
+    net,
+    tty: Boolean(p['tty']),
+    autoRemove: Boolean(p['rm']),
+  };
+}
+
+export async function run(args: string[]): Promise<number> {
+  const p = parseFlagsUntilCommand(args, createSpec, 'create');
+  if (wantsHelp(p, help)) return 0;
+  const o = createOptions(p, 'create');
+  requireRoot('create');
+  const store = await Store.open();
+  await repairAll(store);
+  const rec = await createContainer(store, o);
+  process.stdout.write(rec.id + '\n');
+  return 0;
+}

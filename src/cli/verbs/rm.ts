@@ -1,0 +1,32 @@
+// bale rm: remove containers (their read-write layer, init layer, log and record).
+import { Store } from '../../store/store.js';
+import { findContainer } from '../../runtime/container.js';
+import { removeContainer, repairAll } from '../../runtime/lifecycle.js';
+import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+
+export const help = `Usage: bale rm [OPTIONS] CONTAINER [CONTAINER...]
+
+Remove containers. A running one is refused unless -f, which kills it first.
+
+Options:
+  -f, --force   Kill a running container and remove it
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const p = parseFlags(args, { boolean: ['force'], alias: { f: 'force' } }, 'rm');
+  if (wantsHelp(p, help)) return 0;
+  needArgs(p, 1, Infinity, 'rm');
+  const store = await Store.open();
+  await repairAll(store);
+  let failed = 0;
+  for (const ref of p._) {
+    try {
+      await removeContainer(store, await findContainer(store, ref), Boolean(p['force']));
+      process.stdout.write(ref + '\n');
+    } catch (e) {
+      failed++;
+      process.stderr.write(`bale: ${(e as Error).message.split('\n')[0]}\n`);
+    }
+  }
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,471 @@
+/*
+ * bale-init: the part of starting a container that must run inside it.
+ *
+ * Why C: Node cannot unshare (it is multithreaded), so util-linux `unshare` makes the namespaces
+ * and starts this helper in them. After pivot_root the host's binaries are gone, so the steps
+ * after it (dropping capabilities, no_new_privs, switching user, exec) must happen in a process
+ * that is already loaded: util-linux setpriv cannot be exec'ed from inside the container's root,
+ * and running it before pivot_root would drop the privileges the mounts still need. So this one
+ * small static-free C program does mounts, pivot_root, privilege drop and exec in one go.
+ *
+ *   bale-init run  --layers DIR --overlay OPTS --rootfs DIR --hostname NAME --cwd DIR
+ *                  [--user USER] [--net-none] [--pid-fd N] -- ARGS...
+ *      Runs in fresh mount/pid/uts/ipc(/net) namespaces (made by unshare, without --fork) and
+ *      forks the container's pid 1, which mounts the overlay (from inside DIR, so lowerdirs may be short relative paths), /proc, a minimal
+ *      /dev, read-only /sys, sets the hostname, brings lo up, pivots, drops privileges, execs.
+ *      The parent writes the child's host pid to --pid-fd, forwards signals and exits with its status.
+ *   bale-init exec --pid PID --cwd DIR [--user USER] -- ARGS...
+ *      Joins the namespaces and root of a running container's pid 1, forks, drops privileges the
+ *      same way and execs; the parent forwards signals and exits with the child's status.
+ *
+ * The environment of the new process is this helper's own environment (Node sets it); HOME is
+ * added from /etc/passwd when absent. Exit codes follow docker: 125 when setting up failed, 126
+ * when the command cannot be invoked, 127 when it is not found.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void die(int code, const char *fmt, ...) {
+  va_list ap;
+  char buf[1024];
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "bale: %s\n", buf);
+  exit(code);
+}
+
+#define SETUP_FAIL 125
+
+/* docker's default capability set */
+static const int default_caps[] = {
+    CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,     CAP_MKNOD,
+    CAP_NET_RAW, CAP_SETGID,      CAP_SETUID,           CAP_SETFCAP,    CAP_SETPCAP,
+    CAP_NET_BIND_SERVICE,         CAP_SYS_CHROOT,       CAP_KILL,       CAP_AUDIT_WRITE,
+};
+
+static int is_default_cap(int c) {
+  for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++)
+    if (default_caps[i] == c) return 1;
+  return 0;
+}
+
+static int last_cap(void) {
+  FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
+  int n = CAP_LAST_CAP;
+  if (f) {
+    if (fscanf(f, "%d", &n) != 1) n = CAP_LAST_CAP;
+    fclose(f);
+  }
+  return n;
+}
+
+/* ---- users -------------------------------------------------------------------------------- */
+
+struct ident {
+  uid_t uid;
+  gid_t gid;
+  gid_t groups[64];
+  int ngroups;
+  char home[PATH_MAX];
+};
+
+static int all_digits(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+/* Split a colon-separated line in place into at most n fields. */
+static int split(char *line, char **f, int n) {
+  int i = 0;
+  f[i++] = line;
+  for (char *p = line; *p && i < n; p++) {
+    if (*p == ':') {
+      *p = 0;
+      f[i++] = p + 1;
+    }
+  }
+  char *nl = strchr(f[i - 1], '\n');
+  if (nl) *nl = 0;
+  return i;
+}
+
+/* Resolve USER ("", name, uid, name:group, uid:gid) against the container's /etc files. */
+static void resolve_user(const char *spec, struct ident *id) {
+  char user[256] = "", group[256] = "";
+  const char *colon = strchr(spec, ':');
+  if (colon) {
+    snprintf(user, sizeof user, "%.*s", (int)(colon - spec), spec);
+    snprintf(group, sizeof group, "%s", colon + 1);
+  } else {
+    snprintf(user, sizeof user, "%s", spec);
+  }
+  if (!*user) snprintf(user, sizeof user, "0");
+  id->uid = 0;
+  id->gid = 0;
+  id->ngroups = 0;
+  snprintf(id->home, sizeof id->home, "/");
+  char name[256] = "";
+  int found = 0;
+  char line[4096];
+  FILE *f = fopen("/etc/passwd", "r");
+  if (f) {
+    while (fgets(line, sizeof line, f)) {
+      char *fl[7];
+      if (split(line, fl, 7) < 7) continue;
+      int match = all_digits(user) ? (strtoul(fl[2], NULL, 10) == strtoul(user, NULL, 10)) : !strcmp(fl[0], user);
+      if (!match) continue;
+      id->uid = (uid_t)strtoul(fl[2], NULL, 10);
+      id->gid = (gid_t)strtoul(fl[3], NULL, 10);
+      snprintf(id->home, sizeof id->home, "%s", fl[5]);
+      snprintf(name, sizeof name, "%s", fl[0]);
+      found = 1;
+      break;
+    }
+    fclose(f);
+  }
+  if (!found) {
+    if (!all_digits(user)) die(SETUP_FAIL, "unable to find user %s: no matching entries in passwd file", user);
+    id->uid = (uid_t)strtoul(user, NULL, 10);
+  }
+  int group_found = !*group;
+  f = fopen("/etc/group", "r");
+  if (f) {
+    while (fgets(line, sizeof line, f)) {
+      char *fl[4];
+      if (split(line, fl, 4) < 4) continue;
+      gid_t g = (gid_t)strtoul(fl[2], NULL, 10);
+      if (*group && !group_found) {
+        int match = all_digits(group) ? g == (gid_t)strtoul(group, NULL, 10) : !strcmp(fl[0], group);
+        if (match) {
+          id->gid = g;
+          group_found = 1;
+        }
+      }
+      /* supplementary groups: every group listing the user by name */
+      if (*name && !*group && id->ngroups < 64) {
+        char *save = NULL;
+        for (char *m = strtok_r(fl[3], ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+          if (!strcmp(m, name)) {
+            id->groups[id->ngroups++] = g;
+            break;
+          }
+        }
+      }
+    }
+    fclose(f);
+  }
+  if (!group_found) {
+    if (!all_digits(group)) die(SETUP_FAIL, "unable to find group %s: no matching entries in group file", group);
+    id->gid = (gid_t)strtoul(group, NULL, 10);
+  }
+}
+
+/* ---- privileges and exec ------------------------------------------------------------------ */
+
+static void drop_privileges(const struct ident *id) {
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(SETUP_FAIL, "no_new_privs: %s", strerror(errno));
+  int last = last_cap();
+  for (int c = 0; c <= last; c++) {
+    if (is_default_cap(c)) continue;
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL)
+      die(SETUP_FAIL, "dropping capability %d: %s", c, strerror(errno));
+  }
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++) {
+    int c = default_caps[i];
+    data[c / 32].effective |= 1u << (c % 32);
+    data[c / 32].permitted |= 1u << (c % 32);
+  }
+  if (syscall(SYS_capset, &hdr, data) != 0) die(SETUP_FAIL, "capset: %s", strerror(errno));
+  gid_t groups[65];
+  int n = 0;
+  groups[n++] = id->gid;
+  for (int i = 0; i < id->ngroups; i++)
+    if (id->groups[i] != id->gid) groups[n++] = id->groups[i];
+  if (setgroups((size_t)n, groups) != 0) die(SETUP_FAIL, "setgroups: %s", strerror(errno));
+  if (setgid(id->gid) != 0) die(SETUP_FAIL, "setgid %u: %s", id->gid, strerror(errno));
+  /* from root to another uid the kernel clears the permitted and effective sets */
+  if (setuid(id->uid) != 0) die(SETUP_FAIL, "setuid %u: %s", id->uid, strerror(errno));
+}
+
+static void exec_command(char **argv, const struct ident *id) {
+  if (!getenv("HOME")) setenv("HOME", id->home, 1);
+  const char *cmd = argv[0];
+  if (strchr(cmd, '/')) {
+    execve(cmd, argv, environ);
+    die(errno == ENOENT ? 127 : 126, "exec %s: %s", cmd, strerror(errno));
+  }
+  const char *path = getenv("PATH");
+  if (!path || !*path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  char *copy = strdup(path);
+  int saw_eacces = 0;
+  char *save = NULL;
+  for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+    char full[PATH_MAX];
+    snprintf(full, sizeof full, "%s/%s", *dir ? dir : ".", cmd);
+    execve(full, argv, environ);
+    if (errno == EACCES) saw_eacces = 1;
+  }
+  if (saw_eacces) die(126, "exec %s: permission denied", cmd);
+  die(127, "exec %s: executable file not found in $PATH", cmd);
+}
+
+static void mkdir_p(const char *path, mode_t mode) {
+  char buf[PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p == '/') {
+      *p = 0;
+      mkdir(buf, mode);
+      *p = '/';
+    }
+  }
+  mkdir(buf, mode);
+}
+
+/* ---- run: set up the container's root ---------------------------------------------------- */
+
+static void must_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data) {
+  if (mount(src, dst, type, flags, data) != 0) die(SETUP_FAIL, "mount %s on /%s: %s", type ? type : src, dst, strerror(errno));
+}
+
+static void bind_dev(const char *name) {
+  char host[64], dst[64];
+  snprintf(host, sizeof host, "/dev/%s", name);
+  snprintf(dst, sizeof dst, "dev/%s", name);
+  int fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+  if (fd < 0) die(SETUP_FAIL, "create /%s: %s", dst, strerror(errno));
+  close(fd);
+  must_mount(host, dst, NULL, MS_BIND, NULL);
+}
+
+static void setup_dev(void) {
+  mkdir("dev", 0755);
+  must_mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) bind_dev(nodes[i]);
+  mkdir("dev/pts", 0755);
+  must_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  if (symlink("pts/ptmx", "dev/ptmx") != 0) die(SETUP_FAIL, "symlink /dev/ptmx: %s", strerror(errno));
+  mkdir("dev/shm", 01777);
+  must_mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  mkdir("dev/mqueue", 0755);
+  if (symlink("/proc/self/fd", "dev/fd") || symlink("/proc/self/fd/0", "dev/stdin") ||
+      symlink("/proc/self/fd/1", "dev/stdout") || symlink("/proc/self/fd/2", "dev/stderr"))
+    die(SETUP_FAIL, "symlinks in /dev: %s", strerror(errno));
+  /* With a terminal, it is the container's console too. */
+  if (isatty(0)) {
+    char *tty = ttyname(0);
+    if (tty) {
+      int fd = open("dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        close(fd);
+        mount(tty, "dev/console", NULL, MS_BIND, NULL);
+      }
+    }
+  }
+}
+
+static void setup_sys(void) {
+  mkdir("sys", 0555);
+  if (mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) return;
+  /* sysfs of the host's net namespace (--net host): a read-only bind of the host's /sys */
+  must_mount("/sys", "sys", NULL, MS_BIND | MS_REC, NULL);
+  must_mount(NULL, "sys", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) die(SETUP_FAIL, "socket: %s", strerror(errno));
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, IFNAMSIZ, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) die(SETUP_FAIL, "lo: %s", strerror(errno));
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) die(SETUP_FAIL, "bringing lo up: %s", strerror(errno));
+  close(s);
+}
+
+struct opts {
+  const char *layers, *overlay, *rootfs, *hostname, *cwd, *user;
+  int net_none, pid_fd;
+  pid_t pid;
+  char **argv;
+};
+
+static void parse(int argc, char **argv, struct opts *o) {
+  memset(o, 0, sizeof *o);
+  o->pid_fd = -1;
+  o->cwd = "/";
+  o->user = "";
+  int i = 2;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--")) {
+      i++;
+      break;
+    }
+    if (!strcmp(a, "--net-none")) {
+      o->net_none = 1;
+      continue;
+    }
+    if (i + 1 >= argc) die(SETUP_FAIL, "bale-init: %s needs a value", a);
+    const char *v = argv[++i];
+    if (!strcmp(a, "--layers")) o->layers = v;
+    else if (!strcmp(a, "--overlay")) o->overlay = v;
+    else if (!strcmp(a, "--rootfs")) o->rootfs = v;
+    else if (!strcmp(a, "--hostname")) o->hostname = v;
+    else if (!strcmp(a, "--cwd")) o->cwd = v;
+    else if (!strcmp(a, "--user")) o->user = v;
+    else if (!strcmp(a, "--pid-fd")) o->pid_fd = atoi(v);
+    else if (!strcmp(a, "--pid")) o->pid = (pid_t)atoi(v);
+    else die(SETUP_FAIL, "bale-init: unknown option %s", a);
+  }
+  if (i >= argc) die(SETUP_FAIL, "No command specified");
+  o->argv = argv + i;
+}
+
+static void enter_cwd(const char *cwd) {
+  if (chdir(cwd) != 0) die(126, "chdir to working directory %s: %s", cwd, strerror(errno));
+}
+
+static void container_init(struct opts *o) {
+  must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+  if (chdir(o->layers) != 0) die(SETUP_FAIL, "chdir %s: %s", o->layers, strerror(errno));
+  if (mount("overlay", o->rootfs, "overlay", 0, o->overlay) != 0)
+    die(SETUP_FAIL, "overlay mount on %s: %s", o->rootfs, strerror(errno));
+  if (chdir(o->rootfs) != 0) die(SETUP_FAIL, "chdir %s: %s", o->rootfs, strerror(errno));
+  mkdir("proc", 0555);
+  must_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  setup_dev();
+  setup_sys();
+  if (o->hostname && sethostname(o->hostname, strlen(o->hostname)) != 0)
+    die(SETUP_FAIL, "sethostname: %s", strerror(errno));
+  if (o->net_none) loopback_up();
+  if (syscall(SYS_pivot_root, ".", ".") != 0) die(SETUP_FAIL, "pivot_root: %s", strerror(errno));
+  if (umount2(".", MNT_DETACH) != 0) die(SETUP_FAIL, "detaching the old root: %s", strerror(errno));
+  if (chdir("/") != 0) die(SETUP_FAIL, "chdir /: %s", strerror(errno));
+  struct ident id;
+  resolve_user(o->user, &id);
+  mkdir_p(o->cwd, 0755); /* docker creates a missing WorkingDir */
+  drop_privileges(&id);
+  enter_cwd(o->cwd);
+  exec_command(o->argv, &id);
+}
+
+static pid_t child_pid;
+
+static void forward(int sig) {
+  if (child_pid > 0) kill(child_pid, sig);
+}
+
+/* Wait for the child, passing signals on; its status as an exit code (128+N for signal N). */
+static int wait_child(void) {
+  const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward;
+    sa.sa_flags = SA_RESTART;
+    sigaction(sigs[i], &sa, NULL);
+  }
+  int status;
+  while (waitpid(child_pid, &status, 0) < 0) {
+    if (errno != EINTR) die(SETUP_FAIL, "waitpid: %s", strerror(errno));
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+/*
+ * unshare(1) has made the namespaces and exec'ed us without --fork: the new pid namespace applies
+ * to our children, so the first child is the container's pid 1. We stay outside it to report its
+ * exit status exactly (unshare --fork loses it when the child dies by a signal) and tell bale its
+ * host pid.
+ */
+static int run(struct opts *o) {
+  if (!o->layers || !o->overlay || !o->rootfs) die(SETUP_FAIL, "bale-init run: --layers, --overlay and --rootfs are required");
+  child_pid = fork();
+  if (child_pid < 0) die(SETUP_FAIL, "fork: %s", strerror(errno));
+  if (child_pid == 0) {
+    if (o->pid_fd >= 0) close(o->pid_fd);
+    container_init(o);
+  }
+  if (o->pid_fd >= 0) {
+    dprintf(o->pid_fd, "%d\n", (int)child_pid);
+    close(o->pid_fd);
+  }
+  return wait_child();
+}
+
+/* ---- exec: join a running container ------------------------------------------------------ */
+
+static int do_exec(struct opts *o) {
+  if (o->pid <= 0) die(SETUP_FAIL, "bale-init exec: --pid is required");
+  const char *names[] = {"ipc", "uts", "net", "pid", "mnt"};
+  int fds[5];
+  char p[64];
+  for (int i = 0; i < 5; i++) {
+    snprintf(p, sizeof p, "/proc/%d/ns/%s", (int)o->pid, names[i]);
+    fds[i] = open(p, O_RDONLY | O_CLOEXEC);
+    if (fds[i] < 0) die(SETUP_FAIL, "container process %d: %s: %s", (int)o->pid, p, strerror(errno));
+  }
+  snprintf(p, sizeof p, "/proc/%d/root", (int)o->pid);
+  int root = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) die(SETUP_FAIL, "container process %d: root: %s", (int)o->pid, strerror(errno));
+  for (int i = 0; i < 5; i++) {
+    if (setns(fds[i], 0) != 0) die(SETUP_FAIL, "joining the container's %s namespace: %s", names[i], strerror(errno));
+    close(fds[i]);
+  }
+  if (fchdir(root) != 0 || chroot(".") != 0 || chdir("/") != 0) die(SETUP_FAIL, "entering the container's root: %s", strerror(errno));
+  close(root);
+  /* The pid namespace applies to children only: fork. */
+  child_pid = fork();
+  if (child_pid < 0) die(SETUP_FAIL, "fork: %s", strerror(errno));
+  if (child_pid == 0) {
+    struct ident id;
+    resolve_user(o->user, &id);
+    drop_privileges(&id);
+    enter_cwd(o->cwd);
+    exec_command(o->argv, &id);
+  }
+  return wait_child();
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) die(2, "usage: bale-init run|exec [options] -- ARGS...");
+  struct opts o;
+  parse(argc, argv, &o);
+  if (!strcmp(argv[1], "run")) return run(&o);
+  if (!strcmp(argv[1], "exec")) return do_exec(&o);
+  die(2, "bale-init: unknown mode %s", argv[1]);
+  return 2;
+}
