@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Store } from '../src/store/store.js';
 import { bale, baleOk, tmpDir } from './helpers.js';
 import { seedImage } from './images.js';
+import { unpackLayers } from '../src/store/layers.js';
 
 const shared = [{ name: 'base/' }, { name: 'base/file', content: 'shared layer' }];
 
@@ -150,6 +151,24 @@ test('gc removes blobs no image names and leftovers in tmp/, and keeps the rest'
     assert.not.ok(await store.hasBlob(orphan));
     for (const l of a.layers) assert.ok(await store.hasBlob(l.digest));
     assert.not.ok(existsSync(path.join(store.tmpDir, 'load-1-dead')));
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('gc removes unpacked layers once no image uses them, and keeps those still used', async () => {
+  const t = tmpDir();
+  try {
+    const { a, b } = await twoImages(t.dir);
+    const store = await Store.open(t.dir);
+    const aDirs = await unpackLayers(store, a);
+    const bDirs = await unpackLayers(store, b);
+    assert.is(aDirs[0], bDirs[0], 'the shared bottom layer is unpacked once');
+    await baleOk(t.dir, ['rmi', 'a:1']);
+    const out = JSON.parse(await baleOk(t.dir, ['gc', '--format', 'json']));
+    assert.is(out.layers, 1, "a's own layer goes");
+    assert.not.ok(existsSync(aDirs[1]!));
+    for (const d of bDirs) assert.ok(existsSync(d), `${d} kept for b`);
   } finally {
     t.cleanup();
   }

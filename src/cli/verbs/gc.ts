@@ -1,5 +1,6 @@
 // bale gc: reclaim what nothing uses: blobs no image names, leftovers of interrupted writes.
 import { Store } from '../../store/store.js';
+import { collectLayers } from '../../store/layers.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, outputFormat, printJson } from '../output.js';
 
@@ -20,8 +21,12 @@ export async function run(args: string[]): Promise<number> {
   needArgs(p, 0, 0, 'gc');
   const format = outputFormat(p['format'], 'gc');
   const store = await Store.open();
-  const res = await store.collect();
+  const blobs = await store.collect();
+  const { layers } = await collectLayers(store);
+  const res = { ...blobs, layers };
   if (format === 'json') printJson(res);
-  else if (!p['quiet']) process.stdout.write(`Removed ${res.blobs} blobs (${humanSize(res.bytes)}) and ${res.tmp} temp files\n`);
+  else if (!p['quiet']) {
+    process.stdout.write(`Removed ${res.blobs} blobs (${humanSize(res.bytes)}), ${res.layers} unpacked layers and ${res.tmp} temp files\n`);
+  }
   return 0;
 }
