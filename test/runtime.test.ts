@@ -145,7 +145,7 @@ test(
     await seedBusybox(root);
     const out = await baleOk(root, [
       'run', 'busybox', 'sh', '-c',
-      'echo pid=$$; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "; grep -E "^(NoNewPrivs|CapBnd|CapEff):" /proc/self/status | tr -d "\t"; touch /sys/x 2>/dev/null || echo sys-ro; ls /dev | tr "\n" " "; echo; mount | grep -c " / type overlay"',
+      'echo pid=$$; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "; grep -E "^(NoNewPrivs|CapBnd|CapEff):" /proc/self/status | tr -d "\t"; touch /sys/x 2>/dev/null || echo sys-ro; (cat /proc/sys/kernel/sysrq > /proc/sys/kernel/sysrq) 2>/dev/null || echo procsys-ro; echo h > /proc/sysrq-trigger 2>/dev/null || echo sysrq-ro; echo timer_list=$(wc -c < /proc/timer_list); ls /dev | tr "\n" " "; echo; mount | grep -c " / type overlay"',
     ]);
     const lines = out.trim().split('\n');
     assert.is(lines[0], 'pid=1');
@@ -154,6 +154,9 @@ test(
     assert.ok(lines.includes('CapBnd:00000000a80425fb'), out);
     assert.ok(lines.includes('CapEff:00000000a80425fb'), out);
     assert.ok(lines.includes('sys-ro'));
+    assert.ok(lines.includes('procsys-ro'), 'host sysctls are read-only');
+    assert.ok(lines.includes('sysrq-ro'));
+    assert.ok(lines.includes('timer_list=0'), '/proc/timer_list is masked');
     for (const d of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'ptmx', 'shm']) assert.ok(out.includes(` ${d} `) || out.includes(`${d} `), `/dev/${d}`);
     assert.is(lines[lines.length - 1], '1', 'root is an overlay');
     const user = await baleOk(root, ['run', '-u', 'user', 'busybox', 'grep', 'CapEff', '/proc/self/status']);

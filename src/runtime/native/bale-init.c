@@ -293,6 +293,27 @@ static void setup_dev(void) {
   }
 }
 
+/*
+ * What docker hides or freezes in /proc and /sys: host-wide knobs a container's root could
+ * otherwise write (sysctls, sysrq-trigger) and kernel memory or key listings it should not read.
+ */
+static void mask_paths(void) {
+  const char *ro[] = {"proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"};
+  for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
+    if (access(ro[i], F_OK) != 0) continue;
+    must_mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL);
+    must_mount(NULL, ro[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  }
+  const char *masked[] = {"proc/kcore", "proc/keys", "proc/latency_stats", "proc/timer_list", "proc/timer_stats",
+                          "proc/sched_debug", "proc/acpi", "proc/scsi", "sys/firmware", "sys/devices/virtual/powercap"};
+  for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
+    struct stat st;
+    if (stat(masked[i], &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) must_mount("tmpfs", masked[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0");
+    else must_mount("/dev/null", masked[i], NULL, MS_BIND, NULL);
+  }
+}
+
 static void setup_sys(void) {
   mkdir("sys", 0555);
   if (mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) return;
@@ -366,6 +387,7 @@ static void container_init(struct opts *o) {
   must_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   setup_dev();
   setup_sys();
+  mask_paths();
   if (o->hostname && sethostname(o->hostname, strlen(o->hostname)) != 0)
     die(SETUP_FAIL, "sethostname: %s", strerror(errno));
   if (o->net_none) loopback_up();
