@@ -48,22 +48,6 @@ export class HashCounter extends Transform {
   }
 }
 
-/** A sink that hashes and counts what is written to it (nothing is kept). */
-export class HashSink extends Transform {
-  private hash: Hash = createHash('sha256');
-  bytes = 0;
-  private done: Digest | undefined;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    cb();
-  }
-  digest(): Digest {
-    if (!this.done) this.done = `sha256:${this.hash.digest('hex')}`;
-    return this.done;
-  }
-}
-
 /** Short form used in tables: the first 12 hex characters. */
 export function shortId(d: Digest): string {
   return hexOf(d).slice(0, 12);
