@@ -8,7 +8,8 @@ import path from 'node:path';
 import { sha256, type Digest } from '../src/oci/digest.js';
 import type { DockerArchiveEntry, Index, Manifest } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
-import { bale, baleOk, tmpDir } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { bale, baleOk, BALE, tmpDir } from './helpers.js';
 import { seedBusybox } from './images.js';
 import { entryMap, jsonOf, peer, readTar } from './save-helpers.js';
 
@@ -103,6 +104,17 @@ test('our archive loads into a fresh store, and saving from there gives the same
     }
   }));
 
+test('bale save | bale load through a pipe', () =>
+  withDir(async (dir) => {
+    const a = path.join(dir, 'a');
+    const b = path.join(dir, 'b');
+    const app = await seedBusybox(a, { layers: [APP_LAYER], tags: ['app:1'] });
+    const r = spawnSync('sh', ['-c', `BALE_ROOT=${a} ${BALE} save app:1 | BALE_ROOT=${b} ${BALE} load`], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Loaded image: app:1/);
+    assert.is((await (await Store.open(b)).resolve('app:1')).id, app.id);
+  }));
+
 test('a delta archive loads where the base is, and names the missing layers where it is not', () =>
   withDir(async (dir) => {
     const a = path.join(dir, 'a');
@@ -113,6 +125,15 @@ test('a delta archive loads where the base is, and names the missing layers wher
     const delta = path.join(dir, 'delta.tar');
     await baleOk(a, ['save', '--exclude-from', base, '-o', delta, 'app:1']);
     const missing: Digest = bb.layers[0]!.digest;
+
+    // Docker-only and OCI-only deltas (by --exclude-image) are refused the same way on an empty store.
+    for (const fmt of ['docker', 'oci']) {
+      const d = path.join(dir, `delta-${fmt}.tar`);
+      await baleOk(a, ['save', '--format', fmt, '--exclude-image', 'busybox', '-o', d, 'app:1']);
+      const r = await bale(path.join(dir, `empty-${fmt}`), ['load', '-i', d]);
+      assert.is.not(r.code, 0, fmt);
+      assert.ok(r.stderr.includes(missing.slice(7, 19)), `${fmt}: names the missing layer: ${r.stderr}`);
+    }
 
     // A store without the base: refused, naming the layer, and nothing recorded.
     const empty = path.join(dir, 'empty');
