@@ -9,9 +9,9 @@
 //
 // Entries a walk flags in overlay form become layer-tar whiteouts: a whiteout device NAME becomes
 // an empty file `.wh.NAME`; an opaque directory becomes the directory plus `DIR/.wh..wh..opq`.
-import { createReadStream, promises as fsp } from 'node:fs';
+import { closeSync, openSync, promises as fsp, readlinkSync, readSync, constants as fsc } from 'node:fs';
 import { Readable } from 'node:stream';
-import { getAttribute, listAttributes } from 'fs-xattr';
+import { getAttributeSync, listAttributesSync } from 'fs-xattr';
 import { BaleError } from '../util/errors.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type EntryType, type TarHeader } from './tar-header.js';
 import type { TreeEntry } from './tree.js';
@@ -65,10 +65,10 @@ export function keepXattr(name: string): boolean {
 /** Xattrs that mean overlayfs features the walk cannot flatten (the data is not where the upper says). */
 const UNSUPPORTED_OVERLAY = ['trusted.overlay.redirect', 'trusted.overlay.metacopy'];
 
-async function readXattrs(abs: string): Promise<Map<string, Buffer> | undefined> {
+function readXattrs(abs: string): Map<string, Buffer> | undefined {
   let names: string[];
   try {
-    names = await listAttributes(abs);
+    names = listAttributesSync(abs);
   } catch {
     return undefined; // no xattr support on this file system
   }
@@ -79,7 +79,7 @@ async function readXattrs(abs: string): Promise<Map<string, Buffer> | undefined>
     }
     if (!keepXattr(n)) continue;
     try {
-      const v = await getAttribute(abs, n);
+      const v = getAttributeSync(abs, n);
       (out ??= new Map()).set(n, v);
     } catch {
       // vanished between list and get
@@ -101,14 +101,39 @@ function baseHeader(e: TreeEntry, type: EntryType, opts: PackOptions): TarHeader
   };
 }
 
+/** Files up to this size are read in one synchronous call; larger ones are streamed. */
+const SMALL_FILE = 1024 * 1024;
+
 async function* fileBody(abs: string, size: number): AsyncGenerator<Buffer> {
   if (size === 0) return;
   let n = 0;
-  for await (const chunk of createReadStream(abs, { start: 0, end: size - 1, highWaterMark: 1024 * 1024 })) {
-    n += (chunk as Buffer).length;
-    yield chunk as Buffer;
+  if (size <= SMALL_FILE) {
+    const buf = Buffer.allocUnsafe(size);
+    const fd = openSync(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    try {
+      for (;;) {
+        const r = readSync(fd, buf, n, size - n, n);
+        if (r === 0) break;
+        n += r;
+        if (n === size) break;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    if (n !== size) throw new BaleError(`${abs}: changed size while being read (${n} of ${size} bytes)`);
+    yield buf;
+  } else {
+    const fh = await fsp.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    try {
+      for await (const chunk of fh.createReadStream({ start: 0, end: size - 1, highWaterMark: SMALL_FILE, autoClose: false })) {
+        n += (chunk as Buffer).length;
+        yield chunk as Buffer;
+      }
+    } finally {
+      await fh.close();
+    }
+    if (n !== size) throw new BaleError(`${abs}: changed size while being read (${n} of ${size} bytes)`);
   }
-  if (n !== size) throw new BaleError(`${abs}: changed size while being read (${n} of ${size} bytes)`);
   yield padding(size);
 }
 
@@ -140,7 +165,7 @@ export async function* packEntries(walk: AsyncIterable<TreeEntry>, opts: PackOpt
     const type = entryType(Number(e.st.mode));
     if (!type) continue;
     const h = baseHeader(e, type, opts);
-    if (type !== 'symlink') h.xattrs = await readXattrs(e.abs);
+    if (type !== 'symlink') h.xattrs = readXattrs(e.abs);
     if (type !== 'directory' && e.st.nlink > 1n) {
       const key = `${e.st.dev}:${e.st.ino}`;
       const first = links.get(key);
@@ -158,7 +183,7 @@ export async function* packEntries(walk: AsyncIterable<TreeEntry>, opts: PackOpt
         break;
       }
       case 'symlink':
-        h.linkname = await fsp.readlink(e.abs);
+        h.linkname = readlinkSync(e.abs);
         yield count(encodeHeader(h));
         break;
       case 'character-device':

@@ -6,9 +6,9 @@
 // trusted.overlay.opaque=y hides everything below it. The merged walk applies exactly those rules,
 // so its result is what an overlay mount of the same directories would show (hardlinks included:
 // each file comes from the real inode in the layer that provides it).
-import { promises as fsp, type BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { getAttribute } from 'fs-xattr';
+import { getAttributeSync } from 'fs-xattr';
 import { OVERLAY_OPAQUE_XATTR } from './whiteout.js';
 
 export interface TreeEntry {
@@ -36,9 +36,11 @@ export function isWhiteoutDevice(st: BigIntStats): boolean {
   return (st.mode & S_IFMT) === S_IFCHR && st.rdev === 0n;
 }
 
+// Metadata calls are synchronous on purpose: a walk makes one lstat per entry, and a thread-pool
+// round trip per call costs far more than the call itself.
 export async function isOpaqueDir(abs: string): Promise<boolean> {
   try {
-    const v = await getAttribute(abs, OVERLAY_OPAQUE_XATTR);
+    const v = getAttributeSync(abs, OVERLAY_OPAQUE_XATTR);
     return v.toString() === 'y';
   } catch {
     return false;
@@ -47,7 +49,7 @@ export async function isOpaqueDir(abs: string): Promise<boolean> {
 
 async function lstatOrUndef(p: string): Promise<BigIntStats | undefined> {
   try {
-    return await fsp.lstat(p, { bigint: true });
+    return lstatSync(p, { bigint: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -71,7 +73,7 @@ function join(rel: string, name: string): string {
 export async function* walkDir(root: string, opts: { overlayUpper?: boolean } = {}): AsyncGenerator<TreeEntry> {
   async function* walk(rel: string): AsyncGenerator<TreeEntry> {
     const dirAbs = rel === '' ? root : path.join(root, rel);
-    for (const name of sortNames(await fsp.readdir(dirAbs))) {
+    for (const name of sortNames(readdirSync(dirAbs))) {
       const abs = path.join(dirAbs, name);
       const st = await lstatOrUndef(abs);
       if (!st) continue; // removed while we walked
@@ -116,7 +118,7 @@ export async function* walkMerged(layersTopFirst: string[]): AsyncGenerator<Tree
     // name -> the topmost layer dir that has it
     const names = new Map<string, number>();
     for (let i = 0; i < dirs.length; i++) {
-      for (const n of await fsp.readdir(dirs[i]!)) if (!names.has(n)) names.set(n, i);
+      for (const n of readdirSync(dirs[i]!)) if (!names.has(n)) names.set(n, i);
     }
     for (const name of sortNames([...names.keys()])) {
       const i = names.get(name)!;
@@ -188,7 +190,7 @@ export async function listMerged(layersTopFirst: string[], rel: string): Promise
   for (const d of dirs) {
     let names: string[];
     try {
-      names = await fsp.readdir(d);
+      names = readdirSync(d);
     } catch {
       continue;
     }
