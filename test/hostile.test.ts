@@ -4,7 +4,7 @@
 // put nothing outside the root.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -31,6 +31,8 @@ interface Case {
   error: RegExp;
   env?: Record<string, string>;
   omitLayer?: number;
+  /** The hostility is in the layer tar itself: `bale import` of that tar must refuse it too. */
+  viaImport?: boolean;
   /** Extra outer entries, given the layers (e.g. a conflicting second copy of a blob). */
   extra?: (layout: Layout, layers: RawLayer[]) => { name: string; data: Buffer }[];
 }
@@ -38,18 +40,21 @@ interface Case {
 const refused: Case[] = [
   {
     name: '../ escape in an entry name',
+    viaImport: true,
     layers: async () => [plain(await layerTar([{ name: 'ok.txt', content: 'fine' }, { name: `${UP}${pwned('dotdot')}`, content: 'pwned' }]))],
     targets: [pwned('dotdot')],
     error: /travers|climb|outside|escape|\.\./i,
   },
   {
     name: '../ escape in a directory entry',
+    viaImport: true,
     layers: async () => [plain(await layerTar([{ name: `a/${UP}${pwned('dotdot-dir')}/` }]))],
     targets: [pwned('dotdot-dir')],
     error: /travers|climb|outside|escape|\.\./i,
   },
   {
     name: 'write through a symlink to an absolute path',
+    viaImport: true,
     layers: async () => [
       plain(await layerTar([{ name: 'evil', type: 'symlink', linkname: pwned('sl-abs') }, { name: 'evil/file', content: 'pwned' }])),
     ],
@@ -58,6 +63,7 @@ const refused: Case[] = [
   },
   {
     name: 'write through a symlink climbing out with ../',
+    viaImport: true,
     layers: async () => [
       plain(
         await layerTar([
@@ -72,6 +78,7 @@ const refused: Case[] = [
   },
   {
     name: 'a file replaced by a symlink, then written through (duplicate entry names)',
+    viaImport: true,
     layers: async () => [
       plain(
         await layerTar([
@@ -86,12 +93,14 @@ const refused: Case[] = [
   },
   {
     name: 'hardlink to a file outside the root',
+    viaImport: true,
     layers: async () => [plain(await layerTar([{ name: 'passwd', type: 'link', linkname: `${UP}/etc/passwd` }]))],
     targets: [],
     error: /link|travers|climb|outside|escape/i,
   },
   {
     name: 'hardlink through a symlink',
+    viaImport: true,
     layers: async () => [
       plain(await layerTar([{ name: 'etcdir', type: 'symlink', linkname: '/etc' }, { name: 'shadow', type: 'link', linkname: 'etcdir/shadow' }])),
     ],
@@ -118,6 +127,7 @@ const refused: Case[] = [
   },
   {
     name: 'truncated gzip layer (blob digest matches the truncated bytes)',
+    viaImport: true,
     layers: async () => {
       const t = await layerTar([{ name: 'data.bin', content: randomBytes(256 * 1024) }]);
       const z = gzipSync(t);
@@ -128,6 +138,7 @@ const refused: Case[] = [
   },
   {
     name: 'truncated zstd layer (blob digest matches the truncated bytes)',
+    viaImport: true,
     layers: async () => {
       const t = await layerTar([{ name: 'data.bin', content: randomBytes(256 * 1024) }]);
       const z = zstdCompress(t);
@@ -210,6 +221,35 @@ for (const layout of ['oci', 'docker'] as Layout[]) {
       }
     });
   }
+}
+
+// The same hostile layer tars given to `bale import` (the other reader of layer tars): refused too.
+for (const c of refused.filter((x) => x.viaImport)) {
+  test(`import: ${c.name}: refused, store unchanged, nothing outside`, async () => {
+    const { dir, cleanup } = tmpDir();
+    try {
+      const root = path.join(dir, 'store');
+      mkdirSync(root);
+      await seedBusybox(root);
+      const layers = await c.layers();
+      const file = path.join(dir, 'layer.tar');
+      writeFileSync(file, layers[layers.length - 1]!.blob);
+      const before = storeListing(root);
+      const beside = names(dir);
+      const r = await bale(root, ['import', file, `hostile/import:${RUN}`]);
+      assert.is.not(r.code, 0, `import should refuse; stdout: ${r.stdout}`);
+      assert.ok(r.code < 128, `import died of a signal (${r.code}): ${r.stderr}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.is(lines.length, 1, `one line of error, got:\n${r.stderr}`);
+      assert.match(lines[0]!, /^bale: /);
+      assert.match(lines[0]!, c.error);
+      assert.equal(storeListing(root), before, 'store changed');
+      assert.equal(names(dir), beside, 'something appeared beside the store');
+      for (const t of c.targets) assert.not.ok(existsSync(t), `${t} was written`);
+    } finally {
+      cleanup();
+    }
+  });
 }
 
 // ---- oddities that real images have: accepted, normalised, and still nothing outside ----------
