@@ -4,14 +4,15 @@
 // put nothing outside the root.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { compress as zstdCompress } from 'zstd-napi';
 import { sha256 } from '../src/oci/digest.js';
 import { MT } from '../src/oci/media.js';
-import { Store } from '../src/store/store.js';
+import { Store, type ImageRecord } from '../src/store/store.js';
+import { unpackLayers } from '../src/store/layers.js';
 import { bale, tmpDir } from './helpers.js';
 import { busyboxEntries, layerTar, seedBusybox, type Entry } from './images.js';
 import { blobEntryName, storeListing, writeArchive, type Layout, type RawImage, type RawLayer } from './hostile-archives.js';
@@ -22,6 +23,8 @@ const pwned = (what: string) => `/tmp/bale-pwned-${RUN}-${what}`;
 const UP = '../../../../../../../../../../..';
 
 const plain = (blob: Buffer): RawLayer => ({ blob });
+/** Linux dev_t of major:minor, as lstat reports it in rdev. */
+const makedev = (major: number, minor: number) => ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & ~0xff) << 12);
 
 interface Case {
   name: string;
@@ -252,6 +255,67 @@ for (const c of refused.filter((x) => x.viaImport)) {
   });
 }
 
+// Defence in depth: a hostile layer that got into the store some other way (here: put there with
+// the Store API, no load) is refused again when unpacked, and nothing lands outside the root.
+async function seedRaw(root: string, layers: Buffer[], tag: string): Promise<ImageRecord> {
+  const store = await Store.open(root);
+  const diffIds = layers.map((l) => sha256(l));
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds } }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: sha256(config), size: config.length },
+      layers: layers.map((l) => ({ mediaType: MT.ociLayer, digest: sha256(l), size: l.length })),
+    }),
+  );
+  for (const b of [...layers, config, manifest]) await store.putBlobBytes(b);
+  const rec: ImageRecord = {
+    id: sha256(config),
+    manifest: { mediaType: MT.ociManifest, digest: sha256(manifest), size: manifest.length },
+    config: { mediaType: MT.ociConfig, digest: sha256(config), size: config.length },
+    layers: layers.map((l) => ({ mediaType: MT.ociLayer, digest: sha256(l), size: l.length })),
+    diffIds,
+    added: new Date().toISOString(),
+  };
+  await store.transaction(async () => {
+    await store.putImage(rec);
+    await store.setTags(rec.id, [tag]);
+  });
+  return rec;
+}
+
+for (const c of refused.filter((x) => x.viaImport && !x.name.startsWith('truncated'))) {
+  test(`unpack of a stored hostile layer: ${c.name}: refused, no layer dir, nothing outside`, async () => {
+    const { dir, cleanup } = tmpDir();
+    try {
+      const root = path.join(dir, 'store');
+      mkdirSync(root);
+      const layers = await c.layers();
+      const rec = await seedRaw(root, layers.map((l) => l.blob), `stored/hostile:${RUN}`);
+      const store = await Store.open(root);
+      const beside = names(dir);
+      let err: Error | undefined;
+      try {
+        await unpackLayers(store, rec);
+      } catch (e) {
+        err = e as Error;
+      }
+      assert.ok(err, 'unpack should refuse');
+      assert.match(err!.message.split('\n')[0]!, c.error);
+      assert.equal(readdirSync(store.layerDir).filter((n) => n !== 'l'), [], 'a layer dir was left in place');
+      assert.equal(names(dir), beside, 'something appeared beside the store');
+      for (const t of c.targets) assert.not.ok(existsSync(t), `${t} was written`);
+      if (c.name.startsWith('hardlink to a file outside')) {
+        // The host file is untouched (a link to it would share its inode).
+        assert.ok(lstatSync('/etc/passwd').nlink === 1, '/etc/passwd gained a link');
+      }
+    } finally {
+      cleanup();
+    }
+  });
+}
+
 // ---- oddities that real images have: accepted, normalised, and still nothing outside ----------
 
 async function acceptedImage(layout: Layout, top: Entry[], archive: string, tag: string): Promise<void> {
@@ -273,14 +337,37 @@ for (const layout of ['oci', 'docker'] as Layout[]) {
       assert.is(r.code, 0, r.stderr);
       assert.not.ok(existsSync(target), `${target} was written on the host`);
       assert.is((await bale(root, ['fsck', '-q'])).code, 0);
-      // Unpacked and run: the file is inside the container, at the normalised path.
+      // Unpacked: the file is inside the layer, at the normalised path.
+      const store = await Store.open(root);
+      const dirs = await unpackLayers(store, await store.resolve(tag));
+      const top = dirs[dirs.length - 1]!;
+      assert.is(readFileSync(path.join(top, target.slice(1)), 'utf8'), 'inside the root\n');
+      assert.is(readlinkSync(path.join(top, 'etc/abs-link')), target, 'symlink targets are kept as they are');
+      assert.not.ok(existsSync(target), `${target} was written on the host by unpack`);
+    } finally {
+      cleanup();
+      rmSync(pwned(`abs-${layout}`), { force: true, recursive: true });
+    }
+  });
+
+  test(`${layout} layout: absolute entry names: bale run sees the file at the normalised path`, async () => {
+    const { dir, cleanup } = tmpDir();
+    try {
+      const root = path.join(dir, 'store');
+      mkdirSync(root);
+      const target = pwned(`absrun-${layout}`);
+      const archive = path.join(dir, 'abs.tar');
+      const tag = `absrun/${layout}:${RUN}`;
+      await acceptedImage(layout, [{ name: '/tmp/' }, { name: target, content: 'inside the root\n' }], archive, tag);
+      const r = await bale(root, ['load', '-i', archive]);
+      assert.is(r.code, 0, r.stderr);
       const run = await bale(root, ['run', '--rm', tag, 'cat', target]);
       assert.is(run.code, 0, run.stderr);
       assert.is(run.stdout, 'inside the root\n');
       assert.not.ok(existsSync(target), `${target} was written on the host by run`);
     } finally {
       cleanup();
-      rmSync(pwned(`abs-${layout}`), { force: true, recursive: true });
+      rmSync(pwned(`absrun-${layout}`), { force: true, recursive: true });
     }
   });
 
@@ -307,6 +394,17 @@ for (const layout of ['oci', 'docker'] as Layout[]) {
       );
       const r = await bale(root, ['load', '-i', archive]);
       assert.is(r.code, 0, r.stderr);
+      assert.not.ok(existsSync(pwned('dev')));
+      // Unpacked as root: the nodes are made inside the layer dir, and only there.
+      const store = await Store.open(root);
+      const dirs = await unpackLayers(store, await store.resolve(tag));
+      const top = dirs[dirs.length - 1]!;
+      const sda = lstatSync(path.join(top, 'odd/sda'));
+      assert.ok(sda.isBlockDevice(), 'odd/sda is a block device');
+      assert.is(sda.rdev, makedev(8, 0));
+      assert.ok(lstatSync(path.join(top, 'dev/console')).isCharacterDevice());
+      assert.ok(lstatSync(path.join(top, 'odd/pipe')).isFIFO());
+      assert.ok(lstatSync(path.join(top, pwned('dev').slice(1))).isCharacterDevice(), 'the absolute-named node lands below the root');
       assert.not.ok(existsSync(pwned('dev')));
       const run = await bale(root, ['run', '--rm', tag, 'stat', '-c', '%F %t:%T', '/odd/sda', '/odd/pipe']);
       assert.is(run.code, 0, run.stderr);
