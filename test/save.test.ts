@@ -210,6 +210,13 @@ test('--compress gzip and zstd re-encode layers: new OCI manifest, same config a
       await baleOk(root, ['save', '--compress', c, '-o', again, 'busybox']);
       assert.ok(readFileSync(out).equals(readFileSync(again)));
     }
+    // Layers already in the asked-for compression are kept as stored: same manifest digest.
+    const gz = await seedCompressed(root, { layers: [[{ name: 'g', content: 'gzip layer\n' }]], tags: ['gz:1'] }, 'gzip');
+    const keep = path.join(dir, 'keep.tar');
+    await baleOk(root, ['save', '--compress', 'gzip', '-o', keep, 'gz:1']);
+    const km = entryMap(await readTar(keep));
+    assert.is(jsonOf<Index>(km, 'index.json').manifests[0]!.digest, gz.manifest.digest);
+    assert.ok(km.get(`blobs/sha256/${gz.layers[0]!.digest.slice(7)}`)!.body.equals(await store.readBlob(gz.layers[0]!.digest)));
     // Nothing re-encoded is left behind in the store's temp space.
     assert.equal(readdirSync(path.join(root, 'tmp')), []);
   }));

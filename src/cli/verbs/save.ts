@@ -23,8 +23,9 @@ Images named by tag keep that tag in the archive; images named by id are saved w
 Options:
   -o, --output FILE          Write to FILE (made complete under a temp name, then renamed)
       --format FORMAT        docker, oci or both (default both)
-      --compress C           Re-encode layers as none, gzip or zstd (default: as stored).
-                             zstd needs an OCI archive (--format oci, or both with --compress zstd)
+      --compress C           Re-encode layers as none, gzip or zstd (default: as stored; layers
+                             already so are kept). zstd needs an OCI archive (--format oci, or
+                             both with --compress zstd)
       --exclude-from BASE    Leave out layers the archive BASE already carries (a delta archive
                              for a host that has loaded BASE); may be repeated
       --exclude-image IMAGE  Leave out the layers of an image in the store; may be repeated
