@@ -5,13 +5,13 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { sha256, type Digest } from '../src/oci/digest.js';
 import { MT } from '../src/oci/media.js';
 import type { DockerArchiveEntry, ImageConfig, Index, Manifest } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { bale, baleOk, BALE, tmpDir } from './helpers.js';
-import { gnuTarList, seedBusybox, seedImage } from './images.js';
+import { gnuTarList, layerTar, seedBusybox, seedImage } from './images.js';
 import { entryMap, jsonOf, readTar, seedCompressed, zstdDecompress } from './save-helpers.js';
 
 const APP_LAYER = [{ name: 'app/' }, { name: 'app/hello', content: 'hello\n' }];
@@ -322,6 +322,43 @@ test('images with several layers and an image with a digest-named layer list: bl
     for (let id: string | undefined = top; id; id = jsonOf<{ parent?: string }>(m, `${id}/json`).parent) chain.unshift(id);
     assert.is(chain.length, 3);
     chain.forEach((id, i) => assert.is(m.get(`${id}/layer.tar`)!.linkname, `../blobs/sha256/${(rec.layers[i]!.digest as Digest).slice(7)}`));
+  }));
+
+test('a Docker-manifest image with mixed layers: --compress gzip re-encodes the plain one into an OCI manifest', () =>
+  withStore(async (root, dir) => {
+    // Stored as docker would hand it over: schema 2 manifest, one gzip layer, one plain layer.
+    const l1 = await layerTar([{ name: 'a', content: 'one' }]);
+    const l2 = await layerTar([{ name: 'b', content: 'two' }]);
+    const g1 = gzipSync(l1);
+    const store = await Store.open(root);
+    const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [sha256(l1), sha256(l2)] } }));
+    const layers = [
+      { mediaType: MT.dockerLayerGzip, digest: await store.putBlobBytes(g1), size: g1.length },
+      { mediaType: MT.dockerLayer, digest: await store.putBlobBytes(l2), size: l2.length },
+    ];
+    const id = await store.putBlobBytes(cfg);
+    const man = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.dockerManifest, config: { mediaType: MT.dockerConfig, digest: id, size: cfg.length }, layers }));
+    const md = await store.putBlobBytes(man);
+    await store.transaction(async () => {
+      await store.putImage({ id, manifest: { mediaType: MT.dockerManifest, digest: md, size: man.length }, config: { mediaType: MT.dockerConfig, digest: id, size: cfg.length }, layers, diffIds: [sha256(l1), sha256(l2)], added: new Date().toISOString() });
+      await store.setTags(id, ['mixed:1']);
+    });
+
+    const asStored = path.join(dir, 'stored.tar');
+    await baleOk(root, ['save', '-o', asStored, 'mixed:1']);
+    let d = jsonOf<Index>(entryMap(await readTar(asStored)), 'index.json').manifests[0]!;
+    assert.equal([d.mediaType, d.digest], [MT.dockerManifest, md], 'the stored Docker manifest, as is');
+
+    const out = path.join(dir, 'gz.tar');
+    await baleOk(root, ['save', '--compress', 'gzip', '-o', out, 'mixed:1']);
+    const m = entryMap(await readTar(out));
+    d = jsonOf<Index>(m, 'index.json').manifests[0]!;
+    assert.is(d.mediaType, MT.ociManifest);
+    const oci = jsonOf<Manifest>(m, `blobs/sha256/${d.digest.slice(7)}`);
+    assert.equal(oci.layers.map((l) => l.mediaType), [MT.ociLayerGzip, MT.ociLayerGzip]);
+    assert.is(oci.layers[0]!.digest, layers[0]!.digest, 'the gzip layer is kept as stored');
+    assert.is(sha256(gunzipSync(m.get(`blobs/sha256/${oci.layers[1]!.digest.slice(7)}`)!.body)), sha256(l2));
+    assert.is(oci.config.mediaType, MT.ociConfig);
   }));
 
 test.run();

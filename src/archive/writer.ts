@@ -107,6 +107,8 @@ interface OutLayer {
   desc: Descriptor;
   diffId: Digest;
   excluded: boolean;
+  /** The compression of the blob written (known once the stored blob has been looked at). */
+  compression?: Compression;
 }
 
 interface OutImage {
@@ -230,7 +232,7 @@ class Planner {
         throw new BaleError(`${name}: has zstd layers, which the Docker half of the archive cannot declare (use --compress gzip or none, --format oci, or --compress zstd to keep them)`);
       }
       if (!excluded) this.addBlob({ digest: desc.digest, size: desc.size, file: out.file, verify: out.verify, kind: 2 });
-      layers.push({ desc, diffId, excluded });
+      layers.push({ desc, diffId, excluded, compression: c });
     }
 
     let manifest = rec.manifest;
@@ -244,7 +246,8 @@ class Planner {
         schemaVersion: 2,
         mediaType: MT.ociManifest,
         config: { mediaType: MT.ociConfig, digest: rec.id, size: rec.config.size },
-        layers: layers.map((l) => ({ mediaType: l.desc.mediaType, digest: l.desc.digest, size: l.desc.size })),
+        // An OCI manifest names layers by OCI media types, whatever the stored manifest used.
+        layers: layers.map((l) => ({ mediaType: l.compression ? ociLayerType(l.compression) : l.desc.mediaType, digest: l.desc.digest, size: l.desc.size })),
       };
       if (old?.annotations && Object.keys(old.annotations).length) m.annotations = old.annotations;
       const bytes = Buffer.from(JSON.stringify(m));
