@@ -51,7 +51,10 @@ export async function layerFromTarStream(input: NodeJS.ReadableStream, what: str
 /** The layer tar of an import source: `-` (stdin), a directory, or a tar file. */
 export async function importSource(src: string): Promise<Readable> {
   if (/^[a-z]+:\/\//i.test(src)) throw new BaleError(`${src}: importing from a URL is not supported (no network); download it first`);
-  if (src === '-') return layerFromTarStream(process.stdin, 'stdin');
+  if (src === '-') {
+    if (process.stdin.isTTY) throw new BaleError('import: refusing to read a tar from a terminal; pipe one in or name a file');
+    return layerFromTarStream(process.stdin, 'stdin');
+  }
   let st;
   try {
     st = await fsp.stat(src);
