@@ -2,12 +2,11 @@
 import { promises as fsp } from 'node:fs';
 import { walkDir, listMerged, lookupMerged } from '../../layer/tree.js';
 import { containerPaths, findContainer } from '../../runtime/container.js';
-import { unpackLayers } from '../../store/layers.js';
 import { Store } from '../../store/store.js';
-import { BaleError } from '../../util/errors.js';
 import { exists } from '../../util/fsx.js';
 import { outputFormat, printJson } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import { containerLowers } from './export.js';
 
 export const help = `Usage: bale diff [OPTIONS] CONTAINER
 
@@ -49,10 +48,7 @@ export async function run(args: string[]): Promise<number> {
   const format = outputFormat(p['format'], 'diff');
   const store = await Store.open();
   const ctr = await findContainer(store, p._[0]!);
-  const img = await store.image(ctr.image);
-  if (!img) throw new BaleError(`container ${ctr.name}: its image ${ctr.image} is gone from the store`);
-  const paths = containerPaths(store, ctr.id);
-  const list = await changes(paths.upper, [paths.init, ...(await unpackLayers(store, img)).reverse()]);
+  const list = await changes(containerPaths(store, ctr.id).upper, await containerLowers(store, ctr));
   if (format === 'json') {
     printJson(list.map((c) => ({ Path: c.path, Kind: c.kind === 'C' ? 0 : c.kind === 'A' ? 1 : 2 })));
   } else if (list.length) {

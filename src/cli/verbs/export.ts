@@ -4,11 +4,11 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { packStream } from '../../layer/pack.js';
 import { walkMerged } from '../../layer/tree.js';
-import { containerPaths, findContainer } from '../../runtime/container.js';
+import { containerPaths, findContainer, lowerDirs, type ContainerRecord } from '../../runtime/container.js';
 import { unpackLayers } from '../../store/layers.js';
 import { Store } from '../../store/store.js';
 import { BaleError, UsageError } from '../../util/errors.js';
-import { uniqueName } from '../../util/fsx.js';
+import { exists, uniqueName } from '../../util/fsx.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 
 export const help = `Usage: bale export [OPTIONS] CONTAINER|IMAGE
@@ -23,6 +23,22 @@ Options:
   -o, --output FILE   Write to FILE (atomically) instead of stdout
 `;
 
+/**
+ * A container's read-only layers, top first (init, then the image's layers): the runtime's
+ * lowerDirs when the record names its layers and they are unpacked, else unpacked from its image.
+ */
+export async function containerLowers(store: Store, rec: ContainerRecord): Promise<string[]> {
+  if (rec.layers) {
+    const dirs = lowerDirs(store, rec);
+    let all = true;
+    for (const d of dirs.slice(1)) if (!(await exists(d))) all = false;
+    if (all) return dirs;
+  }
+  const img = await store.image(rec.image);
+  if (!img) throw new BaleError(`container ${rec.name}: its image ${rec.image} is gone from the store`);
+  return [containerPaths(store, rec.id).init, ...(await unpackLayers(store, img)).reverse()];
+}
+
 /** The layer dirs (top first) whose merged view a container shows: upper, init, image layers. */
 async function containerLayers(store: Store, nameOrId: string): Promise<string[] | undefined> {
   let rec;
@@ -32,10 +48,7 @@ async function containerLayers(store: Store, nameOrId: string): Promise<string[]
     if (e instanceof BaleError && /^No such container/.test(e.message)) return undefined;
     throw e;
   }
-  const img = await store.image(rec.image);
-  if (!img) throw new BaleError(`container ${rec.name}: its image ${rec.image} is gone from the store`);
-  const p = containerPaths(store, rec.id);
-  return [p.upper, p.init, ...(await unpackLayers(store, img)).reverse()];
+  return [containerPaths(store, rec.id).upper, ...(await containerLowers(store, rec))];
 }
 
 /** The layer dirs (top first) of a container or, failing that, an image. */
