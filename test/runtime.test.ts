@@ -6,6 +6,9 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { bale, baleOk, tmpDir } from './helpers.js';
 import { seedBusybox, type Entry } from './images.js';
+import { Store } from '../src/store/store.js';
+import { collectLayers } from '../src/store/layers.js';
+import { findContainer, lowerDirs } from '../src/runtime/container.js';
 
 interface PsRow {
   ID: string;
@@ -291,6 +294,49 @@ test(
     const t = await bale(root, ['run', '-t', 'busybox', 'true']);
     assert.is(t.code, 1);
     assert.is(t.stderr, 'bale: the input device is not a TTY\n');
+  }),
+);
+
+test(
+  'stdin reaches the container only with -i',
+  withStore(async (root) => {
+    await seedBusybox(root);
+    assert.is(await baleOk(root, ['run', '-i', 'busybox', 'cat'], { input: 'piped in\n' }), 'piped in\n');
+    assert.is(await baleOk(root, ['run', 'busybox', 'cat'], { input: 'not for it\n' }), '');
+  }),
+);
+
+test(
+  'two processes running a never-unpacked image at once both work; the layer is unpacked once',
+  withStore(async (root) => {
+    await seedBusybox(root, { layers: [[{ name: 'x', content: 'x' }]] });
+    const [a, b] = await Promise.all([bale(root, ['run', 'busybox', 'cat', '/x']), bale(root, ['run', 'busybox', 'cat', '/x'])]);
+    assert.is(a.stdout + a.stderr, 'x');
+    assert.is(b.stdout + b.stderr, 'x');
+    assert.is(readdirSync(path.join(root, 'layers')).filter((n) => n !== 'l').length, 2);
+    assert.equal(readdirSync(path.join(root, 'tmp')), []);
+  }),
+);
+
+test(
+  'a container keeps its layers after its image is removed: gc spares them until the container goes',
+  withStore(async (root) => {
+    const img = await seedBusybox(root);
+    await baleOk(root, ['create', '--name', 'keep', 'busybox', 'echo', 'still here']);
+    const store = await Store.open(root);
+    await store.transaction(async () => {
+      await store.removeTags(['busybox:latest']);
+      await store.deleteImageRecord(img.id);
+    });
+    assert.equal(await collectLayers(store), { layers: 0 });
+    const rec = await findContainer(store, 'keep');
+    const lowers = lowerDirs(store, rec);
+    assert.is(lowers.length, 2, 'init + one image layer, top first');
+    assert.ok(lowers[0]!.endsWith('/init'));
+    assert.ok(existsSync(path.join(lowers[1]!, 'bin/busybox')));
+    assert.is(await baleOk(root, ['start', '-a', 'keep']), 'still here\n');
+    await baleOk(root, ['rm', 'keep']);
+    assert.equal(await collectLayers(store), { layers: 1 });
   }),
 );
 

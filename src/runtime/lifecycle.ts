@@ -267,6 +267,7 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
     '--cwd', rec.process.cwd,
     '--user', rec.process.user,
     ...(rec.net === 'none' ? ['--net-none'] : []),
+    ...(io.tty ? ['--tty'] : []),
     '--pid-fd', '3',
     '--', ...rec.process.args,
   ];
@@ -301,9 +302,11 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
   });
   const handlers = new Map<NodeJS.Signals, () => void>();
   for (const sig of FORWARDED) {
-    // With the caller's terminal, ^C, ^\ and resizes reach the container from the terminal itself.
-    if (io.tty && (sig === 'SIGINT' || sig === 'SIGQUIT' || sig === 'SIGWINCH')) continue;
+    // With the caller's terminal, ^C, ^\ and resizes reach the container from the terminal itself:
+    // bale only has to outlive them.
+    const fromTty = io.tty && (sig === 'SIGINT' || sig === 'SIGQUIT' || sig === 'SIGWINCH');
     const h = () => {
+      if (fromTty) return;
       const target = pid ?? child.pid;
       if (target) {
         try {
@@ -397,7 +400,7 @@ export async function execInContainer(store: Store, recIn: ContainerRecord, o: E
   if (!rec || rec.state.status !== 'running' || !rec.state.pid) {
     throw new BaleError(`container ${recIn.id} is not running`);
   }
-  const child = spawn(HELPER, ['exec', '--pid', String(rec.state.pid), '--cwd', o.cwd, '--user', o.user, '--', ...o.args], {
+  const child = spawn(HELPER, ['exec', '--pid', String(rec.state.pid), '--cwd', o.cwd, '--user', o.user, ...(o.tty ? ['--tty'] : []), '--', ...o.args], {
     env: envObject(o.env),
     stdio: o.detach ? 'ignore' : [o.stdin, 'inherit', 'inherit'],
     detached: o.detach || !o.tty,
@@ -412,8 +415,9 @@ export async function execInContainer(store: Store, recIn: ContainerRecord, o: E
   }
   const handlers = new Map<NodeJS.Signals, () => void>();
   for (const sig of FORWARDED) {
-    if (o.tty && (sig === 'SIGINT' || sig === 'SIGQUIT' || sig === 'SIGWINCH')) continue;
+    const fromTty = o.tty && (sig === 'SIGINT' || sig === 'SIGQUIT' || sig === 'SIGWINCH');
     const h = () => {
+      if (fromTty) return;
       try {
         if (child.pid) process.kill(child.pid, sig);
       } catch {

@@ -9,12 +9,12 @@
  * small static-free C program does mounts, pivot_root, privilege drop and exec in one go.
  *
  *   bale-init run  --layers DIR --overlay OPTS --rootfs DIR --hostname NAME --cwd DIR
- *                  [--user USER] [--net-none] [--pid-fd N] -- ARGS...
+ *                  [--user USER] [--net-none] [--tty] [--pid-fd N] -- ARGS...
  *      Runs in fresh mount/pid/uts/ipc(/net) namespaces (made by unshare, without --fork) and
  *      forks the container's pid 1, which mounts the overlay (from inside DIR, so lowerdirs may be short relative paths), /proc, a minimal
  *      /dev, read-only /sys, sets the hostname, brings lo up, pivots, drops privileges, execs.
  *      The parent writes the child's host pid to --pid-fd, forwards signals and exits with its status.
- *   bale-init exec --pid PID --cwd DIR [--user USER] -- ARGS...
+ *   bale-init exec --pid PID --cwd DIR [--user USER] [--tty] -- ARGS...
  *      Joins the namespaces and root of a running container's pid 1, forks, drops privileges the
  *      same way and execs; the parent forwards signals and exits with the child's status.
  *
@@ -336,7 +336,7 @@ static void loopback_up(void) {
 
 struct opts {
   const char *layers, *overlay, *rootfs, *hostname, *cwd, *user;
-  int net_none, pid_fd;
+  int net_none, tty, pid_fd;
   pid_t pid;
   char **argv;
 };
@@ -355,6 +355,10 @@ static void parse(int argc, char **argv, struct opts *o) {
     }
     if (!strcmp(a, "--net-none")) {
       o->net_none = 1;
+      continue;
+    }
+    if (!strcmp(a, "--tty")) {
+      o->tty = 1;
       continue;
     }
     if (i + 1 >= argc) die(SETUP_FAIL, "bale-init: %s needs a value", a);
@@ -409,12 +413,14 @@ static void forward(int sig) {
 }
 
 /* Wait for the child, passing signals on; its status as an exit code (128+N for signal N). */
-static int wait_child(void) {
+static int wait_child(int tty) {
   const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = forward;
+    /* On a terminal the child gets ^C, ^\ and resizes from the terminal itself: only outlive them. */
+    int from_tty = sigs[i] == SIGINT || sigs[i] == SIGQUIT || sigs[i] == SIGWINCH;
+    sa.sa_handler = tty && from_tty ? SIG_IGN : forward;
     sa.sa_flags = SA_RESTART;
     sigaction(sigs[i], &sa, NULL);
   }
@@ -445,7 +451,7 @@ static int run(struct opts *o) {
     dprintf(o->pid_fd, "%d\n", (int)child_pid);
     close(o->pid_fd);
   }
-  return wait_child();
+  return wait_child(o->tty);
 }
 
 /* ---- exec: join a running container ------------------------------------------------------ */
@@ -479,7 +485,7 @@ static int do_exec(struct opts *o) {
     enter_cwd(o->cwd);
     exec_command(o->argv, &id);
   }
-  return wait_child();
+  return wait_child(o->tty);
 }
 
 int main(int argc, char **argv) {
