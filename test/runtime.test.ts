@@ -211,6 +211,11 @@ test(
     assert.is(await baleOk(root, ['logs', 'bg']), 'started\nstopping\n');
     const ex2 = await bale(root, ['exec', 'bg', 'true']);
     assert.match(ex2.stderr, /is not running/);
+    // pid 1 without a TERM handler ignores SIGTERM: stop escalates to SIGKILL after -t
+    await baleOk(root, ['run', '-d', '--name', 'stubborn', 'busybox', 'sleep', '1000']);
+    await baleOk(root, ['stop', '-t', '1', 'stubborn']);
+    assert.is((await ps(root)).find((c) => c.Names === 'stubborn')!.ExitCode, 137);
+    await baleOk(root, ['rm', 'stubborn']);
     // start again in the background, then force-remove while running
     await baleOk(root, ['start', 'bg']);
     assert.is((await ps(root)).find((c) => c.ID === id)!.State, 'running');

@@ -91,7 +91,19 @@ class Applier {
     return undefined;
   }
 
+  /** Apply one entry; a failure is reported as one line naming the entry. */
   async entry(header: tar.Header, body: Readable): Promise<void> {
+    try {
+      await this.entryInner(header, body);
+    } catch (e) {
+      const msg = (e as Error).message.split('\n')[0]!;
+      // Our own messages already name the entry; a system error (EACCES, ENOSPC...) names a host path.
+      const own = msg.includes(header.name) || msg.includes(JSON.stringify(header.name));
+      throw new Error(own ? msg : `${header.name}: ${msg.replace(this.root + '/', '')}`);
+    }
+  }
+
+  private async entryInner(header: tar.Header, body: Readable): Promise<void> {
     const name = header.name;
     let rel: string;
     try {

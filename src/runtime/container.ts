@@ -116,6 +116,9 @@ export function lowerDirs(store: Store, rec: ContainerRecord): string[] {
 export function overlayOptions(store: Store, rec: ContainerRecord): string {
   const p = containerPaths(store, rec.id);
   const lower = [p.init, ...[...(rec.layers ?? [])].reverse().map((c) => layerShortPath(c))];
+  for (const d of [p.init, p.upper, p.work]) {
+    if (/[:,\\]/.test(d)) throw new BaleError(`store path ${JSON.stringify(store.root)}: overlay mounts cannot name paths with ':', ',' or '\\' in them`);
+  }
   const opts = `lowerdir=${lower.join(':')},upperdir=${p.upper},workdir=${p.work}`;
   if (opts.length >= 4096) throw new BaleError(`container ${rec.id.slice(0, 12)}: too many layers for one overlay mount (${lower.length})`);
   return opts;
