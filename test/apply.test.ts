@@ -1,7 +1,7 @@
 // layer/apply.ts and store/layers.ts against real tars on a real disk.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -193,6 +193,26 @@ test('a whiteout through a symlinked directory is refused', async () => {
     assert.is(r.msg, 'path traversal via symlink: evil/.wh.passwd');
   } finally {
     r.cleanup();
+  }
+});
+
+test('a directory replaced by a symlink does not get its mode applied through the link', async () => {
+  const t = tmpDir();
+  const victim = path.join(t.dir, 'victim');
+  writeFileSync(victim, 'host file');
+  chmodSync(victim, 0o600);
+  const { dir, cleanup } = await apply([
+    { name: 'x/.wh..wh..opq', content: '' },
+    { name: 'x', type: 'symlink', linkname: victim },
+    { name: 'y/', mode: 0o777 },
+    { name: 'y', type: 'symlink', linkname: victim },
+  ]);
+  try {
+    assert.ok(lstatSync(path.join(dir, 'x')).isSymbolicLink());
+    assert.is(statSync(victim).mode & 0o777, 0o600, 'the host file kept its mode');
+  } finally {
+    cleanup();
+    t.cleanup();
   }
 });
 

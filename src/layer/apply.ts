@@ -74,8 +74,8 @@ class Applier {
 
   /** Forget that `rel` and anything below it were checked directories (it is being replaced). */
   private forget(rel: string): void {
-    if (!this.checkedDirs.delete(rel)) return;
     const prefix = rel + '/';
+    this.checkedDirs.delete(rel);
     for (const d of this.checkedDirs) if (d.startsWith(prefix)) this.checkedDirs.delete(d);
     for (const d of this.dirMeta.keys()) if (d === rel || d.startsWith(prefix)) this.dirMeta.delete(d);
   }
@@ -274,6 +274,9 @@ class Applier {
     for (const d of dirs) {
       const m = this.dirMeta.get(d)!;
       const p = this.abs(d);
+      // chmod follows symlinks: make sure this is still the directory it was (belt and braces).
+      const st = await lstatOrUndefined(p);
+      if (!st?.isDirectory()) continue;
       await fsp.chmod(p, m.mode & 0o7777);
       await fsp.lutimes(p, m.mtime, m.mtime);
     }
