@@ -10,48 +10,36 @@ export interface LayerStats {
 }
 
 /**
- * A Writable that parses the tar written to it and fails (stream error) on the first entry that
- * would escape the layer root: `..` climbing out, an entry written through a symlink made earlier
- * in the same layer, a hardlink whose target climbs out or goes through a symlink, a whiteout that
- * names nothing. A truncated or malformed tar fails too.
+ * The rules every reader of a layer tar applies to its entries, in order: `..` may not climb out of
+ * the root, no entry may be written through a symlink made earlier in the same layer, a hardlink's
+ * target may not climb out or go through such a symlink, a whiteout must name something, and only
+ * the entry types a layer can hold are allowed. `check` throws a one-line error or returns the
+ * entry's clean path.
  */
-export function layerChecker(stats: LayerStats = { entries: 0 }): Writable {
-  const extract = tar.extract();
-  let failed: Error | undefined;
-  const symlinks = new Set<string>();
+export class LayerRules {
+  private readonly symlinks = new Set<string>();
 
-  const throughSymlink = (p: string): string | undefined => {
-    if (symlinks.size === 0) return undefined;
-    let i = p.indexOf('/');
-    while (i >= 0) {
-      const prefix = p.slice(0, i);
-      if (symlinks.has(prefix)) return prefix;
-      i = p.indexOf('/', i + 1);
-    }
-    return undefined;
-  };
-
-  const check = (h: tar.Header): void => {
+  check(h: { name: string; type?: string | null; linkname?: string | null }): string {
     const p = cleanEntryPath(h.name);
-    const via = throughSymlink(p);
+    const via = this.throughSymlink(p);
     if (via) throw new Error(`entry ${JSON.stringify(h.name)}: path traversal via symlink ${JSON.stringify(via)}`);
     const wh = parseWhiteout(p);
     if (wh) {
-      if (wh.kind === 'file') forget(wh.target);
-      return;
+      if (wh.kind === 'file') this.forget(wh.target);
+      return p;
     }
-    switch (h.type) {
+    switch (h.type ?? 'file') {
       case 'symlink':
         if (p === '') throw new Error(`entry ${JSON.stringify(h.name)}: the layer root cannot be a symlink`);
-        symlinks.add(p);
-        return;
+        this.symlinks.add(p);
+        return p;
       case 'link': {
         const target = cleanEntryPath(h.linkname ?? '', `hardlink ${JSON.stringify(h.name)} ->`);
         if (target === '') throw new Error(`hardlink ${JSON.stringify(h.name)}: links to the layer root`);
-        const tvia = throughSymlink(target);
+        const tvia = this.throughSymlink(target);
         if (tvia) throw new Error(`hardlink ${JSON.stringify(h.name)}: target ${JSON.stringify(h.linkname)} goes through symlink ${JSON.stringify(tvia)}`);
-        forget(p);
-        return;
+        this.forget(p);
+        return p;
       }
       case 'file':
       case 'contiguous-file':
@@ -59,19 +47,43 @@ export function layerChecker(stats: LayerStats = { entries: 0 }): Writable {
       case 'character-device':
       case 'block-device':
       case 'fifo':
-        forget(p);
-        return;
+        this.forget(p);
+        return p;
       default:
         throw new Error(`entry ${JSON.stringify(h.name)}: unsupported tar entry type ${String(h.type)}`);
     }
-  };
+  }
+
+  private throughSymlink(p: string): string | undefined {
+    if (this.symlinks.size === 0) return undefined;
+    let i = p.indexOf('/');
+    while (i >= 0) {
+      const prefix = p.slice(0, i);
+      if (this.symlinks.has(prefix)) return prefix;
+      i = p.indexOf('/', i + 1);
+    }
+    return undefined;
+  }
 
   // A path replaced by something that is not a symlink no longer redirects writes below it.
-  const forget = (p: string): void => {
-    if (symlinks.size === 0) return;
-    symlinks.delete(p);
+  private forget(p: string): void {
+    if (this.symlinks.size === 0) return;
+    this.symlinks.delete(p);
     const prefix = p + '/';
-    for (const s of symlinks) if (s.startsWith(prefix)) symlinks.delete(s);
+    for (const s of this.symlinks) if (s.startsWith(prefix)) this.symlinks.delete(s);
+  }
+}
+
+/**
+ * A Writable that parses the tar written to it and fails (stream error) on the first entry that
+ * breaks the LayerRules. A truncated or malformed tar fails too.
+ */
+export function layerChecker(stats: LayerStats = { entries: 0 }): Writable {
+  const extract = tar.extract();
+  let failed: Error | undefined;
+  const rules = new LayerRules();
+  const check = (h: tar.Header): void => {
+    rules.check(h);
   };
 
   extract.on('entry', (header, body, next) => {
