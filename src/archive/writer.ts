@@ -18,7 +18,9 @@
 //                                  legacy-v1.ts for how the ids are derived.
 //
 // manifest.json `Config` is `blobs/sha256/<config hex>` and `Layers` are `blobs/sha256/<hex>` (as
-// docker >= 25 writes them; a reader that needs no symlinks finds real files there).
+// docker >= 25 writes them): real files, not the legacy symlinks. Checked against skopeo 1.9: when
+// `Layers` names a `<id>/layer.tar` symlink it follows the link for the bytes but takes the size
+// from the symlink's header (0) and fails with "Size mismatch"; with blobs/ paths it reads fine.
 //
 // Layers are written as stored unless a compression is asked for; then each layer whose stored
 // compression differs is re-encoded (decompressed, checked against its diff_id, compressed), which
