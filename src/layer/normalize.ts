@@ -2,32 +2,25 @@
 //
 // Every name and hardlink target goes through cleanEntryPath (leading `/` and `./` dropped, `..`
 // resolved, escapes refused); the root entry is dropped; a hardlink must name an entry that came
-// before it; types tar layers cannot hold are refused. Kept: mode, uid/gid (pax ones too), mtime,
-// symlink targets, device numbers, SCHILY.xattr.* records (minus overlay-internal ones).
+// before it; types tar layers cannot hold are refused. Kept: mode, uid/gid (pax ones too), mtime
+// (whole seconds), symlink targets, device numbers, xattrs (SCHILY.xattr.* records, raw bytes, minus
+// overlay-internal ones).
 import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
 import { BaleError } from '../util/errors.js';
 import { cleanEntryPath } from './entry-path.js';
 import { keepXattr } from './pack.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type EntryType, type TarHeader } from './tar-header.js';
+import { readTar, type ReadHeader } from './tar-reader.js';
 
 const TYPES: Record<string, EntryType> = {
-  file: 'file',
-  'contiguous-file': 'file',
-  link: 'link',
-  symlink: 'symlink',
-  'character-device': 'character-device',
-  'block-device': 'block-device',
-  directory: 'directory',
-  fifo: 'fifo',
+  '0': 'file',
+  '1': 'link',
+  '2': 'symlink',
+  '3': 'character-device',
+  '4': 'block-device',
+  '5': 'directory',
+  '6': 'fifo',
 };
-
-function paxNumber(pax: Record<string, string> | undefined, key: string): number | undefined {
-  const v = pax?.[key];
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : undefined;
-}
 
 export interface NormalizeStats {
   entries: number;
@@ -39,80 +32,75 @@ export async function* normalizeTar(input: Readable, what: string, stats?: Norma
     yield* normalize(input, what, stats);
   } catch (e) {
     if (e instanceof BaleError) throw e;
-    throw new BaleError(`${what}: not a valid tar (${(e as Error).message.replace(/\.? ?Maybe the tar.*$/, '')})`);
+    throw new BaleError(`${what}: not a valid tar (${(e as Error).message})`);
   }
 }
 
-async function* normalize(input: Readable, what: string, stats?: NormalizeStats): AsyncGenerator<Buffer> {
-  const extract = tar.extract();
-  input.on('error', (e) => extract.destroy(e));
-  input.pipe(extract);
-  const seen = new Set<string>();
-  for await (const entry of extract) {
-    const h = entry.header as tar.Header & { pax?: Record<string, string> };
-    const type = TYPES[h.type ?? 'file'];
-    if (!type) {
-      entry.resume();
-      throw new BaleError(`${what}: entry ${JSON.stringify(h.name)} has type ${h.type}, which a layer cannot hold`);
-    }
-    let name: string;
+function header(h: ReadHeader, what: string, seen: Set<string>): TarHeader | undefined {
+  const type = TYPES[h.typeflag];
+  if (!type) throw new BaleError(`${what}: entry ${JSON.stringify(h.name)} has tar type ${JSON.stringify(h.typeflag)}, which a layer cannot hold`);
+  let name: string;
+  try {
+    name = cleanEntryPath(h.name);
+  } catch (e) {
+    throw new BaleError(`${what}: ${(e as Error).message}`);
+  }
+  if (name === '') return undefined;
+  const out: TarHeader = {
+    name,
+    type,
+    mode: h.mode & 0o7777,
+    uid: h.uid,
+    gid: h.gid,
+    size: type === 'file' ? h.size : 0,
+    mtime: Math.floor(h.mtime),
+    devmajor: h.devmajor,
+    devminor: h.devminor,
+  };
+  if (type === 'symlink') out.linkname = h.linkname;
+  if (type === 'link') {
+    let target: string;
     try {
-      name = cleanEntryPath(h.name);
+      target = cleanEntryPath(h.linkname, 'hardlink target');
     } catch (e) {
-      entry.resume();
-      throw new BaleError(`${what}: ${(e as Error).message}`);
+      throw new BaleError(`${what}: ${name}: ${(e as Error).message}`);
     }
-    if (name === '') {
-      for await (const _ of entry) void _;
-      continue;
+    if (!seen.has(target)) throw new BaleError(`${what}: hardlink ${name} names ${JSON.stringify(h.linkname)}, which is not an earlier entry`);
+    out.linkname = target;
+  }
+  for (const [k, v] of h.pax) {
+    if (!k.startsWith('SCHILY.xattr.')) continue;
+    const x = k.slice('SCHILY.xattr.'.length);
+    if (keepXattr(x)) (out.xattrs ??= new Map()).set(x, v);
+  }
+  seen.add(name);
+  return out;
+}
+
+async function* normalize(input: Readable, what: string, stats?: NormalizeStats): AsyncGenerator<Buffer> {
+  const seen = new Set<string>();
+  let current: TarHeader | undefined;
+  let written = 0;
+  const finish = function* (): Generator<Buffer> {
+    if (current?.type === 'file') {
+      if (written !== current.size) throw new BaleError(`${what}: ${current.name}: truncated`);
+      yield padding(current.size);
     }
-    const pax = h.pax;
-    const mtimeSec = paxNumber(pax, 'mtime') ?? (h.mtime ? h.mtime.getTime() / 1000 : 0);
-    const out: TarHeader = {
-      name,
-      type,
-      mode: (h.mode ?? 0o644) & 0o7777,
-      uid: paxNumber(pax, 'uid') ?? h.uid ?? 0,
-      gid: paxNumber(pax, 'gid') ?? h.gid ?? 0,
-      size: type === 'file' ? h.size ?? 0 : 0,
-      mtime: Math.floor(mtimeSec),
-      devmajor: h.devmajor ?? 0,
-      devminor: h.devminor ?? 0,
-    };
-    if (type === 'symlink') out.linkname = h.linkname ?? '';
-    if (type === 'link') {
-      let target: string;
-      try {
-        target = cleanEntryPath(h.linkname ?? '', 'hardlink target');
-      } catch (e) {
-        entry.resume();
-        throw new BaleError(`${what}: ${name}: ${(e as Error).message}`);
+  };
+  for await (const ev of readTar(input)) {
+    if ('header' in ev) {
+      yield* finish();
+      current = header(ev.header, what, seen);
+      written = 0;
+      if (current) {
+        if (stats) stats.entries++;
+        yield encodeHeader(current);
       }
-      if (!seen.has(target)) {
-        entry.resume();
-        throw new BaleError(`${what}: hardlink ${name} names ${JSON.stringify(h.linkname)}, which is not an earlier entry`);
-      }
-      out.linkname = target;
-    }
-    if (pax) {
-      for (const [k, v] of Object.entries(pax)) {
-        if (!k.startsWith('SCHILY.xattr.')) continue;
-        const x = k.slice('SCHILY.xattr.'.length);
-        if (keepXattr(x)) (out.xattrs ??= new Map()).set(x, Buffer.from(v, 'utf8'));
-      }
-    }
-    seen.add(name);
-    if (stats) stats.entries++;
-    yield encodeHeader(out);
-    let n = 0;
-    for await (const chunk of entry) {
-      n += (chunk as Buffer).length;
-      if (type === 'file') yield chunk as Buffer;
-    }
-    if (type === 'file') {
-      if (n !== out.size) throw new BaleError(`${what}: ${name}: truncated (${n} of ${out.size} bytes)`);
-      yield padding(out.size);
+    } else if (current?.type === 'file') {
+      written += ev.data.length;
+      yield ev.data;
     }
   }
+  yield* finish();
   yield END_OF_ARCHIVE;
 }
