@@ -133,6 +133,8 @@ test('a delta archive loads where the base is, and names the missing layers wher
       const r = await bale(path.join(dir, `empty-${fmt}`), ['load', '-i', d]);
       assert.is.not(r.code, 0, fmt);
       assert.ok(r.stderr.includes(missing.slice(7, 19)), `${fmt}: names the missing layer: ${r.stderr}`);
+      // The delta markers let load say why, instead of calling the archive damaged.
+      assert.match(r.stderr, 'a delta archive whose base layers this store lacks', fmt);
     }
 
     // A store without the base: refused, naming the layer, and nothing recorded.

@@ -7,6 +7,7 @@ import { MT, isIndexType, isManifestType, layerCompression, ociLayerType, type C
 import { CONTAINERD_NAME, REF_NAME, type Descriptor, type DockerArchiveEntry, type ImageConfig, type Index, type Manifest } from '../oci/types.js';
 import { canonicalTag, familiarName } from '../oci/reference.js';
 import type { ScannedArchive, ScannedFile } from './scan.js';
+import { EXCLUDED_ANNOTATION, EXCLUDED_FIELD } from './writer.js';
 import { archivePath } from './scan.js';
 
 /** Where a blob of an image comes from. */
@@ -81,6 +82,9 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
   }
 
   const missing: string[] = [];
+  // Layers a delta archive (bale save --exclude-*) left out on purpose, by blob digest.
+  const excluded = new Set<string>();
+  const deltaNeeds: string[] = [];
   let images: FoundImage[] = [];
   const dockerTags = new Map<Digest, string[]>();
 
@@ -92,6 +96,8 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
     dockerEntries = m as DockerArchiveEntry[];
     for (const [i, e] of dockerEntries.entries()) {
       if (typeof e?.Config !== 'string' || !Array.isArray(e.Layers)) throw new Error(`${label}: manifest.json entry ${i} lacks Config or Layers`);
+      const ex = (e as unknown as Record<string, unknown>)[EXCLUDED_FIELD];
+      if (Array.isArray(ex)) for (const d of ex) if (typeof d === 'string') excluded.add(d);
     }
   }
 
@@ -105,6 +111,7 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
     }
     const index = json<Index>(arc.files.get('index.json')!, 'index');
     if (!Array.isArray(index.manifests)) throw new Error(`${label}: index.json has no manifests list`);
+    for (const d of index.annotations?.[EXCLUDED_ANNOTATION]?.split(',') ?? []) if (d) excluded.add(d.trim());
     const blob = (d: Descriptor, what: string): ScannedFile | undefined => {
       if (!isDigest(d.digest)) throw new Error(`${label}: ${what}: bad digest ${JSON.stringify(d.digest)}`);
       const f = file(`blobs/sha256/${hexOf(d.digest)}`);
@@ -167,7 +174,7 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
         } else if (await store.hasBlob(ld.digest)) {
           layers.push({ descriptor: ld, diffId, source: { kind: 'store', digest: ld.digest } });
         } else {
-          missing.push(`layer ${ld.digest} (diff_id ${diffId})`);
+          (excluded.has(ld.digest) ? deltaNeeds : missing).push(`layer ${ld.digest} (diff_id ${diffId})`);
           layers.push({ descriptor: ld, diffId, source: { kind: 'store', digest: ld.digest } });
         }
       }
@@ -212,7 +219,8 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
           const stored = await store.layerByDiffId(diffId);
           if (stored) layers.push({ descriptor: stored, diffId, source: { kind: 'store', digest: stored.digest } });
           else {
-            missing.push(`layer ${lp} (diff_id ${diffId})`);
+            const listed = [...excluded].some((d) => lp.includes(d.slice(7))) || excluded.has(diffId);
+            (listed ? deltaNeeds : missing).push(`layer ${lp} (diff_id ${diffId})`);
             layers.push({ descriptor: { mediaType: MT.ociLayer, digest: diffId, size: 0 }, diffId, source: { kind: 'store', digest: diffId } });
           }
         }
@@ -235,6 +243,10 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
     }
   }
 
+  if (deltaNeeds.length && !missing.length) {
+    throw new Error(`${label}: a delta archive whose base layers this store lacks (load the archive it was made against first): ${deltaNeeds.join(', ')}`);
+  }
+  missing.push(...deltaNeeds);
   if (missing.length) {
     throw new Error(`${label}: missing from the archive and not in the store: ${missing.join(', ')}`);
   }
