@@ -152,6 +152,7 @@ const refused: Case[] = [
   },
   {
     name: 'decompression bomb (gzip, capped by BALE_MAX_LAYER_BYTES)',
+    viaImport: true,
     layers: async () => {
       const t = await layerTar([{ name: 'zeros', content: Buffer.alloc(48 * 1024 * 1024) }]);
       return [{ blob: gzipSync(t, { level: 9 }), mediaType: MT.ociLayerGzip, diffId: sha256(t) }];
@@ -162,6 +163,7 @@ const refused: Case[] = [
   },
   {
     name: 'decompression bomb (zstd, capped by BALE_MAX_LAYER_BYTES)',
+    viaImport: true,
     layers: async () => {
       const t = await layerTar([{ name: 'zeros', content: Buffer.alloc(48 * 1024 * 1024) }]);
       return [{ blob: zstdCompress(t), mediaType: MT.ociLayerZstd, diffId: sha256(t) }];
@@ -239,7 +241,7 @@ for (const c of refused.filter((x) => x.viaImport)) {
       writeFileSync(file, layers[layers.length - 1]!.blob);
       const before = storeListing(root);
       const beside = names(dir);
-      const r = await bale(root, ['import', file, `hostile/import:${RUN}`]);
+      const r = await bale(root, ['import', file, `hostile/import:${RUN}`], { env: c.env });
       assert.is.not(r.code, 0, `import should refuse; stdout: ${r.stdout}`);
       assert.ok(r.code < 128, `import died of a signal (${r.code}): ${r.stderr}`);
       const lines = r.stderr.trim().split('\n');
@@ -285,7 +287,7 @@ async function seedRaw(root: string, layers: Buffer[], tag: string): Promise<Ima
   return rec;
 }
 
-for (const c of refused.filter((x) => x.viaImport && !x.name.startsWith('truncated'))) {
+for (const c of refused.filter((x) => x.viaImport && !x.name.startsWith('truncated') && !x.name.startsWith('decompression'))) {
   test(`unpack of a stored hostile layer: ${c.name}: refused, no layer dir, nothing outside`, async () => {
     const { dir, cleanup } = tmpDir();
     try {
@@ -435,6 +437,50 @@ for (const layout of ['oci', 'docker'] as Layout[]) {
       assert.not.ok(existsSync(pwned('devesc')));
     } finally {
       cleanup();
+    }
+  });
+}
+
+for (const layout of ['oci', 'docker'] as Layout[]) {
+  test(`${layout} layout: a symlink in one layer, written through in the next: nothing outside at load, unpack, run, export, squash`, async () => {
+    const { dir, cleanup } = tmpDir();
+    const target = pwned(`cross-${layout}`);
+    try {
+      const root = path.join(dir, 'store');
+      mkdirSync(root);
+      const archive = path.join(dir, 'cross.tar');
+      const tag = `cross/${layout}:${RUN}`;
+      const base = await layerTar(busyboxEntries());
+      const l1 = await layerTar([{ name: 'evil', type: 'symlink', linkname: target }]);
+      const l2 = await layerTar([{ name: 'evil/' }, { name: 'evil/file', content: 'pwned\n' }]);
+      await writeArchive(archive, layout, { tag, layers: [plain(base), plain(l1), plain(l2)] });
+      const r = await bale(root, ['load', '-i', archive]);
+      // Either answer is defensible (in layer 2, evil/ is a directory of its own, which hides the
+      // symlink below it); what matters is where the bytes go.
+      if (r.code === 0) {
+        const store = await Store.open(root);
+        const dirs = await unpackLayers(store, await store.resolve(tag));
+        assert.ok(lstatSync(path.join(dirs[1]!, 'evil')).isSymbolicLink());
+        assert.ok(lstatSync(path.join(dirs[2]!, 'evil')).isDirectory());
+        assert.not.ok(existsSync(target), 'written on the host by unpack');
+        const run = await bale(root, ['run', '--rm', tag, 'cat', '/evil/file']);
+        assert.is(run.code, 0, run.stderr);
+        assert.is(run.stdout, 'pwned\n', 'the upper layer\'s directory hides the symlink');
+        assert.not.ok(existsSync(target), 'written on the host by run');
+        const flat = path.join(dir, 'flat.tar');
+        const ex = await bale(root, ['export', '-o', flat, tag]);
+        assert.is(ex.code, 0, ex.stderr);
+        assert.not.ok(existsSync(target), 'written on the host by export');
+        const sq = await bale(root, ['squash', tag, `cross/squashed:${RUN}`]);
+        assert.is(sq.code, 0, sq.stderr);
+        assert.not.ok(existsSync(target), 'written on the host by squash');
+      } else {
+        assert.match(r.stderr, /^bale: .*symlink/);
+      }
+      assert.not.ok(existsSync(target));
+    } finally {
+      cleanup();
+      rmSync(target, { recursive: true, force: true });
     }
   });
 }
