@@ -162,6 +162,12 @@ test('import refuses escapes, dangling hardlinks, unknown --change and non-tars,
     assert.is(r.code, 1);
     assert.match(r.stderr, /hardlink l names "nowhere", which is not an earlier entry/);
 
+    const through = path.join(dir, 'through.tar');
+    writeFileSync(through, await layerTar([{ name: 'etc', type: 'symlink', linkname: '/etc' }, { name: 'etc/passwd', content: 'x' }]));
+    r = await bale(dir, ['import', through, 'bad:1']);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, /etc\/passwd would be written through the symlink etc\n$/);
+
     const good = path.join(dir, 'good.tar');
     writeFileSync(good, await layerTar([{ name: 'ok', content: 'ok' }]));
     r = await bale(dir, ['import', '-c', 'RUN rm -rf /', good, 'bad:1']);

@@ -23,10 +23,11 @@ export interface StoredLayer {
 }
 
 /** Stream a layer tar into the store as a blob. Call with store.writerLock() held. */
-export async function writeLayer(store: Store, tarStream: Readable, compression: Compression = 'none'): Promise<StoredLayer> {
+export async function writeLayer(store: Store, tarStream: Readable, compression: Compression = 'none', onBytes?: (tarBytes: number) => void): Promise<StoredLayer> {
   const tmp = store.tmpPath('layer');
   const diff = new HashCounter();
   const blob = new HashCounter();
+  if (onBytes) diff.on('data', () => onBytes(diff.bytes));
   try {
     if (compression === 'none') {
       await pipeline(tarStream, diff, createWriteStream(tmp, { mode: 0o644 }));

@@ -2,7 +2,8 @@
 //
 // Every name and hardlink target goes through cleanEntryPath (leading `/` and `./` dropped, `..`
 // resolved, escapes refused); the root entry is dropped; a hardlink must name an entry that came
-// before it; types tar layers cannot hold are refused. Kept: mode, uid/gid (pax ones too), mtime
+// before it; nothing may be written below an earlier symlink or file of the same tar; types tar
+// layers cannot hold are refused. Kept: mode, uid/gid (pax ones too), mtime
 // (whole seconds), symlink targets, device numbers, xattrs (SCHILY.xattr.* records, raw bytes, minus
 // overlay-internal ones).
 import type { Readable } from 'node:stream';
@@ -36,7 +37,22 @@ export async function* normalizeTar(input: Readable, what: string, stats?: Norma
   }
 }
 
-function header(h: ReadHeader, what: string, seen: Set<string>): TarHeader | undefined {
+/**
+ * Refuse a name below an earlier symlink or file of the same tar: writing `link/file` after
+ * `link -> /etc` would write through the link when the layer is applied.
+ */
+function checkParents(name: string, what: string, seen: Map<string, EntryType>): void {
+  let i = name.indexOf('/');
+  while (i >= 0) {
+    const parent = name.slice(0, i);
+    const t = seen.get(parent);
+    if (t === 'symlink') throw new BaleError(`${what}: ${name} would be written through the symlink ${parent}`);
+    if (t !== undefined && t !== 'directory') throw new BaleError(`${what}: ${name} is below ${parent}, which is not a directory`);
+    i = name.indexOf('/', i + 1);
+  }
+}
+
+function header(h: ReadHeader, what: string, seen: Map<string, EntryType>): TarHeader | undefined {
   const type = TYPES[h.typeflag];
   if (!type) throw new BaleError(`${what}: entry ${JSON.stringify(h.name)} has tar type ${JSON.stringify(h.typeflag)}, which a layer cannot hold`);
   let name: string;
@@ -46,6 +62,7 @@ function header(h: ReadHeader, what: string, seen: Set<string>): TarHeader | und
     throw new BaleError(`${what}: ${(e as Error).message}`);
   }
   if (name === '') return undefined;
+  checkParents(name, what, seen);
   const out: TarHeader = {
     name,
     type,
@@ -66,6 +83,7 @@ function header(h: ReadHeader, what: string, seen: Set<string>): TarHeader | und
       throw new BaleError(`${what}: ${name}: ${(e as Error).message}`);
     }
     if (!seen.has(target)) throw new BaleError(`${what}: hardlink ${name} names ${JSON.stringify(h.linkname)}, which is not an earlier entry`);
+    if (seen.get(target) === 'directory') throw new BaleError(`${what}: hardlink ${name} names the directory ${target}`);
     out.linkname = target;
   }
   for (const [k, v] of h.pax) {
@@ -73,12 +91,12 @@ function header(h: ReadHeader, what: string, seen: Set<string>): TarHeader | und
     const x = k.slice('SCHILY.xattr.'.length);
     if (keepXattr(x)) (out.xattrs ??= new Map()).set(x, v);
   }
-  seen.add(name);
+  seen.set(name, type === 'link' ? seen.get(out.linkname!)! : type);
   return out;
 }
 
 async function* normalize(input: Readable, what: string, stats?: NormalizeStats): AsyncGenerator<Buffer> {
-  const seen = new Set<string>();
+  const seen = new Map<string, EntryType>();
   let current: TarHeader | undefined;
   let written = 0;
   const finish = function* (): Generator<Buffer> {

@@ -11,7 +11,7 @@ import { Store } from '../../store/store.js';
 import { BaleError } from '../../util/errors.js';
 import { exists } from '../../util/fsx.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
-import { parseCompression, parseTag } from './import.js';
+import { layerProgress, parseCompression, parseTag } from './import.js';
 
 export const help = `Usage: bale commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]
 
@@ -25,10 +25,12 @@ Options:
   -m, --message MSG    History comment
   -a, --author NAME    Author (e.g. "Jane <jane@example.com>")
       --compress ALG   Store the new layer as none (default), gzip or zstd
+  -q, --quiet          No progress (progress only shows on a terminal)
+  -p, --pause          Accepted for docker compatibility; bale does not pause the container
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const p = parseFlags(args, { string: ['message', 'author', 'compress'], multi: ['change'], boolean: ['pause'], alias: { c: 'change', m: 'message', a: 'author', p: 'pause' } }, 'commit');
+  const p = parseFlags(args, { string: ['message', 'author', 'compress'], multi: ['change'], boolean: ['pause', 'quiet'], alias: { q: 'quiet', c: 'change', m: 'message', a: 'author', p: 'pause' } }, 'commit');
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, 2, 'commit');
   const [name, ref] = p._ as [string, string | undefined];
@@ -45,7 +47,8 @@ export async function run(args: string[]): Promise<number> {
 
   const lock = await store.writerLock();
   try {
-    const layer = await writeLayer(store, source, compression);
+    const progress = layerProgress(`committing ${ctr.name}`, Boolean(p['quiet']));
+    const layer = await writeLayer(store, source, compression, progress.update).finally(progress.done);
     const created = new Date().toISOString();
     const author = typeof p['author'] === 'string' && p['author'] !== '' ? p['author'] : undefined;
     const config: ImageConfig = { ...parentCfg, created, config: runConfig };

@@ -9,6 +9,7 @@ import { unpackLayers } from '../../store/layers.js';
 import { Store } from '../../store/store.js';
 import { BaleError, UsageError } from '../../util/errors.js';
 import { exists, uniqueName } from '../../util/fsx.js';
+import { humanSize, Progress } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 
 export const help = `Usage: bale export [OPTIONS] CONTAINER|IMAGE
@@ -21,6 +22,7 @@ Names are sorted, so the same filesystem gives the same tar.
 
 Options:
   -o, --output FILE   Write to FILE (atomically) instead of stdout
+  -q, --quiet         No progress (progress only shows on a terminal, with -o)
 `;
 
 /**
@@ -61,25 +63,31 @@ export async function layersOf(store: Store, target: string): Promise<string[]> 
 }
 
 export async function run(args: string[]): Promise<number> {
-  const p = parseFlags(args, { string: ['output'], alias: { o: 'output' } }, 'export');
+  const p = parseFlags(args, { string: ['output'], boolean: ['quiet'], alias: { o: 'output', q: 'quiet' } }, 'export');
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, 1, 'export');
   const out = typeof p['output'] === 'string' && p['output'] !== '' && p['output'] !== '-' ? path.resolve(p['output']) : undefined;
   if (!out && process.stdout.isTTY) throw new UsageError('bale export: refusing to write a tar to a terminal; use -o FILE or redirect stdout');
+  if (out && !(await exists(path.dirname(out)))) throw new BaleError(`${path.dirname(out)}: no such directory`);
   const store = await Store.open();
   const layers = await layersOf(store, p._[0]!);
-  const tar = packStream(walkMerged(layers));
+  const stats = { entries: 0, bytes: 0 };
+  const tar = packStream(walkMerged(layers), {}, stats);
   if (!out) {
     await pipeline(tar, process.stdout);
     return 0;
   }
   const tmp = path.join(path.dirname(out), `.${path.basename(out)}.${uniqueName('bale')}`);
+  const progress = new Progress(Boolean(p['quiet']));
+  tar.on('data', () => progress.update(`exporting ${p._[0]}: ${stats.entries} files, ${humanSize(stats.bytes)}`));
   try {
     await pipeline(tar, createWriteStream(tmp, { mode: 0o644 }));
     await fsp.rename(tmp, out);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;
+  } finally {
+    progress.done();
   }
   return 0;
 }

@@ -7,6 +7,7 @@ import { canonicalTag } from '../../oci/reference.js';
 import type { ImageConfig } from '../../oci/types.js';
 import { Store } from '../../store/store.js';
 import { UsageError } from '../../util/errors.js';
+import { humanSize, Progress } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 
 export const help = `Usage: bale import [OPTIONS] FILE|DIR|- [REPOSITORY[:TAG]]
@@ -22,13 +23,19 @@ Options:
   -m, --message MSG     History comment (default "Imported from SOURCE")
       --compress ALG    Store the layer as none (default), gzip or zstd
       --platform OS/ARCH  Platform to record (default linux/<this host>)
-  -q, --quiet           Print nothing but the image id (the default output too)
+  -q, --quiet           No progress (progress only shows on a terminal)
 `;
 
 export function parseCompression(v: unknown, verb: string): Compression {
   if (v === undefined || v === '' || v === 'none') return 'none';
   if (v === 'gzip' || v === 'zstd') return v;
   throw new UsageError(`bale ${verb}: --compress takes none, gzip or zstd, not ${JSON.stringify(v)}`);
+}
+
+/** Progress of a layer being written (bytes of tar so far), on a terminal only. */
+export function layerProgress(label: string, quiet: boolean): { update: (n: number) => void; done: () => void } {
+  const p = new Progress(quiet);
+  return { update: (n) => p.update(`${label}: ${humanSize(n)}`), done: () => p.done() };
 }
 
 export function parseTag(ref: string | undefined, verb: string): string[] {
@@ -64,7 +71,8 @@ export async function run(args: string[]): Promise<number> {
   const source = await importSource(src);
   const lock = await store.writerLock();
   try {
-    const layer = await writeLayer(store, source, compression);
+    const progress = layerProgress(`importing ${src}`, Boolean(p['quiet']));
+    const layer = await writeLayer(store, source, compression, progress.update).finally(progress.done);
     const created = new Date().toISOString();
     const config: ImageConfig = {
       created,

@@ -8,7 +8,7 @@ import type { ImageConfig } from '../../oci/types.js';
 import { unpackLayers } from '../../store/layers.js';
 import { Store } from '../../store/store.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
-import { parseCompression, parseTag } from './import.js';
+import { layerProgress, parseCompression, parseTag } from './import.js';
 
 export const help = `Usage: bale squash [OPTIONS] IMAGE REPOSITORY[:TAG]
 
@@ -22,10 +22,11 @@ Options:
   -c, --change INSTR   Apply a Dockerfile instruction to the config (repeatable)
   -m, --message MSG    Comment of the squashed layer's history entry
       --compress ALG   Store the layer as none (default), gzip or zstd
+  -q, --quiet          No progress (progress only shows on a terminal)
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const p = parseFlags(args, { string: ['message', 'compress'], multi: ['change'], alias: { c: 'change', m: 'message' } }, 'squash');
+  const p = parseFlags(args, { string: ['message', 'compress'], multi: ['change'], boolean: ['quiet'], alias: { q: 'quiet', c: 'change', m: 'message' } }, 'squash');
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 2, 2, 'squash');
   const [src, ref] = p._ as [string, string];
@@ -39,7 +40,8 @@ export async function run(args: string[]): Promise<number> {
 
   const lock = await store.writerLock();
   try {
-    const layer = await writeLayer(store, packStream(walkMerged(layers)), compression);
+    const progress = layerProgress(`squashing ${src}`, Boolean(p['quiet']));
+    const layer = await writeLayer(store, packStream(walkMerged(layers)), compression, progress.update).finally(progress.done);
     const created = new Date().toISOString();
     const message = typeof p['message'] === 'string' && p['message'] !== '' ? p['message'] : `squashed ${img.layers.length} layer${img.layers.length === 1 ? '' : 's'} of ${shortId(img.id)}`;
     const config: ImageConfig = {
