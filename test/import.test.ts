@@ -239,6 +239,37 @@ test('binary xattrs, long names and GNU/pax tars made by GNU tar survive import 
   }
 });
 
+test('tars from other writers: git archive (pax global header), GNU base-256 ids, v7', async () => {
+  const { dir, cleanup } = tmpDir();
+  try {
+    const src = path.join(dir, 'src');
+    mkdirSync(path.join(src, 'sub'), { recursive: true });
+    writeFileSync(path.join(src, 'sub/a.txt'), 'a\n');
+    const git = (...a: string[]) => spawnSync('git', ['-C', src, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a], { encoding: 'utf8' });
+    assert.is(git('init', '-q').status, 0);
+    assert.is(git('add', '.').status, 0);
+    assert.is(git('commit', '-qm', 'x').status, 0);
+    const ga = path.join(dir, 'git.tar');
+    assert.is(spawnSync('git', ['-C', src, 'archive', '--format=tar', '-o', ga, 'HEAD']).status, 0);
+    await baleOk(dir, ['import', ga, 'git:1']);
+    const store = await Store.open(dir);
+    const gblob = store.blobPath((await store.resolve('git:1')).layers[0]!.digest);
+    assert.equal(tarNames(gblob), ['sub/', 'sub/a.txt']);
+
+    for (const [format, name] of [['gnu', 'big'], ['v7', 'v7']] as const) {
+      const t = path.join(dir, `${name}.tar`);
+      const owner = format === 'gnu' ? ['--owner=3000000', '--group=4000000'] : ['--owner=0', '--group=0'];
+      assert.is(spawnSync('tar', [`--format=${format}`, ...owner, '--numeric-owner', '-cf', t, '-C', src, 'sub']).status, 0);
+      await baleOk(dir, ['import', t, `${name}:1`]);
+      const blob = store.blobPath((await store.resolve(`${name}:1`)).layers[0]!.digest);
+      const list = spawnSync('tar', ['-tvf', blob, '--numeric-owner'], { encoding: 'utf8' }).stdout;
+      assert.match(list, format === 'gnu' ? /3000000\/4000000 .* sub\/a\.txt/ : /0\/0 .* sub\/a\.txt/);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
 test('--change grammar: shell and exec forms, ENTRYPOINT resets an inherited CMD, errors name the line', () => {
   assert.equal(applyChanges({ Cmd: ['old'] }, ['ENTRYPOINT ["/e"]']), { Cmd: null, Entrypoint: ['/e'] });
   assert.equal(applyChanges({ Cmd: ['old'] }, ['CMD ["new"]', 'ENTRYPOINT ["/e"]']), { Cmd: ['new'], Entrypoint: ['/e'] });

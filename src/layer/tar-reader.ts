@@ -222,6 +222,8 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
     };
     longName = undefined;
     longLink = undefined;
+    // old (v7) tars mark directories only by the trailing slash
+    if (h.typeflag === '0' && h.name.endsWith('/')) h.typeflag = '5';
     for (const [k, v] of [['uid', h.uid], ['gid', h.gid], ['size', h.size], ['mtime', h.mtime]] as const) {
       if (!Number.isFinite(v) || (k !== 'mtime' && (v < 0 || !Number.isInteger(v)))) throw new TarFormatError(`entry ${JSON.stringify(h.name)}: invalid ${k}`);
     }
