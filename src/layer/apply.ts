@@ -5,7 +5,7 @@
 // parent component of every entry (and of every hardlink target) is checked with lstat inside the
 // root, and files are opened with O_NOFOLLOW | O_EXCL after whatever was there is removed.
 import { spawn } from 'node:child_process';
-import { constants as fsc, promises as fsp, type Stats } from 'node:fs';
+import { closeSync, lstatSync, constants as fsc, fchmodSync, fchownSync, futimesSync, openSync, promises as fsp, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
@@ -83,7 +83,8 @@ class Applier {
   /** Remove whatever is at `rel` unless it is a directory and `keepDir` is set. Returns the old stat. */
   private async clear(rel: string, keepDir: boolean): Promise<Stats | undefined> {
     const p = this.abs(rel);
-    const st = await lstatOrUndefined(p);
+    // Synchronous: in a fresh layer directory this is almost always a quick ENOENT.
+    const st = lstatSync(p, { throwIfNoEntry: false });
     if (!st) return undefined;
     if (st.isDirectory() && keepDir) return st;
     this.forget(rel);
@@ -166,15 +167,27 @@ class Applier {
       case 'file':
       case 'contiguous-file': {
         await this.clear(rel, false);
-        const fh = await fsp.open(p, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+        // Synchronous calls on the open descriptor: a layer is mostly small files, and a trip
+        // through libuv's pool per open/write/chown/chmod/utimes costs more than the call itself
+        // (the first run of a many-file image took 2-3x longer that way). Working on the fd also
+        // means nothing after the O_NOFOLLOW|O_EXCL open can be redirected by a path.
+        const fd = openSync(p, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
         try {
           // Plain async iteration: tar-stream's entry streams are streamx, which Node's pipeline()
-          // does not always see end or fail. Each write is awaited, so nothing piles up in memory.
-          for await (const chunk of body as AsyncIterable<Buffer>) await fh.write(chunk);
+          // does not always see end or fail. Each chunk is written before the next is read.
+          for await (const chunk of body as AsyncIterable<Buffer>) {
+            let off = 0;
+            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+          }
+          // chown first: it clears setuid/setgid bits, which the chmod after it puts back.
+          if (this.privileged) fchownSync(fd, header.uid ?? 0, header.gid ?? 0);
+          fchmodSync(fd, (header.mode ?? 0o644) & 0o7777);
+          const hasXattrs = Object.keys((header as { pax?: Record<string, string> }).pax ?? {}).some((k) => k.startsWith('SCHILY.xattr.'));
+          if (hasXattrs) await this.xattrs(rel, header);
+          futimesSync(fd, header.mtime ?? new Date(0), header.mtime ?? new Date(0));
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
-        await this.meta(rel, header);
         return;
       }
       case 'symlink': {

@@ -10,7 +10,9 @@
 // layer is complete. Two processes unpacking the same chain both finish; the second rename loses
 // and its copy is dropped.
 import { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../archive/compression.js';
@@ -64,6 +66,8 @@ async function ensureShortLink(store: Store, chain: Digest): Promise<void> {
   await fsp.symlink(want, tmp);
   await fsp.rename(tmp, link);
 }
+
+const UNPACK_PARALLELISM = Math.max(2, Math.min(4, os.availableParallelism()));
 
 /** Unpack one layer blob into place as chain `chain`, verifying its diff id. */
 async function unpackOne(store: Store, blob: Digest, diffId: Digest, chain: Digest): Promise<void> {
@@ -123,11 +127,18 @@ export async function unpackLayers(store: Store, rec: ImageRecord): Promise<stri
   }
   const lock = await store.writerLock();
   try {
-    for (const i of missing) {
-      const chain = chains[i]!;
-      if (await exists(layerRoot(store, chain))) continue;
-      await unpackOne(store, rec.layers[i]!.digest, rec.diffIds[i]!, chain);
-    }
+    // Layers unpack into separate directories, so they can go side by side: the work is mostly
+    // file system calls waiting in libuv's pool, plus decompression and hashing per layer.
+    const limit = pLimit(UNPACK_PARALLELISM);
+    await Promise.all(
+      missing.map((i) =>
+        limit(async () => {
+          const chain = chains[i]!;
+          if (await exists(layerRoot(store, chain))) return;
+          await unpackOne(store, rec.layers[i]!.digest, rec.diffIds[i]!, chain);
+        }),
+      ),
+    );
     for (const c of chains) await ensureShortLink(store, c);
   } finally {
     await lock.release();
