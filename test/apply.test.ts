@@ -14,6 +14,7 @@ import { chainIds } from '../src/oci/chain.js';
 import { hexOf, sha256 } from '../src/oci/digest.js';
 import { MT } from '../src/oci/media.js';
 import { tmpDir } from './helpers.js';
+import { encodeHeader, END_OF_ARCHIVE, padding } from '../src/layer/tar-header.js';
 import { layerTar, seedBusybox, seedImage, type Entry } from './images.js';
 
 async function apply(entries: Entry[]): Promise<{ dir: string; cleanup: () => void }> {
@@ -334,6 +335,34 @@ test('unpackLayers: a hostile layer fails whole, with the entry named', async ()
     assert.not.ok(existsSync('/tmp/pwned'));
     assert.equal(readdirSync(path.join(t.dir, 'layers')).filter((n) => n !== 'l'), []);
     writeFileSync(path.join(t.dir, 'probe'), '');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a binary xattr (security.capability) is set byte for byte, and the input is read to its end', async () => {
+  const t = tmpDir();
+  try {
+    // cap_net_raw,cap_setuid+ep as a VFS_CAP_REVISION_2 value: byte 0x80 alone is not valid UTF-8.
+    const cap = Buffer.alloc(20);
+    cap.writeUInt32LE(0x02000001, 0);
+    cap.writeUInt32LE((1 << 13) | (1 << 7), 4);
+    const body = Buffer.from('#!/bin/sh\n');
+    const tarBytes = Buffer.concat([
+      encodeHeader({ name: 'bin', type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 }),
+      encodeHeader({ name: 'bin/ping', type: 'file', mode: 0o755, uid: 0, gid: 0, size: body.length, mtime: 0, xattrs: new Map([['security.capability', cap]]) }),
+      body,
+      padding(body.length),
+      END_OF_ARCHIVE,
+      Buffer.alloc(4096), // trailing zero blocks, as many tar writers pad to a record
+    ]);
+    assert.ok(cap.toString('utf8').includes('\uFFFD'), 'the value is not valid UTF-8');
+    const src = Readable.from([tarBytes]);
+    let read = 0;
+    src.on('data', (b: Buffer) => (read += b.length));
+    await applyLayer(src, t.dir);
+    assert.is(read, tarBytes.length, 'every input byte consumed');
+    assert.equal(Buffer.compare(await getAttribute(path.join(t.dir, 'bin/ping'), 'security.capability'), cap), 0);
   } finally {
     t.cleanup();
   }

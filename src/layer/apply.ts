@@ -7,8 +7,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, lstatSync, constants as fsc, fchmodSync, fchownSync, futimesSync, openSync, promises as fsp, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import tar from 'tar-stream';
+import type { Readable } from 'node:stream';
+import { readTar, TarFormatError, type ReadHeader, type TarEvent } from './tar-reader.js';
 import { setAttribute } from 'fs-xattr';
 import { cleanEntryPath } from './entry-path.js';
 import { OVERLAY_OPAQUE_XATTR, parseWhiteout } from './whiteout.js';
@@ -27,6 +27,50 @@ export interface ApplyResult {
   /** Device entries not created because the process is not privileged. */
   skippedDevices: number;
 }
+
+/** One entry's header, as the applier uses it. */
+interface EntryHeader {
+  name: string;
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: Date;
+  linkname: string;
+  devmajor: number;
+  devminor: number;
+  /** xattrs from pax SCHILY.xattr.* records, values as raw bytes (security.capability is binary). */
+  xattrs: Map<string, Buffer>;
+}
+
+const TYPES: Record<string, string> = {
+  '0': 'file',
+  '1': 'link',
+  '2': 'symlink',
+  '3': 'character-device',
+  '4': 'block-device',
+  '5': 'directory',
+  '6': 'fifo',
+};
+
+function entryHeader(h: ReadHeader): EntryHeader {
+  const xattrs = new Map<string, Buffer>();
+  for (const [k, v] of h.pax) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
+  return {
+    name: h.name,
+    type: TYPES[h.typeflag] ?? `type ${JSON.stringify(h.typeflag)}`,
+    mode: h.mode,
+    uid: h.uid,
+    gid: h.gid,
+    mtime: new Date(Math.floor(h.mtime) * 1000),
+    linkname: h.linkname,
+    devmajor: h.devmajor,
+    devminor: h.devminor,
+    xattrs,
+  };
+}
+
+type Body = AsyncIterable<Buffer>;
 
 interface DirMeta {
   mode: number;
@@ -93,7 +137,7 @@ class Applier {
   }
 
   /** Apply one entry; a failure is reported as one line naming the entry. */
-  async entry(header: tar.Header, body: Readable): Promise<void> {
+  async entry(header: EntryHeader, body: Body): Promise<void> {
     try {
       await this.entryInner(header, body);
     } catch (e) {
@@ -104,7 +148,7 @@ class Applier {
     }
   }
 
-  private async entryInner(header: tar.Header, body: Readable): Promise<void> {
+  private async entryInner(header: EntryHeader, body: Body): Promise<void> {
     const name = header.name;
     let rel: string;
     try {
@@ -182,8 +226,7 @@ class Applier {
           // chown first: it clears setuid/setgid bits, which the chmod after it puts back.
           if (this.privileged) fchownSync(fd, header.uid ?? 0, header.gid ?? 0);
           fchmodSync(fd, (header.mode ?? 0o644) & 0o7777);
-          const hasXattrs = Object.keys((header as { pax?: Record<string, string> }).pax ?? {}).some((k) => k.startsWith('SCHILY.xattr.'));
-          if (hasXattrs) await this.xattrs(rel, header);
+          if (header.xattrs.size) await this.xattrs(rel, header);
           futimesSync(fd, header.mtime ?? new Date(0), header.mtime ?? new Date(0));
         } finally {
           closeSync(fd);
@@ -246,12 +289,12 @@ class Applier {
     }
   }
 
-  private async owner(rel: string, h: tar.Header): Promise<void> {
+  private async owner(rel: string, h: EntryHeader): Promise<void> {
     if (!this.privileged) return;
     await fsp.lchown(this.abs(rel), h.uid ?? 0, h.gid ?? 0);
   }
 
-  private async meta(rel: string, h: tar.Header): Promise<void> {
+  private async meta(rel: string, h: EntryHeader): Promise<void> {
     const p = this.abs(rel);
     // chown first: it clears setuid/setgid bits, which the chmod after it puts back.
     await this.owner(rel, h);
@@ -260,18 +303,11 @@ class Applier {
     await fsp.lutimes(p, h.mtime ?? new Date(0), h.mtime ?? new Date(0));
   }
 
-  private async xattrs(rel: string, h: tar.Header): Promise<void> {
-    const pax = (h as { pax?: Record<string, string> }).pax;
-    if (!pax) return;
-    for (const [k, v] of Object.entries(pax)) {
-      if (!k.startsWith('SCHILY.xattr.')) continue;
-      const name = k.slice('SCHILY.xattr.'.length);
-      // tar-stream decodes PAX values as UTF-8: a binary value (e.g. security.capability) that did
-      // not survive that decoding cannot be set faithfully, so it is left off rather than corrupted.
-      if (skipXattr(name) || v.includes('\uFFFD')) continue;
+  private async xattrs(rel: string, h: EntryHeader): Promise<void> {
+    for (const [name, value] of h.xattrs) {
+      if (skipXattr(name)) continue;
       try {
-        // tar-stream hands PAX values over as UTF-8 strings; this gives back the bytes for textual values.
-        await setAttribute(this.abs(rel), name, Buffer.from(v, 'utf8'));
+        await setAttribute(this.abs(rel), name, value);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         // A file system without xattrs, or a namespace we may not write: not the layer's fault.
@@ -305,13 +341,8 @@ async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
   }
 }
 
-async function drain(s: Readable): Promise<void> {
-  s.resume();
-  if (s.readableEnded) return;
-  await new Promise<void>((resolve, reject) => {
-    s.once('end', resolve);
-    s.once('error', reject);
-  });
+async function drain(body: Body): Promise<void> {
+  for await (const chunk of body) void chunk;
 }
 
 /** Node has no mknod(2): util-linux/coreutils mknod does it. */
@@ -336,42 +367,49 @@ function mknod(p: string, type: 'c' | 'b' | 'p', major: number, minor: number, e
 export async function applyLayer(input: Readable | NodeJS.ReadableStream, dest: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const privileged = opts.privileged ?? process.getuid?.() === 0;
   const applier = new Applier(path.resolve(dest), privileged);
-  const extract = tar.extract();
-  let failed: unknown;
-  const fail = (e: unknown) => {
-    failed ??= e;
-  };
-  // Fed by hand, not with pipeline(): the extractor is a streamx stream, whose errors (a truncated
-  // tar) must land here rather than as an uncaught 'error' event.
-  extract.on('error', fail);
-  const src = input as Readable;
-  src.on('error', (e) => {
-    fail(e);
-    extract.destroy(e);
-  });
-  src.pipe(extract as unknown as Writable);
-  try {
-    for await (const entry of extract as unknown as AsyncIterable<Readable & { header: tar.Header }>) {
-      await applier.entry(entry.header, entry);
+  // Our own iterator over the input, without return(): stopping at the end-of-archive blocks must not
+  // destroy the input, whose remaining bytes (trailing zero blocks) a caller may still be hashing.
+  const source = (input as Readable)[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const events = readTar({ [Symbol.asyncIterator]: () => ({ next: () => source.next() }) })[Symbol.asyncIterator]();
+  let lookahead: TarEvent | undefined;
+  const nextEvent = async (): Promise<TarEvent | undefined> => {
+    if (lookahead) {
+      const e = lookahead;
+      lookahead = undefined;
+      return e;
     }
+    const r = await events.next();
+    return r.done ? undefined : r.value;
+  };
+  // An entry's body: the data events up to the next header.
+  const body = (): Body => ({
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const e = await nextEvent();
+        if (!e) return;
+        if ('header' in e) {
+          lookahead = e;
+          return;
+        }
+        yield e.data;
+      }
+    },
+  });
+  try {
+    for (;;) {
+      const e = await nextEvent();
+      if (!e) break;
+      if (!('header' in e)) continue; // data an entry left unread
+      const b = body();
+      await applier.entry(entryHeader(e.header), b);
+      await drain(b);
+    }
+    while (!(await source.next()).done);
   } catch (e) {
-    fail(e);
-    extract.destroy(e as Error);
-  }
-  if (!failed && src.readable && !src.readableEnded) {
-    // All entries came, but the stream may still hold the tar's trailing zero blocks: read them, so a
-    // caller hashing the input sees every byte.
-    await new Promise<void>((resolve) => {
-      src.once('end', resolve);
-      src.once('error', resolve);
-      src.once('close', resolve);
-    });
-  }
-  if (failed) {
-    src.unpipe(extract as unknown as Writable);
-    src.resume();
-    const msg = failed instanceof Error ? failed.message.split('\n')[0]! : String(failed);
-    throw new Error(msg === 'Unexpected end of data' ? 'layer tar is truncated (unexpected end of data)' : msg);
+    (input as Readable).resume?.();
+    const msg = (e as Error).message.split('\n')[0]!;
+    if (e instanceof TarFormatError) throw new Error(msg === 'unexpected end of data' ? 'layer tar is truncated (unexpected end of data)' : `layer tar: ${msg}`);
+    throw new Error(msg);
   }
   await applier.finish();
   return applier.result;
