@@ -53,11 +53,12 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
     }
     if (images.length === 0) throw new BaleError(`${opts.label}: the archive holds no image`);
 
-    // Make the blobs durable before they become visible under their names (all at once: the disk
-    // flushes them together), then move each into place (content-addressed: idempotent, atomic).
-    const used = new Set<string>();
-    for (const img of images) for (const l of img.layers) if (l.source.kind === 'archive') used.add(l.source.file.tmp);
-    await Promise.all([...used].map((t) => syncFile(t)));
+    // The blobs must be durable before they become visible under their names: each file's fsync
+    // was started as soon as the scan had written it.
+    for (const f of arc.files.values()) {
+      const err = await f.synced;
+      if (err) throw new BaleError(`${opts.label}: cannot write ${f.name} to the store: ${err.message}`);
+    }
     const placed = new Set<string>();
     const place = async (tmp: string, d: Digest) => {
       if (placed.has(d)) return;
@@ -103,15 +104,6 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
   } finally {
     await Promise.allSettled(temps.map((t) => fsp.rm(t, { force: true })));
     await lock.release();
-  }
-}
-
-async function syncFile(file: string): Promise<void> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

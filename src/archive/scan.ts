@@ -28,6 +28,11 @@ export interface ScannedFile {
   diffId?: Digest;
   /** Why it is not a valid layer tar, if it looked like one (only matters if a manifest calls it a layer). */
   layerError?: string;
+  /**
+   * Its fsync, started as soon as the file was written so the disk flushes it while the rest of the
+   * archive is read; awaited before the blob is renamed into place. Never rejects (holds the error).
+   */
+  synced: Promise<Error | undefined>;
 }
 
 export interface ScannedArchive {
@@ -218,13 +223,27 @@ async function scanFile(body: Readable, name: string, size: number, opts: ScanOp
     throw new Error(`entry ${name}: truncated (${total} of ${size} bytes)`);
   }
   const digest = `sha256:${raw.digest('hex')}` as Digest;
-  const file: ScannedFile = { name, tmp, digest, size: total, compression };
+  const file: ScannedFile = { name, tmp, digest, size: total, compression, synced: syncFile(tmp) };
   if (jsonParts) file.json = Buffer.concat(jsonParts);
   if (layerDone) {
     if (layerError) file.layerError = layerError;
     else file.diffId = compression === 'none' ? digest : layerHash!.digest();
   }
   return file;
+}
+
+async function syncFile(file: string): Promise<Error | undefined> {
+  try {
+    const fh = await fsp.open(file, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return undefined;
+  } catch (e) {
+    return e as Error;
+  }
 }
 
 /** Read the first `n` bytes of a stream without consuming them from the caller's point of view. */
