@@ -11,7 +11,7 @@ import { isDigest, type Digest } from '../oci/digest.js';
 import { isIndexType } from '../oci/media.js';
 import type { DockerArchiveEntry, ImageConfig, Index, Manifest } from '../oci/types.js';
 import { BaleError } from '../util/errors.js';
-import { decompressor, sniffCompression } from './compression.js';
+import { decompressor, sniffCompression, sniffFile } from '../layer/compression.js';
 import type { LayerSet } from './writer.js';
 
 const MAX_JSON = 8 * 1024 * 1024;
@@ -20,17 +20,10 @@ function clean(name: string): string {
   return name.replace(/^(\.\/)+/, '').replace(/^\/+/, '');
 }
 
-async function sniffFile(file: string): Promise<ReturnType<typeof sniffCompression>> {
-  const fh = await fsp.open(file, 'r').catch((e: NodeJS.ErrnoException) => {
+async function sniffArchive(file: string): Promise<ReturnType<typeof sniffCompression>> {
+  return sniffFile(file).catch((e: NodeJS.ErrnoException) => {
     throw new BaleError(`${file}: cannot open: ${e.code ?? e.message}`);
   });
-  try {
-    const head = Buffer.alloc(8);
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    return sniffCompression(head.subarray(0, bytesRead));
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Read the layer identities of the images in an archive file. */
@@ -61,7 +54,7 @@ export async function archiveLayerSet(file: string): Promise<LayerSet> {
       next();
     });
   });
-  const c = await sniffFile(file);
+  const c = await sniffArchive(file);
   if (c === 'bzip2' || c === 'xz') throw new BaleError(`${file}: ${c}-compressed archives are not supported`);
   try {
     await pipeline(createReadStream(file), decompressor(c), extract);

@@ -11,7 +11,7 @@ import tar from 'tar-stream';
 import { HashCounter, type Digest } from '../oci/digest.js';
 import type { Compression } from '../oci/media.js';
 import { layerChecker } from '../layer/check.js';
-import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from './compression.js';
+import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../layer/compression.js';
 
 /** A regular file of the archive, as it was found. */
 export interface ScannedFile {

@@ -48,7 +48,7 @@ import { qualifiedName } from '../oci/reference.js';
 import { CONTAINERD_NAME, REF_NAME, type Descriptor, type DockerArchiveEntry, type ImageConfig, type Index, type Manifest } from '../oci/types.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { BaleError } from '../util/errors.js';
-import { compressor, decompressor, sniffCompression } from './compression.js';
+import { compressor, decompressor, sniffFile } from '../layer/compression.js';
 import { v1Layers } from './legacy-v1.js';
 
 export type ArchiveFormat = 'docker' | 'oci' | 'both';
@@ -126,17 +126,6 @@ export function splitTag(ref: string): { name: string; tag: string } {
   const i = ref.lastIndexOf(':');
   if (i <= ref.lastIndexOf('/')) return { name: ref, tag: 'latest' };
   return { name: ref.slice(0, i), tag: ref.slice(i + 1) };
-}
-
-async function sniffFile(file: string): Promise<ReturnType<typeof sniffCompression>> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    const head = Buffer.alloc(8);
-    const { bytesRead } = await fh.read(head, 0, head.length, 0);
-    return sniffCompression(head.subarray(0, bytesRead));
-  } finally {
-    await fh.close();
-  }
 }
 
 /** Merge requests naming the same image (in first-seen order), tags deduplicated. */

@@ -8,7 +8,7 @@
 import { createWriteStream, promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { compressor } from '../archive/compression.js';
+import { compressor } from '../layer/compression.js';
 import { HashCounter, type Digest } from '../oci/digest.js';
 import { layerCompression, MT, ociLayerType, type Compression } from '../oci/media.js';
 import type { Descriptor, HistoryEntry, ImageConfig, Manifest } from '../oci/types.js';

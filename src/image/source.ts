@@ -1,7 +1,7 @@
 // Opening what `bale import` reads: a tar file, a directory, or stdin; compression sniffed.
 import { createReadStream, promises as fsp } from 'node:fs';
 import { pipeline, Readable } from 'node:stream';
-import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../archive/compression.js';
+import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../layer/compression.js';
 import { normalizeTar } from '../layer/normalize.js';
 import { packEntries } from '../layer/pack.js';
 import { walkDir } from '../layer/tree.js';

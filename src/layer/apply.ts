@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, lstatSync, constants as fsc, fchmodSync, fchownSync, futimesSync, openSync, promises as fsp, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { readTar, TarFormatError, type ReadHeader, type TarEvent } from './tar-reader.js';
+import { ENTRY_TYPES, readTar, TarFormatError, type ReadHeader, type TarEvent } from './tar-reader.js';
 import { setAttribute } from 'fs-xattr';
 import { cleanEntryPath } from './entry-path.js';
 import { OVERLAY_OPAQUE_XATTR, parseWhiteout } from './whiteout.js';
@@ -43,22 +43,13 @@ interface EntryHeader {
   xattrs: Map<string, Buffer>;
 }
 
-const TYPES: Record<string, string> = {
-  '0': 'file',
-  '1': 'link',
-  '2': 'symlink',
-  '3': 'character-device',
-  '4': 'block-device',
-  '5': 'directory',
-  '6': 'fifo',
-};
 
 function entryHeader(h: ReadHeader): EntryHeader {
   const xattrs = new Map<string, Buffer>();
   for (const [k, v] of h.pax) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
   return {
     name: h.name,
-    type: TYPES[h.typeflag] ?? `type ${JSON.stringify(h.typeflag)}`,
+    type: ENTRY_TYPES[h.typeflag] ?? `type ${JSON.stringify(h.typeflag)}`,
     mode: h.mode,
     uid: h.uid,
     gid: h.gid,

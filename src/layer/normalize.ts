@@ -11,17 +11,8 @@ import { BaleError } from '../util/errors.js';
 import { cleanEntryPath } from './entry-path.js';
 import { keepXattr } from './pack.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type EntryType, type TarHeader } from './tar-header.js';
-import { readTar, type ReadHeader } from './tar-reader.js';
+import { ENTRY_TYPES, readTar, type ReadHeader } from './tar-reader.js';
 
-const TYPES: Record<string, EntryType> = {
-  '0': 'file',
-  '1': 'link',
-  '2': 'symlink',
-  '3': 'character-device',
-  '4': 'block-device',
-  '5': 'directory',
-  '6': 'fifo',
-};
 
 export interface NormalizeStats {
   entries: number;
@@ -53,7 +44,7 @@ function checkParents(name: string, what: string, seen: Map<string, EntryType>):
 }
 
 function header(h: ReadHeader, what: string, seen: Map<string, EntryType>): TarHeader | undefined {
-  const type = TYPES[h.typeflag];
+  const type = ENTRY_TYPES[h.typeflag];
   if (!type) throw new BaleError(`${what}: entry ${JSON.stringify(h.name)} has tar type ${JSON.stringify(h.typeflag)}, which a layer cannot hold`);
   let name: string;
   try {

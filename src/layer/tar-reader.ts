@@ -4,7 +4,7 @@
 // Written here rather than through tar-stream's extractor because import needs the raw bytes of
 // pax records (binary xattr values such as security.capability) and pax uid/gid/mtime, and because
 // a synchronous parse over the input chunks is several times faster on trees of small files.
-import { BLOCK } from './tar-header.js';
+import { BLOCK, type EntryType } from './tar-header.js';
 
 export interface ReadHeader {
   name: string;
@@ -26,6 +26,17 @@ export interface ReadHeader {
 export type TarEvent = { header: ReadHeader } | { data: Buffer };
 
 export class TarFormatError extends Error {}
+
+/** What each typeflag a layer may hold means (the reader reports '\0' and '7' as '0'). */
+export const ENTRY_TYPES: Readonly<Record<string, EntryType>> = {
+  '0': 'file',
+  '1': 'link',
+  '2': 'symlink',
+  '3': 'character-device',
+  '4': 'block-device',
+  '5': 'directory',
+  '6': 'fifo',
+};
 
 /** Buffers input chunks and hands out exact byte counts. */
 class ByteQueue {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../archive/compression.js';
+import { decompressor, maxLayerBytes, SizeCap, sniffFile } from '../layer/compression.js';
 import { chainIds } from '../oci/chain.js';
 import { HashCounter, hexOf, type Digest } from '../oci/digest.js';
 import { applyLayer } from '../layer/apply.js';
@@ -45,17 +45,6 @@ export function imageChainIds(rec: ImageRecord): Digest[] {
   return chainIds(rec.diffIds);
 }
 
-async function readHead(file: string, n: number): Promise<Buffer> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(n);
-    const { bytesRead } = await fh.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 async function ensureShortLink(store: Store, chain: Digest): Promise<void> {
   const link = path.join(store.layerDir, layerShortPath(chain));
   const want = `../${hexOf(chain)}/diff`;
@@ -72,7 +61,7 @@ const UNPACK_PARALLELISM = Math.max(2, Math.min(4, os.availableParallelism()));
 /** Unpack one layer blob into place as chain `chain`, verifying its diff id. */
 async function unpackOne(store: Store, blob: Digest, diffId: Digest, chain: Digest): Promise<void> {
   const blobFile = store.blobPath(blob);
-  const compression = sniffCompression(await readHead(blobFile, 8));
+  const compression = await sniffFile(blobFile);
   if (compression === 'bzip2' || compression === 'xz') {
     throw new BaleError(`layer ${blob}: ${compression} compression is not supported`);
   }

@@ -1,4 +1,6 @@
-// Compression of layer blobs: sniffing by magic bytes, and streams to undo or apply it.
+// Compression of layer blobs: sniffing by magic bytes, and streams to undo or apply it. It lives with
+// the layer operations because both the store (unpacking) and the archives (load, save) need it.
+import { promises as fsp } from 'node:fs';
 import { createGunzip, createGzip, constants as zc } from 'node:zlib';
 import { Transform, type TransformCallback } from 'node:stream';
 import { DecompressStream, CompressStream } from 'zstd-napi';
@@ -11,6 +13,18 @@ export function sniffCompression(head: Buffer): Compression | 'bzip2' | 'xz' {
   if (head.length >= 3 && head.toString('latin1', 0, 3) === 'BZh') return 'bzip2';
   if (head.length >= 6 && head[0] === 0xfd && head.toString('latin1', 1, 6) === '7zXZ\0') return 'xz';
   return 'none';
+}
+
+/** Sniff a file's compression from its first bytes. */
+export async function sniffFile(file: string): Promise<ReturnType<typeof sniffCompression>> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return sniffCompression(head.subarray(0, bytesRead));
+  } finally {
+    await fh.close();
+  }
 }
 
 export function decompressor(c: Compression): Transform {
