@@ -7,6 +7,7 @@ import { Store } from '../src/store/store.js';
 import { bale, baleOk, tmpDir } from './helpers.js';
 import { seedImage } from './images.js';
 import { unpackLayers } from '../src/store/layers.js';
+import { VERBS } from '../src/cli/main.js';
 
 const shared = [{ name: 'base/' }, { name: 'base/file', content: 'shared layer' }];
 
@@ -177,7 +178,7 @@ test('gc removes unpacked layers once no image uses them, and keeps those still 
 test('every verb answers --help with its usage, and unknown flags are usage errors', async () => {
   const t = tmpDir();
   try {
-    for (const v of ['load', 'images', 'inspect', 'history', 'tag', 'rmi', 'gc']) {
+    for (const v of Object.keys(VERBS)) {
       const out = await baleOk(t.dir, [v, '--help']);
       assert.match(out, `Usage: bale ${v}`);
     }
