@@ -1,10 +1,12 @@
 // Kernel file locks (flock) that die with the process.
 //
-// Node has no flock(2), so a tiny `flock` child (util-linux) holds the lock on our behalf and waits
-// on a pipe from us. When we release, or when this process dies in any way (kill -9 included), the
-// pipe closes, the child exits and the kernel drops the lock. No stale lock files, ever.
+// Node has no flock(2). But a flock lock belongs to the open file description, which a child
+// inherits: so bale opens the lock file, hands the descriptor to util-linux `flock -x 3` (or -s), and
+// once that child has taken the lock and exited, the lock stays held through bale's own descriptor.
+// Closing it releases the lock; so does the kernel when bale dies in any way (kill -9 included).
+// No stale lock files, no helper process to keep alive, one short exec per lock.
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { promises as fsp } from 'node:fs';
 
 export type LockMode = 'shared' | 'exclusive';
 
@@ -13,35 +15,25 @@ export interface Lock {
 }
 
 export async function acquireLock(file: string, mode: LockMode): Promise<Lock> {
-  const child = spawn(
-    'flock',
-    [mode === 'shared' ? '-s' : '-x', file, 'sh', '-c', 'echo locked; exec cat >/dev/null'],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  child.stdin.on('error', () => {});
-  let out = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('locked')) resolve();
-    });
-    child.on('error', (e) => reject(new Error(`cannot lock ${file}: ${e.message}`)));
-    child.on('exit', (code) => reject(new Error(`cannot lock ${file}: flock exited ${code}`)));
+  const fh = await fsp.open(file, 'a', 0o600).catch((e: Error) => {
+    throw new Error(`cannot open lock ${file}: ${e.message}`);
   });
-  await ready;
-  // The lock must not keep the event loop alive on its own.
-  child.unref();
-  (child.stdout as unknown as { unref?: () => void }).unref?.();
-  (child.stdin as unknown as { unref?: () => void }).unref?.();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('flock', [mode === 'shared' ? '-s' : '-x', '3'], { stdio: ['ignore', 'ignore', 'inherit', fh.fd] });
+      child.on('error', (e) => reject(new Error(`cannot lock ${file}: ${e.message}`)));
+      child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`cannot lock ${file}: flock exited ${code ?? signal}`))));
+    });
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
   let released = false;
   return {
     async release() {
       if (released) return;
       released = true;
-      child.ref(); // keep the loop alive until the kernel has dropped the lock
-      const exited = child.exitCode !== null ? Promise.resolve() : once(child, 'exit').then(() => undefined);
-      child.stdin.end();
-      await exited;
+      await fh.close();
     },
   };
 }
