@@ -9,18 +9,7 @@ import { gzipSync } from 'node:zlib';
 import type { DockerArchiveEntry, Index } from '../src/oci/types.js';
 import { bale, baleOk, tmpDir } from './helpers.js';
 import { seedBusybox } from './images.js';
-import { entryMap, jsonOf, peer, readTar } from './save-helpers.js';
-
-const APP_LAYER = [{ name: 'app/' }, { name: 'app/hello', content: 'hello\n' }];
-
-async function withStore(fn: (root: string, dir: string) => Promise<void>): Promise<void> {
-  const { dir, cleanup } = tmpDir();
-  try {
-    await fn(path.join(dir, 'store'), dir);
-  } finally {
-    cleanup();
-  }
-}
+import { APP_LAYER, entryMap, jsonOf, peer, readTar, withStore } from './save-helpers.js';
 
 test('--exclude-image leaves out the base layers and lists them', () =>
   withStore(async (root, dir) => {

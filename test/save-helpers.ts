@@ -1,6 +1,7 @@
 // Helpers for the save tests: read an archive back with tar-stream (small test archives only), and
 // put images with compressed layers into a store.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
@@ -9,6 +10,7 @@ import { MT, ociLayerType, type Compression } from '../src/oci/media.js';
 import type { ImageConfig, Manifest } from '../src/oci/types.js';
 import { Store, type ImageRecord } from '../src/store/store.js';
 import { buildImage, type ImageSpec } from './images.js';
+import { tmpDir } from './helpers.js';
 
 export interface TarEntry {
   name: string;
@@ -106,4 +108,17 @@ export function peerBytes(cmd: string, args: string[]): Buffer {
   const r = spawnSync(cmd, args, { maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
+}
+
+/** A layer most save tests put on top of busybox. */
+export const APP_LAYER = [{ name: 'app/' }, { name: 'app/hello', content: 'hello\n' }];
+
+/** Run fn with a fresh store root inside a fresh temp dir (both removed afterwards). */
+export async function withStore(fn: (root: string, dir: string) => Promise<void>): Promise<void> {
+  const { dir, cleanup } = tmpDir();
+  try {
+    await fn(path.join(dir, 'store'), dir);
+  } finally {
+    cleanup();
+  }
 }

@@ -9,20 +9,11 @@ import type { Manifest } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { baleOk, have, tmpDir } from './helpers.js';
 import { APPLETS, seedBusybox } from './images.js';
-import { peer, peerBytes, seedCompressed } from './save-helpers.js';
+import { peer, peerBytes, seedCompressed, withStore } from './save-helpers.js';
 
 for (const tool of ['skopeo', 'umoci']) if (!have(tool)) throw new Error(`${tool} is needed for these tests (.ci/run installs it)`);
 
 const APP_LAYER = [{ name: 'app/' }, { name: 'app/hello', content: 'hello from app\n' }, { name: 'app/link', type: 'symlink' as const, linkname: 'hello' }];
-
-async function withStore(fn: (root: string, dir: string) => Promise<void>): Promise<void> {
-  const { dir, cleanup } = tmpDir();
-  try {
-    await fn(path.join(dir, 'store'), dir);
-  } finally {
-    cleanup();
-  }
-}
 
 /** The layer blobs skopeo put into a dir: destination, each checked against the manifest it wrote. */
 function dirLayers(dir: string): Manifest {

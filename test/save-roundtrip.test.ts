@@ -11,9 +11,7 @@ import { Store } from '../src/store/store.js';
 import { spawnSync } from 'node:child_process';
 import { bale, baleOk, BALE, tmpDir } from './helpers.js';
 import { seedBusybox } from './images.js';
-import { entryMap, jsonOf, peer, readTar } from './save-helpers.js';
-
-const APP_LAYER = [{ name: 'app/' }, { name: 'app/hello', content: 'hello\n' }];
+import { APP_LAYER, entryMap, jsonOf, peer, readTar } from './save-helpers.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const { dir, cleanup } = tmpDir();

@@ -12,18 +12,7 @@ import type { DockerArchiveEntry, ImageConfig, Index, Manifest } from '../src/oc
 import { Store } from '../src/store/store.js';
 import { bale, baleOk, BALE, tmpDir } from './helpers.js';
 import { gnuTarList, layerTar, seedBusybox, seedImage } from './images.js';
-import { entryMap, jsonOf, readTar, seedCompressed, zstdDecompress } from './save-helpers.js';
-
-const APP_LAYER = [{ name: 'app/' }, { name: 'app/hello', content: 'hello\n' }];
-
-async function withStore(fn: (root: string, dir: string) => Promise<void>): Promise<void> {
-  const { dir, cleanup } = tmpDir();
-  try {
-    await fn(path.join(dir, 'store'), dir);
-  } finally {
-    cleanup();
-  }
-}
+import { APP_LAYER, entryMap, jsonOf, readTar, seedCompressed, withStore, zstdDecompress } from './save-helpers.js';
 
 test('both layouts in one tar: manifest.json, repositories, legacy dirs, oci-layout, index.json', () =>
   withStore(async (root, dir) => {
