@@ -107,6 +107,12 @@ test('plain OCI archive with gzip and with zstd layers; ref.name holding a full 
       assert.is(info.Descriptor.digest, sha256(o.manifest));
       const store = await Store.open(s.root);
       for (const b of o.layerBlobs) assert.ok(await store.hasBlob(sha256(b)), `${c} layer blob stored as received`);
+      // SIZE, as docker shows it, counts the layers uncompressed, not as stored.
+      const uncompressed = app.layers.reduce((n, l) => n + l.length, 0);
+      assert.is(info.Size, uncompressed, `${c}: size of the uncompressed layers`);
+      assert.is.not(info.Size, o.layerBlobs.reduce((n, l) => n + l.length, 0));
+      const rows = JSON.parse(await baleOk(s.root, ['images', '--format', 'json']));
+      assert.is(rows[0].Size, uncompressed);
     } finally {
       s.cleanup();
     }

@@ -20,7 +20,7 @@ export interface FoundImage {
   /** The manifest bytes to store: as found in an OCI layout, or made here for a Docker-only archive. */
   manifestBytes: Buffer;
   manifestMediaType: string;
-  layers: { descriptor: Descriptor; diffId: Digest; source: BlobSource }[];
+  layers: { descriptor: Descriptor; diffId: Digest; diffSize?: number; source: BlobSource }[];
   tags: string[];
 }
 
@@ -170,7 +170,7 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
         const f = blobOf(ld, `layer ${ld.digest}`);
         if (f) {
           checkLayer(f, diffId, `layer ${ld.digest}`, label, layerCompression(ld.mediaType));
-          layers.push({ descriptor: ld, diffId, source: { kind: 'archive', file: f } });
+          layers.push({ descriptor: ld, diffId, diffSize: f.diffSize, source: { kind: 'archive', file: f } });
         } else if (await store.hasBlob(ld.digest)) {
           layers.push({ descriptor: ld, diffId, source: { kind: 'store', digest: ld.digest } });
         } else {
@@ -214,7 +214,7 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
         if (f) {
           checkLayer(f, diffId, `layer ${lp}`, label, undefined);
           const mt = ociLayerType(f.compression);
-          layers.push({ descriptor: { mediaType: mt, digest: f.digest, size: f.size }, diffId, source: { kind: 'archive', file: f } });
+          layers.push({ descriptor: { mediaType: mt, digest: f.digest, size: f.size }, diffId, diffSize: f.diffSize, source: { kind: 'archive', file: f } });
         } else {
           const stored = await store.layerByDiffId(diffId);
           if (stored) layers.push({ descriptor: stored, diffId, source: { kind: 'store', digest: stored.digest } });

@@ -85,6 +85,7 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
           config,
           layers: img.layers.map((l) => l.descriptor),
           diffIds: img.layers.map((l) => l.diffId),
+          ...(await diffSizes(store, img)),
           added: new Date().toISOString(),
         },
         tags: img.tags,
@@ -114,6 +115,16 @@ function configMediaType(img: FoundImage): string {
   } catch {
     return 'application/vnd.oci.image.config.v1+json';
   }
+}
+
+/** Uncompressed layer sizes: from the scan, or for layers a delta archive left out, from the store's records. */
+async function diffSizes(store: Store, img: FoundImage): Promise<{ diffSizes?: number[] }> {
+  const known = new Map<Digest, number>();
+  if (img.layers.some((l) => l.diffSize === undefined)) {
+    for (const rec of await store.images()) rec.diffSizes?.forEach((n, i) => known.set(rec.diffIds[i]!, n));
+  }
+  const sizes = img.layers.map((l) => l.diffSize ?? known.get(l.diffId));
+  return sizes.every((n) => n !== undefined) ? { diffSizes: sizes as number[] } : {};
 }
 
 /** A layer blob in the store whose diff_id is `diffId` (for delta archives that omit it). */

@@ -26,6 +26,8 @@ export interface ScannedFile {
   json?: Buffer;
   /** For a tar (possibly compressed): the digest of the uncompressed tar, i.e. its diff_id. */
   diffId?: Digest;
+  /** For a tar: its uncompressed size. */
+  diffSize?: number;
   /** Why it is not a valid layer tar, if it looked like one (only matters if a manifest calls it a layer). */
   layerError?: string;
   /**
@@ -227,7 +229,10 @@ async function scanFile(body: Readable, name: string, size: number, opts: ScanOp
   if (jsonParts) file.json = Buffer.concat(jsonParts);
   if (layerDone) {
     if (layerError) file.layerError = layerError;
-    else file.diffId = compression === 'none' ? digest : layerHash!.digest();
+    else {
+      file.diffId = compression === 'none' ? digest : layerHash!.digest();
+      file.diffSize = compression === 'none' ? total : layerHash!.bytes;
+    }
   }
   return file;
 }

@@ -20,6 +20,8 @@ export interface StoredLayer {
   descriptor: Descriptor;
   /** sha256 of the uncompressed tar. */
   diffId: Digest;
+  /** Bytes of the uncompressed tar, where known. */
+  diffSize?: number;
 }
 
 /** Stream a layer tar into the store as a blob. Call with store.writerLock() held. */
@@ -37,7 +39,7 @@ export async function writeLayer(store: Store, tarStream: Readable, compression:
     const digest = compression === 'none' ? diff.digest() : blob.digest();
     const size = compression === 'none' ? diff.bytes : blob.bytes;
     await store.putBlobFile(tmp, digest);
-    return { descriptor: { mediaType: ociLayerType(compression), digest, size }, diffId: diff.digest() };
+    return { descriptor: { mediaType: ociLayerType(compression), digest, size }, diffId: diff.digest(), diffSize: diff.bytes };
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;
@@ -48,7 +50,7 @@ export async function writeLayer(store: Store, tarStream: Readable, compression:
 export function ociLayers(rec: ImageRecord): StoredLayer[] {
   return rec.layers.map((l, i) => {
     const c = layerCompression(l.mediaType);
-    return { descriptor: { ...l, mediaType: c ? ociLayerType(c) : l.mediaType }, diffId: rec.diffIds[i]! };
+    return { descriptor: { ...l, mediaType: c ? ociLayerType(c) : l.mediaType }, diffId: rec.diffIds[i]!, diffSize: rec.diffSizes?.[i] };
   });
 }
 
@@ -106,6 +108,7 @@ export async function createImage(store: Store, img: NewImage): Promise<ImageRec
     config: manifest.config,
     layers: manifest.layers,
     diffIds: cfg.rootfs.diff_ids,
+    ...(img.layers.every((l) => l.diffSize !== undefined) ? { diffSizes: img.layers.map((l) => l.diffSize!) } : {}),
     added: new Date().toISOString(),
   };
   await store.transaction(async () => {

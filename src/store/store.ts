@@ -35,6 +35,8 @@ export interface ImageRecord {
   layers: Descriptor[];
   /** Uncompressed layer digests, bottom first (= config rootfs.diff_ids). */
   diffIds: Digest[];
+  /** Uncompressed layer sizes, bottom first, where known (what `images` shows, as docker does). */
+  diffSizes?: number[];
   /** When the image entered this store (ISO 8601). */
   added: string;
 }
@@ -270,6 +272,11 @@ export class Store {
     } finally {
       await lock.release();
     }
+  }
+
+  /** The image's size as docker shows it: its layers uncompressed, or as stored where unknown. */
+  static imageSize(rec: ImageRecord): number {
+    return rec.layers.reduce((n, l, i) => n + (rec.diffSizes?.[i] ?? l.size), 0);
   }
 
   // ---- references and collection -----------------------------------------------------------

@@ -8,7 +8,7 @@ import { humanAge, humanSize, outputFormat, printJson, printTable } from '../out
 export const help = `Usage: bale history [OPTIONS] IMAGE
 
 Show the history of an image, newest first. Entries that made no layer (ENV, CMD, ...) show 0B.
-SIZE is the layer as stored.
+SIZE is the layer uncompressed.
 
 Options:
       --no-trunc   Do not shorten ids and commands
@@ -47,7 +47,7 @@ export async function run(args: string[]): Promise<number> {
     const row: HistoryRow = { ID: '<missing>', Created: h.created ?? '', CreatedBy: h.created_by ?? '', Size: 0, Comment: h.comment ?? '', EmptyLayer: Boolean(h.empty_layer) };
     if (!h.empty_layer) {
       const l = rec.layers[layer];
-      row.Size = l?.size ?? 0;
+      row.Size = rec.diffSizes?.[layer] ?? l?.size ?? 0;
       row.Layer = rec.diffIds[layer];
       layer++;
     }

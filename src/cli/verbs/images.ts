@@ -17,7 +17,8 @@ Options:
       --format F     table (default) or json
   -h, --help         Show this help
 
-SIZE is what the image's layers take in the store (as stored: compressed layers count compressed).
+SIZE is the image's layers uncompressed, as docker shows it (for images from before bale recorded
+that, the layers as stored).
 `;
 
 export interface ImageRow {
@@ -38,7 +39,7 @@ export async function imageRows(store: Store): Promise<ImageRow[]> {
   const configs = new Map<string, ImageConfig>();
   for (const r of recs) configs.set(r.id, await store.config(r).catch(() => ({}) as ImageConfig));
   for (const rec of recs) {
-    const size = rec.layers.reduce((n, l) => n + l.size, 0);
+    const size = Store.imageSize(rec);
     const created = configs.get(rec.id)?.created ?? '';
     const base = { ID: rec.id, Digest: rec.manifest.digest, Created: created, Size: size };
     const ts = byId.get(rec.id) ?? [];

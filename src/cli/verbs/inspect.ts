@@ -32,7 +32,7 @@ export async function imageDetails(store: Store, rec: ImageRecord): Promise<Reco
     Architecture: cfg.architecture,
     ...(cfg.variant ? { Variant: cfg.variant } : {}),
     Os: cfg.os,
-    Size: rec.layers.reduce((n, l) => n + l.size, 0),
+    Size: Store.imageSize(rec),
     RootFS: { Type: 'layers', Layers: rec.diffIds },
     History: cfg.history ?? [],
     Descriptor: rec.manifest,
