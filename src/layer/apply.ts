@@ -85,10 +85,11 @@ class Applier {
   }
 
   /**
-   * Make sure every parent directory of `rel` exists and none is a symlink (or anything but a
-   * directory). Missing parents are created (0755, as tar does).
+   * Walk the parent directories of `rel` inside the root: none may be a symlink or anything but a
+   * directory. For an entry (`create`), missing parents are made (0755, as tar does); for a hardlink
+   * target they must already exist. Checked directories are remembered until replaced.
    */
-  private async ensureParents(rel: string, entry: string): Promise<void> {
+  private async checkParents(rel: string, entry: string, create: boolean): Promise<void> {
     const parts = rel.split('/');
     parts.pop();
     let cur = '';
@@ -96,13 +97,9 @@ class Applier {
       cur = cur ? `${cur}/${p}` : p;
       if (this.checkedDirs.has(cur)) continue;
       const st = await lstatOrUndefined(this.abs(cur));
-      if (!st) {
-        await fsp.mkdir(this.abs(cur), { mode: 0o755 });
-      } else if (st.isSymbolicLink()) {
-        throw new Error(`path traversal via symlink: ${entry}`);
-      } else if (!st.isDirectory()) {
-        throw new Error(`${entry}: parent ${cur} is not a directory`);
-      }
+      if (st?.isSymbolicLink()) throw new Error(`path traversal via symlink: ${entry}${create ? '' : ` (hardlink target ${rel})`}`);
+      if (!st && create) await fsp.mkdir(this.abs(cur), { mode: 0o755 });
+      else if (!st?.isDirectory()) throw new Error(create ? `${entry}: parent ${cur} is not a directory` : `${entry}: hardlink target ${rel} does not exist in the layer`);
       this.checkedDirs.add(cur);
     }
   }
@@ -155,7 +152,7 @@ class Applier {
       if (wh.kind === 'opaque') {
         const dir = wh.dir;
         if (dir !== '') {
-          await this.ensureParents(dir, name);
+          await this.checkParents(dir, name, true);
           const st = await lstatOrUndefined(this.abs(dir));
           if (!st) {
             await fsp.mkdir(this.abs(dir), { mode: 0o755 });
@@ -169,7 +166,7 @@ class Applier {
         });
         return;
       }
-      await this.ensureParents(wh.target, name);
+      await this.checkParents(wh.target, name, true);
       await this.clear(wh.target, false);
       await mknod(this.abs(wh.target), 'c', 0, 0, name);
       return;
@@ -185,7 +182,7 @@ class Applier {
       await this.xattrs(rel, header);
       return;
     }
-    await this.ensureParents(rel, name);
+    await this.checkParents(rel, name, true);
     const p = this.abs(rel);
 
     switch (type) {
@@ -236,7 +233,7 @@ class Applier {
         await drain(body);
         const target = cleanEntryPath(header.linkname ?? '', `hardlink ${name} target`);
         if (target === '') throw new Error(`${name}: hardlink to the layer root`);
-        await this.checkInside(target, name);
+        await this.checkParents(target, name, false);
         const tst = await lstatOrUndefined(this.abs(target));
         if (!tst) throw new Error(`${name}: hardlink target ${target} does not exist in the layer`);
         if (tst.isDirectory()) throw new Error(`${name}: hardlink target ${target} is a directory`);
@@ -262,21 +259,6 @@ class Applier {
       default:
         await drain(body);
         throw new Error(`${name}: unsupported tar entry type ${type}`);
-    }
-  }
-
-  /** No component of `rel` (a hardlink target) may be a symlink, and all must exist as dirs. */
-  private async checkInside(rel: string, entry: string): Promise<void> {
-    const parts = rel.split('/');
-    parts.pop();
-    let cur = '';
-    for (const p of parts) {
-      cur = cur ? `${cur}/${p}` : p;
-      if (this.checkedDirs.has(cur)) continue;
-      const st = await lstatOrUndefined(this.abs(cur));
-      if (st?.isSymbolicLink()) throw new Error(`path traversal via symlink: ${entry} (hardlink target ${rel})`);
-      if (!st?.isDirectory()) throw new Error(`${entry}: hardlink target ${rel} does not exist in the layer`);
-      this.checkedDirs.add(cur);
     }
   }
 
