@@ -2,7 +2,7 @@
 // `docker save` layout, with layer blobs given as bytes (plain, compressed, truncated, anything).
 import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import tar from 'tar-stream';
+import { layerTar } from './images.js';
 import { sha256, type Digest } from '../src/oci/digest.js';
 import { MT } from '../src/oci/media.js';
 
@@ -33,30 +33,9 @@ export interface OuterEntry {
   type?: 'file' | 'directory';
 }
 
-/** A tar of outer entries, in memory (test archives are small). */
-export async function outerTar(entries: OuterEntry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (b: unknown) => {
-    chunks.push(b as Buffer);
-  });
-  const ended = new Promise<void>((resolve, reject) => {
-    pack.on('end', () => resolve());
-    pack.on('error', reject);
-  });
-  for (const e of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const type = e.type ?? 'file';
-      pack.entry(
-        { name: e.name, type, mode: type === 'directory' ? 0o755 : 0o644, mtime: new Date('2024-01-01T00:00:00Z'), size: e.data?.length ?? 0 },
-        type === 'file' ? e.data ?? Buffer.alloc(0) : Buffer.alloc(0),
-        (err?: Error | null) => (err ? reject(err) : resolve()),
-      );
-    });
-  }
-  pack.finalize();
-  await ended;
-  return Buffer.concat(chunks);
+/** A tar of outer entries, in memory (test archives are small), made by the test layer writer. */
+export function outerTar(entries: OuterEntry[]): Promise<Buffer> {
+  return layerTar(entries.map((e) => ({ name: e.name, type: e.type ?? 'file', content: e.type === 'directory' ? undefined : e.data ?? Buffer.alloc(0) })));
 }
 
 /** The config an image's layers call for (diff_ids as claimed). */

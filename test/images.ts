@@ -146,9 +146,14 @@ export async function seedImage(root: string, spec: ImageSpec): Promise<ImageRec
     diffIds: img.diffIds,
     added: new Date().toISOString(),
   };
+  return recordImage(store, rec, spec.tags ?? []);
+}
+
+/** Record a seeded image (its blobs already in place) and point its tags at it. */
+export async function recordImage(store: Store, rec: ImageRecord, tags: string[]): Promise<ImageRecord> {
   await store.transaction(async () => {
     await store.putImage(rec);
-    await store.setTags(rec.id, spec.tags ?? []);
+    await store.setTags(rec.id, tags);
   });
   return rec;
 }

@@ -9,7 +9,7 @@ import { sha256, type Digest } from '../src/oci/digest.js';
 import { MT, ociLayerType, type Compression } from '../src/oci/media.js';
 import type { ImageConfig, Manifest } from '../src/oci/types.js';
 import { Store, type ImageRecord } from '../src/store/store.js';
-import { buildImage, type ImageSpec } from './images.js';
+import { buildImage, recordImage, type ImageSpec } from './images.js';
 import { tmpDir } from './helpers.js';
 
 export interface TarEntry {
@@ -86,11 +86,7 @@ export async function seedCompressed(root: string, spec: ImageSpec, c: Exclude<C
     diffIds: img.diffIds,
     added: new Date().toISOString(),
   };
-  await store.transaction(async () => {
-    await store.putImage(rec);
-    await store.setTags(rec.id, spec.tags ?? []);
-  });
-  return rec;
+  return recordImage(store, rec, spec.tags ?? []);
 }
 
 export function configOf(root: string, rec: ImageRecord): Promise<ImageConfig> {
