@@ -65,16 +65,17 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
       placed.add(d);
       await store.putBlobFile(tmp, d);
     };
+    const byDigest = new Map([...arc.files.values()].map((f) => [f.digest, f]));
     const records: { rec: ImageRecord; tags: string[] }[] = [];
     for (const img of images) {
-      const cfgFile = [...arc.files.values()].find((f) => f.digest === img.configDigest);
+      const cfgFile = byDigest.get(img.configDigest);
       if (cfgFile) await place(cfgFile.tmp, img.configDigest);
       else await store.putBlobBytes(img.configBytes);
       for (const l of img.layers) {
         if (l.source.kind === 'archive') await place(l.source.file.tmp, l.source.file.digest);
       }
       const manifestDigest = sha256(img.manifestBytes);
-      const mf = [...arc.files.values()].find((f) => f.digest === manifestDigest);
+      const mf = byDigest.get(manifestDigest);
       if (mf) await place(mf.tmp, manifestDigest);
       else await store.putBlobBytes(img.manifestBytes);
       const config: Descriptor = { mediaType: configMediaType(img), digest: img.configDigest, size: img.configBytes.length };
