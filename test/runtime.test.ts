@@ -290,15 +290,19 @@ test(
 );
 
 test(
-  'create then start -a; -t without a terminal is refused like docker',
+  'create then start -a; -it without a terminal is refused like docker, -t alone gets a pty',
   withStore(async (root) => {
     await seedBusybox(root);
     const id = (await baleOk(root, ['create', '--name', 'later', 'busybox', 'sh', '-c', 'echo hello from $(hostname)'])).trim();
     assert.is((await ps(root))[0]!.State, 'created');
     assert.is(await baleOk(root, ['start', '-a', 'later']), `hello from ${id.slice(0, 12)}\n`);
-    const t = await bale(root, ['run', '-t', 'busybox', 'true']);
+    const t = await bale(root, ['run', '-it', 'busybox', 'true']);
     assert.is(t.code, 1);
     assert.is(t.stderr, 'bale: the input device is not a TTY\n');
+    // docker only refuses when stdin is attached; -t alone gives the container its own pty.
+    const pty = await bale(root, ['run', '-t', 'busybox', 'sh', '-c', 'tty']);
+    assert.is(pty.code, 0, pty.stderr);
+    assert.match(pty.stdout, /^\/dev\/pts\/0\r?\n$/);
   }),
 );
 

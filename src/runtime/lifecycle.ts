@@ -1,13 +1,13 @@
 // Containers from creation to removal, with no daemon: every bale process that touches containers
 // first makes their recorded state honest (a dead or reused pid is shown exited).
 //
-// Running one: util-linux `unshare` makes new mount/pid/uts/ipc(/net) namespaces and execs the C
-// helper (native/bale-init.c) in them; the helper forks the container's pid 1, which mounts the
-// overlay, /proc, /dev and /sys, pivots into the root, drops privileges and execs the command,
-// while the helper reports its host pid and exit status to bale. Every mount lives only in that private
+// Running one: the C helper (native/bale-init.c) makes new mount/pid/uts/ipc/cgroup(/net)
+// namespaces and forks the container's pid 1, which mounts the overlay, /proc, /dev and /sys,
+// pivots into the root, drops privileges and execs the command, while the helper reports its host
+// pid and exit status to bale and relays the container's own pty with -t. Every mount lives only in that private
 // mount namespace, so the kernel tears all of them down when the container's last process exits:
 // nothing is left mounted on the host even if bale itself is killed with -9.
-import { spawn, type StdioOptions } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -28,6 +28,7 @@ import {
 import { generateName, validName } from './names.js';
 import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
+import { attach, flushed, type AttachIO } from './stdio.js';
 
 export const HELPER = fileURLToPath(new URL('../../native/bale-init', import.meta.url));
 const BALE_BIN = fileURLToPath(new URL('../../../bin/bale', import.meta.url));
@@ -213,12 +214,7 @@ export async function repairAll(store: Store): Promise<ContainerRecord[]> {
 
 // ---- start -----------------------------------------------------------------------------------
 
-export interface StartIO {
-  stdin: 'inherit' | 'ignore';
-  stdout: 'inherit' | number;
-  stderr: 'inherit' | number;
-  /** The caller's terminal is the container's (attached -t). */
-  tty: boolean;
+export interface StartIO extends AttachIO {
   /** Called once the container's process runs (its host pid known and recorded). */
   onStarted?: (rec: ContainerRecord) => void;
 }
@@ -242,6 +238,11 @@ async function ensureLayers(store: Store, rec: ContainerRecord): Promise<void> {
   }
 }
 
+/** What confines the container's processes (run and exec alike). */
+function securityArgs(_rec: ContainerRecord): string[] {
+  return ['--no-new-privs'];
+}
+
 /** Run a container attached to the given stdio; resolves with its exit code (128+N if killed by signal N). */
 export async function startContainer(store: Store, recIn: ContainerRecord, io: StartIO): Promise<number> {
   requireRoot('start');
@@ -256,10 +257,10 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
   await fsp.mkdir(p.work, { mode: 0o755 });
   await fsp.mkdir(p.rootfs, { recursive: true, mode: 0o755 });
 
+  const ns = ['mnt', 'uts', 'ipc', 'pid', 'cgroup', ...(rec.net === 'none' ? ['net'] : [])];
   const args = [
-    '--mount', '--uts', '--ipc', '--pid', '--propagation', 'private',
-    ...(rec.net === 'none' ? ['--net'] : []),
-    HELPER, 'run',
+    'run',
+    '--ns', ns.join(','),
     '--layers', store.layerDir,
     '--overlay', overlayOptions(store, rec),
     '--rootfs', p.rootfs,
@@ -268,25 +269,33 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
     '--user', rec.process.user,
     ...(rec.net === 'none' ? ['--net-none'] : []),
     ...(io.tty ? ['--tty'] : []),
+    ...(io.tty && io.stdin === 'inherit' ? ['--stdin'] : []),
+    ...securityArgs(rec),
     '--pid-fd', '3',
     '--', ...rec.process.args,
   ];
-  const stdio: StdioOptions = [io.stdin, io.stdout, io.stderr, 'pipe'];
-  const child = spawn('unshare', args, {
+  const tty = attach(io, ['pipe']);
+  const child = spawn(HELPER, args, {
     env: envObject(rec.process.env),
-    stdio,
-    // Without a terminal the container gets its own session, so a ^C reaches it once (forwarded by
-    // bale) rather than twice. With one it must stay in ours to keep the terminal as its own.
+    stdio: tty.stdio,
+    // Without -t the container gets its own session, so a ^C reaches it once (forwarded by bale)
+    // rather than twice. With -t the helper stays in our process group to read the terminal.
     detached: !io.tty,
   });
   const spawned = new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
-    child.once('error', (e) => reject(new BaleError(`cannot run unshare (util-linux): ${e.message}`)));
+    child.once('error', (e) => reject(new BaleError(`cannot run ${HELPER}: ${e.message} (was bale built with npm run build?)`)));
   });
   const exited = new Promise<number>((resolve) => {
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
   });
-  await spawned;
+  try {
+    await spawned;
+  } catch (e) {
+    tty.release();
+    throw e;
+  }
+  tty.connect(child);
 
   let pid: number | undefined;
   const pidLine = new Promise<number | undefined>((resolve) => {
@@ -335,11 +344,13 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
       io.onStarted?.(rec);
     }
     const code = await exited;
+    await flushed(child);
     const now = (await reload(store, rec.id)) ?? rec;
     now.state = { status: 'exited', exitCode: code, startedAt: rec.state.startedAt, finishedAt: new Date().toISOString() };
     await saveContainer(store, now);
     return code;
   } finally {
+    tty.release();
     for (const [sig, h] of handlers) process.off(sig, h);
   }
 }
@@ -400,19 +411,24 @@ export async function execInContainer(store: Store, recIn: ContainerRecord, o: E
   if (!rec || rec.state.status !== 'running' || !rec.state.pid) {
     throw new BaleError(`container ${recIn.id} is not running`);
   }
-  const child = spawn(HELPER, ['exec', '--pid', String(rec.state.pid), '--cwd', o.cwd, '--user', o.user, ...(o.tty ? ['--tty'] : []), '--', ...o.args], {
-    env: envObject(o.env),
-    stdio: o.detach ? 'ignore' : [o.stdin, 'inherit', 'inherit'],
-    detached: o.detach || !o.tty,
-  });
+  const args = [
+    'exec', '--pid', String(rec.state.pid), '--cwd', o.cwd, '--user', o.user,
+    ...(o.tty ? ['--tty'] : []),
+    ...(o.tty && o.stdin === 'inherit' ? ['--stdin'] : []),
+    ...securityArgs(rec),
+    '--', ...o.args,
+  ];
+  if (o.detach) {
+    spawn(HELPER, args, { env: envObject(o.env), stdio: 'ignore', detached: true }).on('error', () => undefined).unref();
+    return 0;
+  }
+  const tty = attach({ stdin: o.stdin, stdout: 'inherit', stderr: 'inherit', tty: o.tty });
+  const child = spawn(HELPER, args, { env: envObject(o.env), stdio: tty.stdio, detached: !o.tty });
   const exited = new Promise<number>((resolve, reject) => {
     child.once('error', (e) => reject(new BaleError(`cannot run ${HELPER}: ${e.message} (was bale built with npm run build?)`)));
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
   });
-  if (o.detach) {
-    child.unref();
-    return 0;
-  }
+  tty.connect(child);
   const handlers = new Map<NodeJS.Signals, () => void>();
   for (const sig of FORWARDED) {
     const fromTty = o.tty && (sig === 'SIGINT' || sig === 'SIGQUIT' || sig === 'SIGWINCH');
@@ -428,8 +444,11 @@ export async function execInContainer(store: Store, recIn: ContainerRecord, o: E
     process.on(sig, h);
   }
   try {
-    return await exited;
+    const code = await exited;
+    await flushed(child);
+    return code;
   } finally {
+    tty.release();
     for (const [sig, h] of handlers) process.off(sig, h);
   }
 }

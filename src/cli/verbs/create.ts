@@ -13,7 +13,7 @@ export const CREATE_FLAGS = `Options:
       --net MODE        none (default: own network namespace with only lo) or host
       --name NAME       Name the container (default: a generated adjective_name)
   -i, --interactive     Keep stdin attached
-  -t, --tty             Give the container the caller's terminal
+  -t, --tty             Give the container a terminal of its own (a new pty, relayed)
       --rm              Remove the container when it exits`;
 
 export const help = `Usage: bale create [OPTIONS] IMAGE [COMMAND] [ARG...]

@@ -16,7 +16,7 @@ Options:
   -w, --workdir DIR    Working directory inside the container
   -u, --user USER      User: name, uid, name:group or uid:gid
   -i, --interactive    Keep stdin attached
-  -t, --tty            Give the command the caller's terminal
+  -t, --tty            Give the command a terminal of its own (a new pty, relayed)
   -d, --detach         Run it in the background
 `;
 
@@ -29,7 +29,7 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 2, Infinity, 'exec');
   const tty = Boolean(p['tty']);
-  if (tty && !p['detach'] && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY');
+  if (tty && p['interactive'] && !p['detach'] && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY');
   const workdir = p['workdir'] === undefined ? undefined : String(p['workdir']);
   if (workdir !== undefined && !workdir.startsWith('/')) throw new UsageError(`the working directory '${workdir}' is invalid, it needs to be an absolute path`);
   requireRoot('exec');

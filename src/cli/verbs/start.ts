@@ -25,7 +25,7 @@ export async function run(args: string[]): Promise<number> {
   await repairAll(store);
   if (p['attach']) {
     const rec = await findContainer(store, p._[0]!);
-    if (rec.process.tty && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY');
+    if (rec.process.tty && p['interactive'] && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY');
     const code = await startContainer(store, rec, {
       stdin: p['interactive'] ? 'inherit' : 'ignore',
       stdout: 'inherit',

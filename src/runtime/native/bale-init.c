@@ -1,32 +1,38 @@
 /*
  * bale-init: the part of starting a container that must run inside it.
  *
- * Why C: Node cannot unshare (it is multithreaded), so util-linux `unshare` makes the namespaces
- * and starts this helper in them. After pivot_root the host's binaries are gone, so the steps
- * after it (dropping capabilities, no_new_privs, switching user, exec) must happen in a process
- * that is already loaded: util-linux setpriv cannot be exec'ed from inside the container's root,
- * and running it before pivot_root would drop the privileges the mounts still need. So this one
- * small static-free C program does mounts, pivot_root, privilege drop and exec in one go.
+ * Why C: Node cannot unshare (it is multithreaded) and, after pivot_root, the host's binaries are
+ * gone, so the steps from making the namespaces to exec (mounts, pivot_root, closing inherited
+ * descriptors, seccomp, dropping capabilities, switching user) must happen in one small process
+ * that is already loaded. bale (Node) spawns this helper directly with the container's environment.
  *
  *   bale-init run  --layers DIR --overlay OPTS --rootfs DIR --hostname NAME --cwd DIR
- *                  [--user USER] [--net-none] [--tty] [--pid-fd N] -- ARGS...
- *      Runs in fresh mount/pid/uts/ipc(/net) namespaces (made by unshare, without --fork) and
- *      forks the container's pid 1, which mounts the overlay (from inside DIR, so lowerdirs may be short relative paths), /proc, a minimal
- *      /dev, read-only /sys, sets the hostname, brings lo up, pivots, drops privileges, execs.
- *      The parent writes the child's host pid to --pid-fd, forwards signals and exits with its status.
- *   bale-init exec --pid PID --cwd DIR [--user USER] [--tty] -- ARGS...
- *      Joins the namespaces and root of a running container's pid 1, forks, drops privileges the
- *      same way and execs; the parent forwards signals and exits with the child's status.
+ *                  [--ns mnt,uts,ipc,pid,cgroup,net] [--cgroup PROCS]... [--user USER]
+ *                  [--net-none] [--tty] [--stdin] [--seccomp FILE] [--mounts FILE] [--read-only]
+ *                  [--caps N,N,...] [--no-new-privs] [--privileged] [--pid-fd N] -- ARGS...
+ *      Joins the cgroups (writes its pid to each PROCS file), unshares the namespaces and forks the
+ *      container's pid 1, which mounts the overlay (from inside DIR, so lowerdirs may be short
+ *      relative paths), /proc, a minimal /dev, read-only /sys, the user's mounts, sets the
+ *      hostname, brings lo up, pivots, drops privileges and execs. The helper stays outside the
+ *      pid namespace: it writes the child's host pid to --pid-fd, forwards signals, relays the
+ *      terminal with --tty, and exits with the child's status.
+ *   bale-init exec --pid PID --cwd DIR [--cgroup PROCS]... [--user USER] [--tty] [--stdin]
+ *                  [--seccomp FILE] [--caps N,N,...] [--no-new-privs] [--privileged] -- ARGS...
+ *      Joins the cgroups, namespaces and root of a running container's pid 1, forks, drops
+ *      privileges the same way and execs; the parent relays/forwards and exits with its status.
  *
- * The environment of the new process is this helper's own environment (Node sets it); HOME is
- * added from /etc/passwd when absent. Exit codes follow docker: 125 when setting up failed, 126
- * when the command cannot be invoked, 127 when it is not found.
+ * Nothing of the host reaches the command: every descriptor but 0/1/2 is closed at start and again
+ * before exec; -t gives a new pty from the container's own devpts (console.c), never the caller's
+ * terminal; device nodes open only on /dev's binds (the root, /dev and /dev/shm are nodev).
+ * HOME is added from /etc/passwd when absent. Exit codes follow docker: 125 when setting up
+ * failed, 126 when the command cannot be invoked, 127 when it is not found.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <stdint.h>
 #include <linux/capability.h>
 #include <net/if.h>
 #include <sched.h>
@@ -45,7 +51,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "console.h"
+
 extern char **environ;
+
+/* Optional modules (seccomp.c, mounts.c): linked in when present; an option needing an absent one is refused. */
+extern int bale_seccomp_load(const char *rules_file, char *err, size_t errlen) __attribute__((weak));
+extern int bale_mounts_apply(const char *mounts_file, char *err, size_t errlen) __attribute__((weak));
 
 static void die(int code, const char *fmt, ...) {
   va_list ap;
@@ -59,18 +71,12 @@ static void die(int code, const char *fmt, ...) {
 
 #define SETUP_FAIL 125
 
-/* docker's default capability set */
+/* docker's default capability set (when bale passes no --caps) */
 static const int default_caps[] = {
     CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,           CAP_FOWNER,     CAP_MKNOD,
     CAP_NET_RAW, CAP_SETGID,      CAP_SETUID,           CAP_SETFCAP,    CAP_SETPCAP,
     CAP_NET_BIND_SERVICE,         CAP_SYS_CHROOT,       CAP_KILL,       CAP_AUDIT_WRITE,
 };
-
-static int is_default_cap(int c) {
-  for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++)
-    if (default_caps[i] == c) return 1;
-  return 0;
-}
 
 static int last_cap(void) {
   FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
@@ -187,19 +193,56 @@ static void resolve_user(const char *spec, struct ident *id) {
 
 /* ---- privileges and exec ------------------------------------------------------------------ */
 
-static void drop_privileges(const struct ident *id) {
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(SETUP_FAIL, "no_new_privs: %s", strerror(errno));
+struct opts {
+  const char *layers, *overlay, *rootfs, *hostname, *cwd, *user, *ns, *seccomp, *mounts;
+  const char *cgroups[16];
+  int ncgroups;
+  uint64_t caps; /* bit N: capability N is kept */
+  int net_none, tty, with_stdin, read_only, no_new_privs, privileged, pid_fd;
+  int seccomp_fd; /* the rules file, opened while the host's paths are still in reach */
+  pid_t pid;
+  char **argv;
+};
+
+/* Every descriptor from `from` up, except `keep` (-1: none). */
+static void close_from(int from, int keep) {
+  if (keep >= from) {
+    if (keep > from && syscall(SYS_close_range, from, keep - 1, 0) != 0) goto slow;
+    if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0) goto slow;
+    return;
+  }
+  if (syscall(SYS_close_range, from, ~0U, 0) == 0) return;
+slow:
+  for (int fd = from; fd < 65536; fd++)
+    if (fd != keep) close(fd);
+}
+
+/*
+ * In order: no descriptor of bale's survives, the bounding set shrinks to the kept capabilities,
+ * the seccomp filter goes on (while CAP_SYS_ADMIN still allows it without no_new_privs), then the
+ * capability sets, groups and ids of the user. From root to another uid the kernel clears the
+ * permitted and effective sets.
+ */
+static void drop_privileges(const struct ident *id, const struct opts *o) {
+  close_from(3, o->seccomp_fd);
+  if (o->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(SETUP_FAIL, "no_new_privs: %s", strerror(errno));
   int last = last_cap();
   for (int c = 0; c <= last; c++) {
-    if (is_default_cap(c)) continue;
+    if (o->caps & (1ULL << c)) continue;
     if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL)
       die(SETUP_FAIL, "dropping capability %d: %s", c, strerror(errno));
+  }
+  if (o->seccomp_fd >= 0) {
+    char path[64], err[512];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", o->seccomp_fd);
+    if (bale_seccomp_load(path, err, sizeof err) != 0) die(SETUP_FAIL, "seccomp: %s", err);
+    close(o->seccomp_fd);
   }
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
-  for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++) {
-    int c = default_caps[i];
+  for (int c = 0; c <= last && c < 64; c++) {
+    if (!(o->caps & (1ULL << c))) continue;
     data[c / 32].effective |= 1u << (c % 32);
     data[c / 32].permitted |= 1u << (c % 32);
   }
@@ -211,7 +254,6 @@ static void drop_privileges(const struct ident *id) {
     if (id->groups[i] != id->gid) groups[n++] = id->groups[i];
   if (setgroups((size_t)n, groups) != 0) die(SETUP_FAIL, "setgroups: %s", strerror(errno));
   if (setgid(id->gid) != 0) die(SETUP_FAIL, "setgid %u: %s", id->gid, strerror(errno));
-  /* from root to another uid the kernel clears the permitted and effective sets */
   if (setuid(id->uid) != 0) die(SETUP_FAIL, "setuid %u: %s", id->uid, strerror(errno));
 }
 
@@ -266,31 +308,36 @@ static void bind_dev(const char *name) {
   must_mount(host, dst, NULL, MS_BIND, NULL);
 }
 
-static void setup_dev(void) {
+/*
+ * /dev is a nodev tmpfs: a node root makes there with mknod does not open. Only the binds of the
+ * host's harmless character devices and the container's own devpts open.
+ */
+static void setup_dev(const struct opts *o) {
   mkdir("dev", 0755);
-  must_mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  must_mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME | (o->privileged ? 0 : MS_NODEV), "mode=755,size=65536k");
   const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
   for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) bind_dev(nodes[i]);
   mkdir("dev/pts", 0755);
-  must_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  must_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
   if (symlink("pts/ptmx", "dev/ptmx") != 0) die(SETUP_FAIL, "symlink /dev/ptmx: %s", strerror(errno));
   mkdir("dev/shm", 01777);
   must_mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
   mkdir("dev/mqueue", 0755);
+  must_mount("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   if (symlink("/proc/self/fd", "dev/fd") || symlink("/proc/self/fd/0", "dev/stdin") ||
       symlink("/proc/self/fd/1", "dev/stdout") || symlink("/proc/self/fd/2", "dev/stderr"))
     die(SETUP_FAIL, "symlinks in /dev: %s", strerror(errno));
-  /* With a terminal, it is the container's console too. */
-  if (isatty(0)) {
-    char *tty = ttyname(0);
-    if (tty) {
-      int fd = open("dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-      if (fd >= 0) {
-        close(fd);
-        mount(tty, "dev/console", NULL, MS_BIND, NULL);
-      }
-    }
-  }
+}
+
+/* With -t: the new pty is the process's terminal and the container's /dev/console. */
+static void attach_console(int sock, const char *ptmx, int bind_console) {
+  char err[512];
+  if (bale_console_attach(sock, ptmx, err, sizeof err) != 0) die(SETUP_FAIL, "%s", err);
+  if (!bind_console) return;
+  int fd = open("dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) die(SETUP_FAIL, "create /dev/console: %s", strerror(errno));
+  close(fd);
+  must_mount("/proc/self/fd/0", "dev/console", NULL, MS_BIND, NULL);
 }
 
 /*
@@ -298,7 +345,7 @@ static void setup_dev(void) {
  * otherwise write (sysctls, sysrq-trigger) and kernel memory or key listings it should not read.
  */
 static void mask_paths(void) {
-  const char *ro[] = {"proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"};
+  const char *ro[] = {"proc/asound", "proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger"};
   for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
     if (access(ro[i], F_OK) != 0) continue;
     must_mount(ro[i], ro[i], NULL, MS_BIND | MS_REC, NULL);
@@ -334,18 +381,28 @@ static void loopback_up(void) {
   close(s);
 }
 
-struct opts {
-  const char *layers, *overlay, *rootfs, *hostname, *cwd, *user;
-  int net_none, tty, pid_fd;
-  pid_t pid;
-  char **argv;
-};
+/* "12,0,5" → a capability bit set. */
+static uint64_t parse_caps(const char *v) {
+  uint64_t set = 0;
+  char *copy = strdup(v), *save = NULL;
+  for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    if (!all_digits(t) || atoi(t) > 63) die(SETUP_FAIL, "bale-init: bad capability %s", t);
+    set |= 1ULL << atoi(t);
+  }
+  free(copy);
+  return set;
+}
+
+static const char *const flag_opts[] = {"--net-none", "--tty", "--stdin", "--read-only", "--no-new-privs", "--privileged"};
 
 static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
   o->pid_fd = -1;
+  o->seccomp_fd = -1;
   o->cwd = "/";
   o->user = "";
+  o->ns = "mnt,uts,ipc,pid";
+  for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++) o->caps |= 1ULL << default_caps[i];
   int i = 2;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -353,14 +410,12 @@ static void parse(int argc, char **argv, struct opts *o) {
       i++;
       break;
     }
-    if (!strcmp(a, "--net-none")) {
-      o->net_none = 1;
-      continue;
+    int *flags[] = {&o->net_none, &o->tty, &o->with_stdin, &o->read_only, &o->no_new_privs, &o->privileged};
+    int matched = 0;
+    for (size_t f = 0; f < sizeof flag_opts / sizeof flag_opts[0]; f++) {
+      if (!strcmp(a, flag_opts[f])) *flags[f] = matched = 1;
     }
-    if (!strcmp(a, "--tty")) {
-      o->tty = 1;
-      continue;
-    }
+    if (matched) continue;
     if (i + 1 >= argc) die(SETUP_FAIL, "bale-init: %s needs a value", a);
     const char *v = argv[++i];
     if (!strcmp(a, "--layers")) o->layers = v;
@@ -369,39 +424,89 @@ static void parse(int argc, char **argv, struct opts *o) {
     else if (!strcmp(a, "--hostname")) o->hostname = v;
     else if (!strcmp(a, "--cwd")) o->cwd = v;
     else if (!strcmp(a, "--user")) o->user = v;
+    else if (!strcmp(a, "--ns")) o->ns = v;
+    else if (!strcmp(a, "--seccomp")) o->seccomp = v;
+    else if (!strcmp(a, "--mounts")) o->mounts = v;
+    else if (!strcmp(a, "--caps")) o->caps = parse_caps(v);
     else if (!strcmp(a, "--pid-fd")) o->pid_fd = atoi(v);
     else if (!strcmp(a, "--pid")) o->pid = (pid_t)atoi(v);
-    else die(SETUP_FAIL, "bale-init: unknown option %s", a);
+    else if (!strcmp(a, "--cgroup")) {
+      if (o->ncgroups >= 16) die(SETUP_FAIL, "bale-init: too many --cgroup");
+      o->cgroups[o->ncgroups++] = v;
+    } else die(SETUP_FAIL, "bale-init: unknown option %s", a);
   }
   if (i >= argc) die(SETUP_FAIL, "No command specified");
+  if (o->privileged) o->caps = ~0ULL;
+  if (o->seccomp && !bale_seccomp_load) die(SETUP_FAIL, "this bale-init was built without seccomp support");
+  if (o->mounts && !bale_mounts_apply) die(SETUP_FAIL, "this bale-init was built without mount support");
   o->argv = argv + i;
+}
+
+/* Into the container's cgroups first, so its cgroup namespace is rooted at them. */
+static void join_cgroups(const struct opts *o) {
+  for (int i = 0; i < o->ncgroups; i++) {
+    int fd = open(o->cgroups[i], O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || dprintf(fd, "%d\n", (int)getpid()) < 0) die(SETUP_FAIL, "joining cgroup %s: %s", o->cgroups[i], strerror(errno));
+    close(fd);
+  }
+}
+
+static int ns_flags(const char *list) {
+  static const struct {
+    const char *name;
+    int flag;
+  } all[] = {{"mnt", CLONE_NEWNS}, {"uts", CLONE_NEWUTS}, {"ipc", CLONE_NEWIPC}, {"pid", CLONE_NEWPID}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP}};
+  int flags = 0;
+  char *copy = strdup(list), *save = NULL;
+  for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    size_t k = 0;
+    while (k < sizeof all / sizeof all[0] && strcmp(all[k].name, t)) k++;
+    if (k == sizeof all / sizeof all[0]) die(SETUP_FAIL, "bale-init: unknown namespace %s", t);
+    flags |= all[k].flag;
+  }
+  free(copy);
+  return flags;
+}
+
+static void open_seccomp(struct opts *o) {
+  if (!o->seccomp) return;
+  o->seccomp_fd = open(o->seccomp, O_RDONLY | O_CLOEXEC);
+  if (o->seccomp_fd < 0) die(SETUP_FAIL, "seccomp rules %s: %s", o->seccomp, strerror(errno));
 }
 
 static void enter_cwd(const char *cwd) {
   if (chdir(cwd) != 0) die(126, "chdir to working directory %s: %s", cwd, strerror(errno));
 }
 
-static void container_init(struct opts *o) {
+static void container_init(struct opts *o, int console_sock) {
   must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
   if (chdir(o->layers) != 0) die(SETUP_FAIL, "chdir %s: %s", o->layers, strerror(errno));
-  if (mount("overlay", o->rootfs, "overlay", 0, o->overlay) != 0)
+  /* nodev: a device node in the image, or one root makes later, does not open */
+  if (mount("overlay", o->rootfs, "overlay", o->privileged ? 0 : MS_NODEV, o->overlay) != 0)
     die(SETUP_FAIL, "overlay mount on %s: %s", o->rootfs, strerror(errno));
   if (chdir(o->rootfs) != 0) die(SETUP_FAIL, "chdir %s: %s", o->rootfs, strerror(errno));
   mkdir("proc", 0555);
   must_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-  setup_dev();
+  setup_dev(o);
+  if (console_sock >= 0) attach_console(console_sock, "dev/pts/ptmx", 1);
   setup_sys();
-  mask_paths();
+  if (o->mounts) {
+    char err[512];
+    if (bale_mounts_apply(o->mounts, err, sizeof err) != 0) die(SETUP_FAIL, "%s", err);
+  }
+  if (o->read_only) must_mount(NULL, ".", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | (o->privileged ? 0 : MS_NODEV), NULL);
+  if (!o->privileged) mask_paths();
   if (o->hostname && sethostname(o->hostname, strlen(o->hostname)) != 0)
     die(SETUP_FAIL, "sethostname: %s", strerror(errno));
   if (o->net_none) loopback_up();
+  open_seccomp(o);
   if (syscall(SYS_pivot_root, ".", ".") != 0) die(SETUP_FAIL, "pivot_root: %s", strerror(errno));
   if (umount2(".", MNT_DETACH) != 0) die(SETUP_FAIL, "detaching the old root: %s", strerror(errno));
   if (chdir("/") != 0) die(SETUP_FAIL, "chdir /: %s", strerror(errno));
   struct ident id;
   resolve_user(o->user, &id);
   mkdir_p(o->cwd, 0755); /* docker creates a missing WorkingDir */
-  drop_privileges(&id);
+  drop_privileges(&id, o);
   enter_cwd(o->cwd);
   exec_command(o->argv, &id);
 }
@@ -413,14 +518,18 @@ static void forward(int sig) {
 }
 
 /* Wait for the child, passing signals on; its status as an exit code (128+N for signal N). */
-static int wait_child(int tty) {
-  const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+static int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+static int wait_child(void) {
+  const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    /* On a terminal the child gets ^C, ^\ and resizes from the terminal itself: only outlive them. */
-    int from_tty = sigs[i] == SIGINT || sigs[i] == SIGQUIT || sigs[i] == SIGWINCH;
-    sa.sa_handler = tty && from_tty ? SIG_IGN : forward;
+    sa.sa_handler = forward;
     sa.sa_flags = SA_RESTART;
     sigaction(sigs[i], &sa, NULL);
   }
@@ -428,40 +537,65 @@ static int wait_child(int tty) {
   while (waitpid(child_pid, &status, 0) < 0) {
     if (errno != EINTR) die(SETUP_FAIL, "waitpid: %s", strerror(errno));
   }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
+  return exit_code(status);
 }
 
-/*
- * unshare(1) has made the namespaces and exec'ed us without --fork: the new pid namespace applies
- * to our children, so the first child is the container's pid 1. We stay outside it to report its
- * exit status exactly (unshare --fork loses it when the child dies by a signal) and tell bale its
- * host pid.
- */
-static int run(struct opts *o) {
-  if (!o->layers || !o->overlay || !o->rootfs) die(SETUP_FAIL, "bale-init run: --layers, --overlay and --rootfs are required");
+/* Fork the container's process; with -t, hand it one end of a socket to send its pty master back on. */
+static int fork_child(const struct opts *o, int *console_sock) {
+  int sv[2] = {-1, -1};
+  if (o->tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die(SETUP_FAIL, "socketpair: %s", strerror(errno));
   child_pid = fork();
   if (child_pid < 0) die(SETUP_FAIL, "fork: %s", strerror(errno));
   if (child_pid == 0) {
+    if (sv[0] >= 0) close(sv[0]);
+    *console_sock = sv[1];
+    return 0;
+  }
+  if (sv[1] >= 0) close(sv[1]);
+  *console_sock = sv[0];
+  return 1;
+}
+
+/* The parent's side once the child runs: relay its terminal, or just wait and forward signals. */
+static int supervise(const struct opts *o, int console_sock) {
+  if (console_sock < 0) return wait_child();
+  int master = bale_console_receive(console_sock);
+  close(console_sock);
+  if (master < 0) return wait_child(); /* the child failed before its pty: it says why */
+  return exit_code(bale_console_relay(master, child_pid, o->with_stdin));
+}
+
+/*
+ * Make the namespaces and fork: the new pid namespace applies to children only, so the first
+ * child is the container's pid 1. We stay outside it to report its exit status exactly and tell
+ * bale its host pid.
+ */
+static int run(struct opts *o) {
+  if (!o->layers || !o->overlay || !o->rootfs) die(SETUP_FAIL, "bale-init run: --layers, --overlay and --rootfs are required");
+  join_cgroups(o);
+  if (unshare(ns_flags(o->ns)) != 0) die(SETUP_FAIL, "unshare: %s", strerror(errno));
+  int sock;
+  if (!fork_child(o, &sock)) {
     if (o->pid_fd >= 0) close(o->pid_fd);
-    container_init(o);
+    container_init(o, sock);
   }
   if (o->pid_fd >= 0) {
     dprintf(o->pid_fd, "%d\n", (int)child_pid);
     close(o->pid_fd);
   }
-  return wait_child(o->tty);
+  return supervise(o, sock);
 }
 
 /* ---- exec: join a running container ------------------------------------------------------ */
 
 static int do_exec(struct opts *o) {
   if (o->pid <= 0) die(SETUP_FAIL, "bale-init exec: --pid is required");
-  const char *names[] = {"ipc", "uts", "net", "pid", "mnt"};
-  int fds[5];
+  join_cgroups(o);
+  const char *names[] = {"cgroup", "ipc", "uts", "net", "pid", "mnt"};
+  const size_t n = sizeof names / sizeof names[0];
+  int fds[sizeof names / sizeof names[0]];
   char p[64];
-  for (int i = 0; i < 5; i++) {
+  for (size_t i = 0; i < n; i++) {
     snprintf(p, sizeof p, "/proc/%d/ns/%s", (int)o->pid, names[i]);
     fds[i] = open(p, O_RDONLY | O_CLOEXEC);
     if (fds[i] < 0) die(SETUP_FAIL, "container process %d: %s: %s", (int)o->pid, p, strerror(errno));
@@ -469,29 +603,31 @@ static int do_exec(struct opts *o) {
   snprintf(p, sizeof p, "/proc/%d/root", (int)o->pid);
   int root = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) die(SETUP_FAIL, "container process %d: root: %s", (int)o->pid, strerror(errno));
-  for (int i = 0; i < 5; i++) {
+  open_seccomp(o);
+  for (size_t i = 0; i < n; i++) {
     if (setns(fds[i], 0) != 0) die(SETUP_FAIL, "joining the container's %s namespace: %s", names[i], strerror(errno));
     close(fds[i]);
   }
   if (fchdir(root) != 0 || chroot(".") != 0 || chdir("/") != 0) die(SETUP_FAIL, "entering the container's root: %s", strerror(errno));
   close(root);
-  /* The pid namespace applies to children only: fork. */
-  child_pid = fork();
-  if (child_pid < 0) die(SETUP_FAIL, "fork: %s", strerror(errno));
-  if (child_pid == 0) {
+  int sock;
+  if (!fork_child(o, &sock)) {
+    if (sock >= 0) attach_console(sock, "/dev/pts/ptmx", 0);
     struct ident id;
     resolve_user(o->user, &id);
-    drop_privileges(&id);
+    drop_privileges(&id, o);
     enter_cwd(o->cwd);
     exec_command(o->argv, &id);
   }
-  return wait_child(o->tty);
+  return supervise(o, sock);
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) die(2, "usage: bale-init run|exec [options] -- ARGS...");
   struct opts o;
   parse(argc, argv, &o);
+  /* Whatever bale's caller left open (a shell's `exec 250</`) must not reach the container. */
+  close_from(3, o.pid_fd);
   if (!strcmp(argv[1], "run")) return run(&o);
   if (!strcmp(argv[1], "exec")) return do_exec(&o);
   die(2, "bale-init: unknown mode %s", argv[1]);

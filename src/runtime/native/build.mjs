@@ -1,13 +1,14 @@
-// Builds the container init helper (src/runtime/native/*.c) with the system C compiler into dist/native/.
+// Builds the container init helper with the system C compiler into dist/native/bale-init: bale-init.c
+// and every other *.c beside it (its modules: console, seccomp, mounts), linked with libseccomp when
+// a module includes it.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 const srcDir = 'src/runtime/native';
 if (existsSync(srcDir)) {
   mkdirSync('dist/native', { recursive: true });
-  for (const f of readdirSync(srcDir).filter((n) => n.endsWith('.c'))) {
-    const out = path.join('dist/native', f.replace(/\.c$/, ''));
-    execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', out, path.join(srcDir, f)], { stdio: 'inherit' });
-  }
+  const sources = readdirSync(srcDir).filter((n) => n.endsWith('.c')).sort().map((n) => path.join(srcDir, n));
+  const libs = sources.some((f) => readFileSync(f, 'utf8').includes('#include <seccomp.h>')) ? ['-lseccomp'] : [];
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', 'dist/native/bale-init', ...sources, ...libs], { stdio: 'inherit' });
 }
