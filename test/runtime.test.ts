@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { bale, baleOk, tmpDir } from './helpers.js';
 import { seedBusybox, type Entry } from './images.js';
@@ -167,6 +168,9 @@ test(
     const hostIfs = readFileSync('/proc/net/dev', 'utf8').trim().split('\n').length;
     const inHost = await baleOk(root, ['run', '--net', 'host', 'busybox', 'cat', '/proc/net/dev']);
     assert.is(inHost.trim().split('\n').length, hostIfs, '--net host sees the host interfaces');
+    // docker keeps the host's name with the host's network, so it resolves there.
+    const names = await baleOk(root, ['run', '--net', 'host', 'busybox', 'sh', '-c', 'hostname; cat /etc/hostname']);
+    assert.is(names, `${os.hostname()}\n${os.hostname()}\n`);
   }),
 );
 

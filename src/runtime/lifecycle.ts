@@ -103,7 +103,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     throw new BaleError(`Invalid container name (${o.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   const id = randomBytes(32).toString('hex');
-  const hostname = o.hostname || id.slice(0, 12);
+  // With the host's network the host's name resolves there; docker keeps it too.
+  const hostname = o.hostname || (o.net === 'host' ? os.hostname() : id.slice(0, 12));
   const spec = processSpec(config.config, { ...o, hostname });
   // Held until the record is in place, so gc never collects layers between unpack and record.
   const writer = await store.writerLock();
