@@ -14,6 +14,7 @@ import type { Store } from '../store/store.js';
 import { layerDiffDir, layerShortPath } from '../store/layers.js';
 import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
+import type { SecurityRecord } from './security.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
 
@@ -42,6 +43,8 @@ export interface ContainerRecord {
   hostname: string;
   net: 'none' | 'host';
   autoRemove: boolean;
+  /** Capabilities, seccomp, no_new_privs, privileged (absent in records of older bales: docker's defaults). */
+  security?: SecurityRecord;
   state: {
     status: ContainerStatus;
     /** Host pid of the container's pid 1 (while running). */

@@ -29,6 +29,7 @@ import { generateName, validName } from './names.js';
 import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
 import { attach, flushed, type AttachIO } from './stdio.js';
+import { securityRecord, type SecurityFlags } from './security.js';
 
 export const HELPER = fileURLToPath(new URL('../../native/bale-init', import.meta.url));
 const BALE_BIN = fileURLToPath(new URL('../../../bin/bale', import.meta.url));
@@ -56,6 +57,7 @@ export interface CreateOptions extends Omit<Overrides, 'hostname'> {
   hostname?: string;
   net: 'none' | 'host';
   autoRemove: boolean;
+  security: SecurityFlags;
 }
 
 function hostsFile(rec: ContainerRecord): string {
@@ -106,6 +108,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   // With the host's network the host's name resolves there; docker keeps it too.
   const hostname = o.hostname || (o.net === 'host' ? os.hostname() : id.slice(0, 12));
   const spec = processSpec(config.config, { ...o, hostname });
+  const security = securityRecord(o.security);
   // Held until the record is in place, so gc never collects layers between unpack and record.
   const writer = await store.writerLock();
   try {
@@ -128,6 +131,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         hostname,
         net: o.net,
         autoRemove: o.autoRemove,
+        security,
         state: { status: 'created' },
       };
       // Built in tmp/ and renamed into place: a container dir is either whole or absent.

@@ -14,7 +14,13 @@ export const CREATE_FLAGS = `Options:
       --name NAME       Name the container (default: a generated adjective_name)
   -i, --interactive     Keep stdin attached
   -t, --tty             Give the container a terminal of its own (a new pty, relayed)
-      --rm              Remove the container when it exits`;
+      --rm              Remove the container when it exits
+      --cap-add CAP     Add a capability (SYS_ADMIN or CAP_SYS_ADMIN; ALL for every one); repeatable
+      --cap-drop CAP    Drop a capability from docker's default 14 (ALL for every one); repeatable
+      --security-opt O  seccomp=unconfined (no filter), seccomp=FILE.json (a docker seccomp profile),
+                        no-new-privileges[=true|false] (setuid binaries and file capabilities do not
+                        raise privileges); default: docker's seccomp profile; repeatable
+      --privileged      Every capability, no seccomp filter, /proc and /sys unmasked (unsafe)`;
 
 export const help = `Usage: bale create [OPTIONS] IMAGE [COMMAND] [ARG...]
 
@@ -24,11 +30,16 @@ ${CREATE_FLAGS}
 `;
 
 export const createSpec: FlagSpec = {
-  boolean: ['interactive', 'tty', 'rm'],
+  boolean: ['interactive', 'tty', 'rm', 'privileged'],
   string: ['workdir', 'user', 'entrypoint', 'hostname', 'net', 'network', 'name'],
-  multi: ['env'],
+  multi: ['env', 'security-opt', 'cap-add', 'cap-drop'],
   alias: { e: 'env', w: 'workdir', u: 'user', i: 'interactive', t: 'tty' },
 };
+
+/** --privileged hands the container the host: say so once. */
+export function warnPrivileged(o: CreateOptions): void {
+  if (o.security.privileged) process.stderr.write('bale: warning: --privileged: the container gets every capability, no seccomp filter and unmasked /proc and /sys; its root can take over the host\n');
+}
 
 /** Turn parsed create/run flags into create options. */
 export function createOptions(p: Parsed, verb: string): CreateOptions {
@@ -48,6 +59,12 @@ export function createOptions(p: Parsed, verb: string): CreateOptions {
     net,
     tty: Boolean(p['tty']),
     autoRemove: Boolean(p['rm']),
+    security: {
+      securityOpt: p['security-opt'] as string[],
+      capAdd: p['cap-add'] as string[],
+      capDrop: p['cap-drop'] as string[],
+      privileged: Boolean(p['privileged']),
+    },
   };
 }
 
@@ -56,6 +73,7 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   const o = createOptions(p, 'create');
   requireRoot('create');
+  warnPrivileged(o);
   const store = await Store.open();
   await repairAll(store);
   const rec = await createContainer(store, o);

@@ -1,6 +1,7 @@
 // bale inspect: an image's (or container's) details as JSON, in the shape docker inspect prints.
 import { Store, type ImageRecord } from '../../store/store.js';
 import { findContainer } from '../../runtime/container.js';
+import { hostConfig } from '../../runtime/security.js';
 import { BaleError, UsageError } from '../../util/errors.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { printJson } from '../output.js';
@@ -59,7 +60,8 @@ export async function run(args: string[]): Promise<number> {
       }
       if (obj === undefined && type !== 'image') {
         try {
-          obj = await findContainer(store, name);
+          const rec = await findContainer(store, name);
+          obj = { ...rec, HostConfig: hostConfig(rec.security) };
         } catch {
           obj = undefined;
         }

@@ -4,7 +4,7 @@ import { createContainer, removeContainer, repairAll, requireRoot, startContaine
 import { findContainer } from '../../runtime/container.js';
 import { parseFlagsUntilCommand, wantsHelp } from '../verb.js';
 import { BaleError } from '../../util/errors.js';
-import { CREATE_FLAGS, createOptions, createSpec } from './create.js';
+import { CREATE_FLAGS, createOptions, createSpec, warnPrivileged } from './create.js';
 
 export const help = `Usage: bale run [OPTIONS] IMAGE [COMMAND] [ARG...]
 
@@ -23,6 +23,7 @@ export async function run(args: string[]): Promise<number> {
   const detach = Boolean(p['detach']);
   if (o.tty && p['interactive'] && !detach && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY');
   requireRoot('run');
+  warnPrivileged(o);
   const store = await Store.open();
   await repairAll(store);
   const rec = await createContainer(store, o);
