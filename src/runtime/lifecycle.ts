@@ -29,7 +29,7 @@ import { generateName, validName } from './names.js';
 import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
 import { attach, flushed, type AttachIO } from './stdio.js';
-import { securityRecord, type SecurityFlags } from './security.js';
+import { securityArgs, securityRecord, type SecurityFlags } from './security.js';
 
 export const HELPER = fileURLToPath(new URL('../../native/bale-init', import.meta.url));
 const BALE_BIN = fileURLToPath(new URL('../../../bin/bale', import.meta.url));
@@ -243,11 +243,6 @@ async function ensureLayers(store: Store, rec: ContainerRecord): Promise<void> {
   }
 }
 
-/** What confines the container's processes (run and exec alike). */
-function securityArgs(_rec: ContainerRecord): string[] {
-  return ['--no-new-privs'];
-}
-
 /** Run a container attached to the given stdio; resolves with its exit code (128+N if killed by signal N). */
 export async function startContainer(store: Store, recIn: ContainerRecord, io: StartIO): Promise<number> {
   requireRoot('start');
@@ -275,7 +270,7 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
     ...(rec.net === 'none' ? ['--net-none'] : []),
     ...(io.tty ? ['--tty'] : []),
     ...(io.tty && io.stdin === 'inherit' ? ['--stdin'] : []),
-    ...securityArgs(rec),
+    ...(await securityArgs(p.dir, rec.security)),
     '--pid-fd', '3',
     '--', ...rec.process.args,
   ];
@@ -420,7 +415,7 @@ export async function execInContainer(store: Store, recIn: ContainerRecord, o: E
     'exec', '--pid', String(rec.state.pid), '--cwd', o.cwd, '--user', o.user,
     ...(o.tty ? ['--tty'] : []),
     ...(o.tty && o.stdin === 'inherit' ? ['--stdin'] : []),
-    ...securityArgs(rec),
+    ...(await securityArgs(containerPaths(store, rec.id).dir, rec.security)),
     '--', ...o.args,
   ];
   if (o.detach) {

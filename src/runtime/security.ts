@@ -77,7 +77,10 @@ export async function securityArgs(dir: string, sec: SecurityRecord = DEFAULT_SE
   if (!sec.privileged && sec.seccomp !== 'unconfined') {
     const profile = sec.seccomp === 'custom' ? parseDockerProfile(sec.seccompProfile ?? '') : dockerDefaultProfile();
     const file = path.join(dir, 'seccomp.rules');
-    await fsp.writeFile(file, rulesFile(profile, hostTarget(caps)), { mode: 0o644 });
+    // renamed into place: an exec starting meanwhile reads the old file or the new, never half
+    const tmp = `${file}.${process.pid}.tmp`;
+    await fsp.writeFile(tmp, rulesFile(profile, hostTarget(caps)), { mode: 0o644 });
+    await fsp.rename(tmp, file);
     args.push('--seccomp', file);
   }
   return args;
