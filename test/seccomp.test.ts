@@ -250,11 +250,11 @@ test(
     assert.is(r.code, 0, r.stderr);
     assert.match(r.stderr, /^bale: warning: --privileged: .*\n$/);
     assert.match(r.stdout, /Seccomp:\s+0/);
-    const last = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
-    const bnd = BigInt('0x' + /CapBnd:\s+([0-9a-f]+)/.exec(r.stdout)![1]);
-    assert.is(bnd, (1n << BigInt(last + 1)) - 1n);
+    // every capability bale itself holds (a confined host root may lack some)
+    const capBnd = (text: string) => BigInt('0x' + /CapBnd:\s+([0-9a-f]+)/.exec(text)![1]);
+    assert.is(capBnd(r.stdout), capBnd(readFileSync('/proc/self/status', 'utf8')));
     const plain = await baleOk(root, ['run', '--rm', 'busybox', 'grep', '^CapBnd:', '/proc/self/status']);
-    assert.is(BigInt('0x' + /CapBnd:\s+([0-9a-f]+)/.exec(plain)![1]), 0xa80425fbn);
+    assert.is(capBnd(plain), 0xa80425fbn);
   }),
 );
 

@@ -243,6 +243,8 @@ static void drop_privileges(const struct ident *id, const struct opts *o) {
   memset(data, 0, sizeof data);
   for (int c = 0; c <= last && c < 64; c++) {
     if (!(o->caps & (1ULL << c))) continue;
+    /* privileged means every capability bale itself holds (a confined host root lacks some) */
+    if (o->privileged && prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 1) continue;
     data[c / 32].effective |= 1u << (c % 32);
     data[c / 32].permitted |= 1u << (c % 32);
   }
