@@ -244,7 +244,7 @@ test(
 );
 
 test(
-  '--privileged warns, and the container holds every capability with no filter',
+  '--privileged warns, and the container holds every capability with no filter; so does --cap-add ALL, filtered',
   withImage(async (root) => {
     const r = await run(root, ['--privileged', 'busybox', 'grep', '-E', '^(Seccomp|CapBnd):', '/proc/self/status']);
     assert.is(r.code, 0, r.stderr);
@@ -253,6 +253,8 @@ test(
     // every capability bale itself holds (a confined host root may lack some)
     const capBnd = (text: string) => BigInt('0x' + /CapBnd:\s+([0-9a-f]+)/.exec(text)![1]);
     assert.is(capBnd(r.stdout), capBnd(readFileSync('/proc/self/status', 'utf8')));
+    const all = await baleOk(root, ['run', '--rm', '--cap-add', 'ALL', 'busybox', 'grep', '^CapBnd:', '/proc/self/status']);
+    assert.is(capBnd(all), capBnd(readFileSync('/proc/self/status', 'utf8')));
     const plain = await baleOk(root, ['run', '--rm', 'busybox', 'grep', '^CapBnd:', '/proc/self/status']);
     assert.is(capBnd(plain), 0xa80425fbn);
   }),

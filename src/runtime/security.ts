@@ -70,7 +70,9 @@ export function securityRecord(f: SecurityFlags): SecurityRecord {
  * container's directory) when it has a filter.
  */
 export async function securityArgs(dir: string, sec: SecurityRecord = DEFAULT_SECURITY): Promise<string[]> {
-  const caps = effectiveCaps(sec);
+  // ALL means every capability bale holds: a host root that is itself confined lacks some
+  const held = boundingSet();
+  const caps = effectiveCaps(sec).filter((c) => !sec.capAdd.includes('ALL') || held.has(capNumber(c)));
   const args = ['--caps', caps.map(capNumber).join(',')];
   if (sec.privileged) args.push('--privileged');
   if (sec.noNewPrivileges) args.push('--no-new-privs');
@@ -84,6 +86,15 @@ export async function securityArgs(dir: string, sec: SecurityRecord = DEFAULT_SE
     args.push('--seccomp', file);
   }
   return args;
+}
+
+/** The capability numbers in this process's bounding set. */
+function boundingSet(): Set<number> {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  const bits = BigInt('0x' + (m?.[1] ?? '0'));
+  const out = new Set<number>();
+  for (let c = 0; c < 64; c++) if ((bits >> BigInt(c)) & 1n) out.add(c);
+  return out;
 }
 
 /** docker inspect's HostConfig fields for these options. */
