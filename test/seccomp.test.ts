@@ -188,6 +188,21 @@ test(
 );
 
 test(
+  "bale exec runs under the container's filter and capabilities too",
+  withImage(async (root) => {
+    const id = (await baleOk(root, ['run', '-d', '--cap-drop', 'CHOWN', 'busybox', 'sleep', '100'])).trim();
+    try {
+      assert.is(await baleOk(root, ['exec', id, 'syscall', 'keyctl']), 'keyctl EPERM\n');
+      assert.match(await baleOk(root, ['exec', id, 'grep', '^Seccomp:', '/proc/self/status']), /Seccomp:\s+2/);
+      const chown = await bale(root, ['exec', id, 'chown', '1000', '/tmp']);
+      assert.is.not(chown.code, 0);
+    } finally {
+      await bale(root, ['rm', '-f', id]);
+    }
+  }),
+);
+
+test(
   '--cap-add SYS_ADMIN allows the admin group: a tmpfs mount works',
   withImage(async (root) => {
     const mount = ['busybox', 'sh', '-c', 'mount -t tmpfs none /mnt && grep -c " /mnt tmpfs" /proc/mounts'];
