@@ -120,6 +120,7 @@ test("docker's JSON format: bad profiles are refused with the place that is wron
     ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["a"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":1,"op":"SCMP_CMP_EQ"}]}]}', /args\[0\]\.index/],
     ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["a"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_LIKE"}]}]}', /unknown comparison/],
     ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["a\\tb"],"action":"SCMP_ACT_ERRNO"}]}', /not a system call name/],
+    ['{"defaultAction":"SCMP_ACT_ALLOW","archMap":{"architecture":"SCMP_ARCH_X86_64"}}', /archMap: not a list/],
     ['{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],"archMap":[{"architecture":"SCMP_ARCH_X86_64"}]}', /either 'architectures' or 'archMap'/],
   ];
   for (const [text, re] of bad) assert.throws(() => parseDockerProfile(text), re, text);

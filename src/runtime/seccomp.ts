@@ -125,8 +125,9 @@ export function parseDockerProfile(text: string): Profile {
   }
   const o = obj(root, 'top level');
   const architectures = strings(o['architectures'], 'architectures');
-  const archMap = (o['archMap'] === undefined || o['archMap'] === null ? [] : (o['archMap'] as unknown[])).map((a, i) => {
-    if (!Array.isArray(o['archMap'])) fail('archMap', 'not a list');
+  const rawMap = o['archMap'] ?? [];
+  if (!Array.isArray(rawMap)) fail('archMap', 'not a list');
+  const archMap = rawMap.map((a, i) => {
     const e = obj(a, `archMap[${i}]`);
     if (typeof e['architecture'] !== 'string') fail(`archMap[${i}].architecture`, 'not a string');
     return { arch: e['architecture'], sub: strings(e['subArchitectures'], `archMap[${i}].subArchitectures`) };
