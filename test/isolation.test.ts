@@ -157,6 +157,8 @@ test('descriptors open in bale\'s caller do not enter the container', async () =
       pid = ps.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Names: string; Pid: number | null }).find((c) => c.Names === 'fds')?.Pid ?? 0;
     }
     assert.ok(pid > 0, 'the container runs');
+    // its pid is known before it execs: look once it is sleep (setup, seccomp load, may still be on)
+    for (let i = 0; i < 100 && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep\0'); i++) await new Promise((res) => setTimeout(res, 50));
     assert.equal(readdirSync(`/proc/${pid}/fd`).sort(), ['0', '1', '2']);
   } finally {
     await bale(root, ['rm', '-f', 'fds']);
