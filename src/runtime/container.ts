@@ -14,6 +14,7 @@ import type { Store } from '../store/store.js';
 import { layerDiffDir, layerShortPath } from '../store/layers.js';
 import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
+import type { Resources } from './cgroup.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
 
@@ -42,6 +43,8 @@ export interface ContainerRecord {
   hostname: string;
   net: 'none' | 'host';
   autoRemove: boolean;
+  /** Limits of its cgroup (--memory, --memory-swap, --cpus, --pids-limit). */
+  resources?: Resources;
   state: {
     status: ContainerStatus;
     /** Host pid of the container's pid 1 (while running). */
@@ -52,6 +55,10 @@ export interface ContainerRecord {
     monitorPid?: number;
     monitorStart?: number;
     exitCode?: number;
+    /** Frozen by `bale pause` (while running). */
+    paused?: boolean;
+    /** The kernel's OOM killer killed a process of it during its last run. */
+    oomKilled?: boolean;
     startedAt?: string;
     finishedAt?: string;
   };

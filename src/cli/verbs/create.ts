@@ -3,6 +3,7 @@ import { Store } from '../../store/store.js';
 import { createContainer, repairAll, requireRoot, type CreateOptions } from '../../runtime/lifecycle.js';
 import { needArgs, parseFlagsUntilCommand, wantsHelp, type FlagSpec, type Parsed } from '../verb.js';
 import { UsageError } from '../../util/errors.js';
+import { RESOURCE_ALIASES, RESOURCE_FLAGS, RESOURCE_STRINGS, resourceOptions } from '../resources.js';
 
 export const CREATE_FLAGS = `Options:
   -e, --env K=V         Set an environment variable (-e K takes the host's value); repeatable
@@ -14,7 +15,8 @@ export const CREATE_FLAGS = `Options:
       --name NAME       Name the container (default: a generated adjective_name)
   -i, --interactive     Keep stdin attached
   -t, --tty             Give the container a terminal of its own (a new pty, relayed)
-      --rm              Remove the container when it exits`;
+      --rm              Remove the container when it exits
+${RESOURCE_FLAGS}`;
 
 export const help = `Usage: bale create [OPTIONS] IMAGE [COMMAND] [ARG...]
 
@@ -25,9 +27,9 @@ ${CREATE_FLAGS}
 
 export const createSpec: FlagSpec = {
   boolean: ['interactive', 'tty', 'rm'],
-  string: ['workdir', 'user', 'entrypoint', 'hostname', 'net', 'network', 'name'],
+  string: ['workdir', 'user', 'entrypoint', 'hostname', 'net', 'network', 'name', ...RESOURCE_STRINGS],
   multi: ['env'],
-  alias: { e: 'env', w: 'workdir', u: 'user', i: 'interactive', t: 'tty' },
+  alias: { e: 'env', w: 'workdir', u: 'user', i: 'interactive', t: 'tty', ...RESOURCE_ALIASES },
 };
 
 /** Turn parsed create/run flags into create options. */
@@ -48,6 +50,7 @@ export function createOptions(p: Parsed, verb: string): CreateOptions {
     net,
     tty: Boolean(p['tty']),
     autoRemove: Boolean(p['rm']),
+    resources: resourceOptions(p),
   };
 }
 
