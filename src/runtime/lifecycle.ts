@@ -29,6 +29,8 @@ import { generateName, validName } from './names.js';
 import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
 import { attach, flushed, type AttachIO } from './stdio.js';
+import type { Resources } from './cgroup.js';
+import { dropCgroup, setFrozen, sweepCgroups } from './container-cgroup.js';
 
 export const HELPER = fileURLToPath(new URL('../../native/bale-init', import.meta.url));
 const BALE_BIN = fileURLToPath(new URL('../../../bin/bale', import.meta.url));
@@ -56,6 +58,7 @@ export interface CreateOptions extends Omit<Overrides, 'hostname'> {
   hostname?: string;
   net: 'none' | 'host';
   autoRemove: boolean;
+  resources?: Resources;
 }
 
 function hostsFile(rec: ContainerRecord): string {
@@ -128,6 +131,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         hostname,
         net: o.net,
         autoRemove: o.autoRemove,
+        ...(o.resources ? { resources: o.resources } : {}),
         state: { status: 'created' },
       };
       // Built in tmp/ and renamed into place: a container dir is either whole or absent.
@@ -210,6 +214,7 @@ export async function repairAll(store: Store): Promise<ContainerRecord[]> {
     const r = await refresh(store, rec);
     if (r) out.push(r);
   }
+  await sweepCgroups(store, out);
   return out;
 }
 
@@ -412,6 +417,7 @@ export async function execInContainer(store: Store, recIn: ContainerRecord, o: E
   if (!rec || rec.state.status !== 'running' || !rec.state.pid) {
     throw new BaleError(`container ${recIn.id} is not running`);
   }
+  if (rec.state.paused) throw new BaleError(`Container ${rec.id} is paused, unpause the container before exec`);
   const args = [
     'exec', '--pid', String(rec.state.pid), '--cwd', o.cwd, '--user', o.user,
     ...(o.tty ? ['--tty'] : []),
@@ -466,6 +472,19 @@ export async function signalContainer(store: Store, recIn: ContainerRecord, sign
     throw new BaleError(`cannot kill container ${recIn.name}: container ${recIn.id} is not running`);
   }
   process.kill(rec.state.pid!, signal);
+  await thawAfterSignal(store, rec);
+}
+
+/** As docker does: a signal to a paused container is delivered by thawing it (SIGKILL too, on cgroup v1). */
+async function thawAfterSignal(store: Store, rec: ContainerRecord): Promise<void> {
+  if (!rec.state.paused) return;
+  await setFrozen(rec.id, false);
+  const now = await reload(store, rec.id);
+  if (now?.state.paused) {
+    delete now.state.paused;
+    await saveContainer(store, now);
+  }
+  delete rec.state.paused;
 }
 
 async function waitGone(rec: ContainerRecord, ms: number): Promise<boolean> {
@@ -486,6 +505,7 @@ export async function stopContainer(store: Store, recIn: ContainerRecord, timeou
   } catch {
     /* gone already */
   }
+  await thawAfterSignal(store, rec);
   if (!(await waitGone(rec, timeoutSec * 1000))) {
     try {
       process.kill(rec.state.pid!, 'SIGKILL');
@@ -500,6 +520,7 @@ export async function stopContainer(store: Store, recIn: ContainerRecord, timeou
 
 async function removeDir(store: Store, rec: ContainerRecord): Promise<void> {
   const p = containerPaths(store, rec.id);
+  await dropCgroup(store, rec.id);
   await unmountStale(store, p.dir);
   const tmp = store.tmpPath('rm-container');
   try {
