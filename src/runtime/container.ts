@@ -7,6 +7,7 @@
 //   containers/<id>/work/            overlay workdir
 //   containers/<id>/rootfs/          where the merged view is mounted while it runs
 //   containers/<id>/log              the container's output, for `bale logs`
+//   containers/<id>/run.lock         held by the bale running it, from making its cgroup to removing it
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../oci/digest.js';
