@@ -4,11 +4,13 @@
 // The bale that starts a container holds `containers/<id>/run.lock` from making the cgroup until it
 // has removed it, so a repair running meanwhile (any other bale command) never takes away the
 // cgroup of a container that is starting or stopping; the lock dies with that bale.
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { acquireLock, tryLock } from '../util/lock.js';
 import { BaleError } from '../util/errors.js';
 import type { Store } from '../store/store.js';
 import {
+  cgroupDirs,
   cgroupPids,
   cgroupStats,
   createCgroup,
@@ -99,6 +101,15 @@ export async function sweepCgroups(store: Store, recs: ContainerRecord[]): Promi
       await removeCgroup(host, id).catch(() => undefined);
     }
   }
+}
+
+/** `--cgroup FILE` arguments for bale-init exec: a command run in a container joins its cgroups. */
+export async function joinArgs(id: string): Promise<string[]> {
+  const host = await detectCgroups();
+  if (!host) return [];
+  const procs = cgroupDirs(host, id).map((d) => path.join(d, 'cgroup.procs'));
+  const present = await Promise.all(procs.map((f) => fsp.access(f).then(() => true, () => false)));
+  return procs.filter((_, i) => present[i]).flatMap((f) => ['--cgroup', f]);
 }
 
 async function needHost(): Promise<CgroupHost> {

@@ -30,7 +30,7 @@ import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
 import { attach, flushed, type AttachIO } from './stdio.js';
 import type { Resources } from './cgroup.js';
-import { dropCgroup, setFrozen, sweepCgroups } from './container-cgroup.js';
+import { dropCgroup, enterCgroup, joinArgs, setFrozen, sweepCgroups, type RunCgroup } from './container-cgroup.js';
 
 export const HELPER = fileURLToPath(new URL('../../native/bale-init', import.meta.url));
 const BALE_BIN = fileURLToPath(new URL('../../../bin/bale', import.meta.url));
@@ -255,8 +255,17 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
   const cur = await refresh(store, recIn);
   if (!cur) throw new BaleError(`No such container: ${recIn.name}`);
   if (cur.state.status === 'running') throw new BaleError(`container ${cur.name} is already running`);
-  const rec = cur;
-  await ensureLayers(store, rec);
+  await ensureLayers(store, cur);
+  // Its cgroup lives exactly as long as this run: made before the helper, removed on every way out.
+  const cg = await enterCgroup(store, cur);
+  try {
+    return await launch(store, cur, io, cg);
+  } finally {
+    await cg.finish();
+  }
+}
+
+async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCgroup): Promise<number> {
   const p = containerPaths(store, rec.id);
   // overlay wants an empty workdir; a previous run may have left its 'work' subdir behind.
   await fsp.rm(p.work, { recursive: true, force: true });
@@ -277,6 +286,7 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
     ...(io.tty ? ['--tty'] : []),
     ...(io.tty && io.stdin === 'inherit' ? ['--stdin'] : []),
     ...securityArgs(rec),
+    ...cg.procs.flatMap((f) => ['--cgroup', f]),
     '--pid-fd', '3',
     '--', ...rec.process.args,
   ];
@@ -351,8 +361,9 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
     }
     const code = await exited;
     await flushed(child);
+    const oomKilled = await cg.finish();
     const now = (await reload(store, rec.id)) ?? rec;
-    now.state = { status: 'exited', exitCode: code, startedAt: rec.state.startedAt, finishedAt: new Date().toISOString() };
+    now.state = { status: 'exited', exitCode: code, ...(oomKilled ? { oomKilled } : {}), startedAt: rec.state.startedAt, finishedAt: new Date().toISOString() };
     await saveContainer(store, now);
     return code;
   } finally {
@@ -423,6 +434,7 @@ export async function execInContainer(store: Store, recIn: ContainerRecord, o: E
     ...(o.tty ? ['--tty'] : []),
     ...(o.tty && o.stdin === 'inherit' ? ['--stdin'] : []),
     ...securityArgs(rec),
+    ...(await joinArgs(rec.id)),
     '--', ...o.args,
   ];
   if (o.detach) {
