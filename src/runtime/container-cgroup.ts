@@ -40,7 +40,13 @@ function runLock(store: Store, id: string): string {
 
 /** Make the container's cgroup with its limits, for one run. */
 export async function enterCgroup(store: Store, rec: ContainerRecord): Promise<RunCgroup> {
-  const lock = await acquireLock(runLock(store, rec.id), 'exclusive');
+  // Held for the whole run: if another bale has it for long, it is running this container.
+  let lock = await tryLock(runLock(store, rec.id), 'exclusive');
+  for (let i = 0; !lock && i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    lock = await tryLock(runLock(store, rec.id), 'exclusive');
+  }
+  if (!lock) throw new BaleError(`container ${rec.name} is already running (or being started or removed by another bale)`);
   try {
     const host = await detectCgroups();
     if (!host) {
