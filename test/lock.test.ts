@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { acquireLock } from '../src/util/lock.js';
+import { acquireLock, tryLock } from '../src/util/lock.js';
 import { REPO, tmpDir } from './helpers.js';
 
 const within = <T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> =>
@@ -29,6 +29,27 @@ test('exclusive waits for exclusive; shared locks share and keep exclusive out',
     await s1.release();
     await (s2 as { release(): Promise<void> }).release();
     await (await x).release();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('tryLock gives up at once on a held lock and takes a free one', async () => {
+  const t = tmpDir();
+  try {
+    const f = path.join(t.dir, 'lock');
+    const a = await acquireLock(f, 'exclusive');
+    const started = Date.now();
+    assert.is(await tryLock(f, 'exclusive'), undefined);
+    assert.is(await tryLock(f, 'shared'), undefined);
+    assert.ok(Date.now() - started < 2000, 'it did not wait');
+    await a.release();
+    const b = await tryLock(f, 'exclusive');
+    assert.ok(b, 'free: taken');
+    const waiting = acquireLock(f, 'exclusive');
+    assert.is(await within(waiting, 300), 'timeout', 'and held');
+    await b!.release();
+    await (await waiting).release();
   } finally {
     t.cleanup();
   }

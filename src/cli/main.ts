@@ -27,6 +27,9 @@ export const VERBS: Record<string, string> = {
   kill: 'Send a signal to running containers',
   rm: 'Remove containers',
   logs: 'Show a container\'s output',
+  pause: 'Pause all processes within containers',
+  unpause: 'Unpause all processes within containers',
+  stats: 'Show containers\' CPU, memory and process counts',
 };
 
 const ALIASES: Record<string, string> = { ls: 'images', list: 'images' };

@@ -7,6 +7,7 @@
 //   containers/<id>/work/            overlay workdir
 //   containers/<id>/rootfs/          where the merged view is mounted while it runs
 //   containers/<id>/log              the container's output, for `bale logs`
+//   containers/<id>/run.lock         held by the bale running it, from making its cgroup to removing it
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../oci/digest.js';
@@ -15,6 +16,7 @@ import { layerDiffDir, layerShortPath } from '../store/layers.js';
 import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 import type { SecurityRecord } from './security.js';
+import type { Resources } from './cgroup.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
 
@@ -45,6 +47,8 @@ export interface ContainerRecord {
   autoRemove: boolean;
   /** Capabilities, seccomp, no_new_privs, privileged (absent in records of older bales: docker's defaults). */
   security?: SecurityRecord;
+  /** Limits of its cgroup (--memory, --memory-swap, --cpus, --pids-limit). */
+  resources?: Resources;
   state: {
     status: ContainerStatus;
     /** Host pid of the container's pid 1 (while running). */
@@ -55,6 +59,10 @@ export interface ContainerRecord {
     monitorPid?: number;
     monitorStart?: number;
     exitCode?: number;
+    /** Frozen by `bale pause` (while running). */
+    paused?: boolean;
+    /** The kernel's OOM killer killed a process of it during its last run. */
+    oomKilled?: boolean;
     startedAt?: string;
     finishedAt?: string;
   };

@@ -30,6 +30,8 @@ import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
 import { attach, flushed, type AttachIO } from './stdio.js';
 import { securityArgs, securityRecord, type SecurityFlags } from './security.js';
+import type { Resources } from './cgroup.js';
+import { dropCgroup, enterCgroup, joinArgs, setFrozen, sweepCgroups, type RunCgroup } from './container-cgroup.js';
 
 export const HELPER = fileURLToPath(new URL('../../native/bale-init', import.meta.url));
 const BALE_BIN = fileURLToPath(new URL('../../../bin/bale', import.meta.url));
@@ -58,6 +60,7 @@ export interface CreateOptions extends Omit<Overrides, 'hostname'> {
   net: 'none' | 'host';
   autoRemove: boolean;
   security: SecurityFlags;
+  resources?: Resources;
 }
 
 function hostsFile(rec: ContainerRecord): string {
@@ -132,6 +135,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         net: o.net,
         autoRemove: o.autoRemove,
         security,
+        ...(o.resources ? { resources: o.resources } : {}),
         state: { status: 'created' },
       };
       // Built in tmp/ and renamed into place: a container dir is either whole or absent.
@@ -214,6 +218,7 @@ export async function repairAll(store: Store): Promise<ContainerRecord[]> {
     const r = await refresh(store, rec);
     if (r) out.push(r);
   }
+  await sweepCgroups(store, out);
   return out;
 }
 
@@ -249,8 +254,17 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
   const cur = await refresh(store, recIn);
   if (!cur) throw new BaleError(`No such container: ${recIn.name}`);
   if (cur.state.status === 'running') throw new BaleError(`container ${cur.name} is already running`);
-  const rec = cur;
-  await ensureLayers(store, rec);
+  await ensureLayers(store, cur);
+  // Its cgroup lives exactly as long as this run: made before the helper, removed on every way out.
+  const cg = await enterCgroup(store, cur);
+  try {
+    return await launch(store, cur, io, cg);
+  } finally {
+    await cg.finish();
+  }
+}
+
+async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCgroup): Promise<number> {
   const p = containerPaths(store, rec.id);
   // overlay wants an empty workdir; a previous run may have left its 'work' subdir behind.
   await fsp.rm(p.work, { recursive: true, force: true });
@@ -271,6 +285,7 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
     ...(io.tty ? ['--tty'] : []),
     ...(io.tty && io.stdin === 'inherit' ? ['--stdin'] : []),
     ...(await securityArgs(p.dir, rec.security)),
+    ...cg.procs.flatMap((f) => ['--cgroup', f]),
     '--pid-fd', '3',
     '--', ...rec.process.args,
   ];
@@ -345,8 +360,9 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
     }
     const code = await exited;
     await flushed(child);
+    const oomKilled = await cg.finish();
     const now = (await reload(store, rec.id)) ?? rec;
-    now.state = { status: 'exited', exitCode: code, startedAt: rec.state.startedAt, finishedAt: new Date().toISOString() };
+    now.state = { status: 'exited', exitCode: code, ...(oomKilled ? { oomKilled } : {}), startedAt: rec.state.startedAt, finishedAt: new Date().toISOString() };
     await saveContainer(store, now);
     return code;
   } finally {
@@ -411,11 +427,13 @@ export async function execInContainer(store: Store, recIn: ContainerRecord, o: E
   if (!rec || rec.state.status !== 'running' || !rec.state.pid) {
     throw new BaleError(`container ${recIn.id} is not running`);
   }
+  if (rec.state.paused) throw new BaleError(`Container ${rec.id} is paused, unpause the container before exec`);
   const args = [
     'exec', '--pid', String(rec.state.pid), '--cwd', o.cwd, '--user', o.user,
     ...(o.tty ? ['--tty'] : []),
     ...(o.tty && o.stdin === 'inherit' ? ['--stdin'] : []),
     ...(await securityArgs(containerPaths(store, rec.id).dir, rec.security)),
+    ...(await joinArgs(rec.id)),
     '--', ...o.args,
   ];
   if (o.detach) {
@@ -465,6 +483,19 @@ export async function signalContainer(store: Store, recIn: ContainerRecord, sign
     throw new BaleError(`cannot kill container ${recIn.name}: container ${recIn.id} is not running`);
   }
   process.kill(rec.state.pid!, signal);
+  await thawAfterSignal(store, rec);
+}
+
+/** As docker does: a signal to a paused container is delivered by thawing it (SIGKILL too, on cgroup v1). */
+async function thawAfterSignal(store: Store, rec: ContainerRecord): Promise<void> {
+  if (!rec.state.paused) return;
+  await setFrozen(rec.id, false);
+  const now = await reload(store, rec.id);
+  if (now?.state.paused) {
+    delete now.state.paused;
+    await saveContainer(store, now);
+  }
+  delete rec.state.paused;
 }
 
 async function waitGone(rec: ContainerRecord, ms: number): Promise<boolean> {
@@ -485,6 +516,7 @@ export async function stopContainer(store: Store, recIn: ContainerRecord, timeou
   } catch {
     /* gone already */
   }
+  await thawAfterSignal(store, rec);
   if (!(await waitGone(rec, timeoutSec * 1000))) {
     try {
       process.kill(rec.state.pid!, 'SIGKILL');
@@ -499,6 +531,7 @@ export async function stopContainer(store: Store, recIn: ContainerRecord, timeou
 
 async function removeDir(store: Store, rec: ContainerRecord): Promise<void> {
   const p = containerPaths(store, rec.id);
+  await dropCgroup(store, rec.id);
   await unmountStale(store, p.dir);
   const tmp = store.tmpPath('rm-container');
   try {

@@ -15,18 +15,37 @@ export interface Lock {
 }
 
 export async function acquireLock(file: string, mode: LockMode): Promise<Lock> {
+  const lock = await takeLock(file, mode, false);
+  return lock!;
+}
+
+/** Take the lock only if nobody holds it: undefined when it is busy. */
+export function tryLock(file: string, mode: LockMode): Promise<Lock | undefined> {
+  return takeLock(file, mode, true);
+}
+
+async function takeLock(file: string, mode: LockMode, nowait: boolean): Promise<Lock | undefined> {
   const fh = await fsp.open(file, 'a', 0o600).catch((e: Error) => {
     throw new Error(`cannot open lock ${file}: ${e.message}`);
   });
+  let got: boolean;
   try {
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn('flock', [mode === 'shared' ? '-s' : '-x', '3'], { stdio: ['ignore', 'ignore', 'inherit', fh.fd] });
+    got = await new Promise<boolean>((resolve, reject) => {
+      const args = [mode === 'shared' ? '-s' : '-x', ...(nowait ? ['-n', '-E', '75'] : []), '3'];
+      const child = spawn('flock', args, { stdio: ['ignore', 'ignore', 'inherit', fh.fd] });
       child.on('error', (e) => reject(new Error(`cannot lock ${file}: ${e.message}`)));
-      child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`cannot lock ${file}: flock exited ${code ?? signal}`))));
+      child.on('exit', (code, signal) => {
+        if (code === 0 || (nowait && code === 75)) resolve(code === 0);
+        else reject(new Error(`cannot lock ${file}: flock exited ${code ?? signal}`));
+      });
     });
   } catch (e) {
     await fh.close();
     throw e;
+  }
+  if (!got) {
+    await fh.close();
+    return undefined;
   }
   let released = false;
   return {

@@ -3,6 +3,7 @@ import { Store } from '../../store/store.js';
 import { createContainer, repairAll, requireRoot, type CreateOptions } from '../../runtime/lifecycle.js';
 import { needArgs, parseFlagsUntilCommand, wantsHelp, type FlagSpec, type Parsed } from '../verb.js';
 import { UsageError } from '../../util/errors.js';
+import { RESOURCE_ALIASES, RESOURCE_FLAGS, RESOURCE_STRINGS, resourceOptions } from '../resources.js';
 
 export const CREATE_FLAGS = `Options:
   -e, --env K=V         Set an environment variable (-e K takes the host's value); repeatable
@@ -20,7 +21,8 @@ export const CREATE_FLAGS = `Options:
       --security-opt O  seccomp=unconfined (no filter), seccomp=FILE.json (a docker seccomp profile),
                         no-new-privileges[=true|false] (setuid binaries and file capabilities do not
                         raise privileges); default: docker's seccomp profile; repeatable
-      --privileged      Every capability, no seccomp filter, /proc and /sys unmasked (unsafe)`;
+      --privileged      Every capability, no seccomp filter, /proc and /sys unmasked (unsafe)
+${RESOURCE_FLAGS}`;
 
 export const help = `Usage: bale create [OPTIONS] IMAGE [COMMAND] [ARG...]
 
@@ -31,9 +33,9 @@ ${CREATE_FLAGS}
 
 export const createSpec: FlagSpec = {
   boolean: ['interactive', 'tty', 'rm', 'privileged'],
-  string: ['workdir', 'user', 'entrypoint', 'hostname', 'net', 'network', 'name'],
+  string: ['workdir', 'user', 'entrypoint', 'hostname', 'net', 'network', 'name', ...RESOURCE_STRINGS],
   multi: ['env', 'security-opt', 'cap-add', 'cap-drop'],
-  alias: { e: 'env', w: 'workdir', u: 'user', i: 'interactive', t: 'tty' },
+  alias: { e: 'env', w: 'workdir', u: 'user', i: 'interactive', t: 'tty', ...RESOURCE_ALIASES },
 };
 
 /** --privileged hands the container the host: say so once. */
@@ -65,6 +67,7 @@ export function createOptions(p: Parsed, verb: string): CreateOptions {
       capDrop: p['cap-drop'] as string[],
       privileged: Boolean(p['privileged']),
     },
+    resources: resourceOptions(p),
   };
 }
 

@@ -23,7 +23,7 @@ function since(iso: string | undefined): string {
 export function statusText(c: ContainerRecord): string {
   switch (c.state.status) {
     case 'running':
-      return `Up ${since(c.state.startedAt)}`;
+      return `Up ${since(c.state.startedAt)}${c.state.paused ? ' (Paused)' : ''}`;
     case 'exited':
       return `Exited (${c.state.exitCode ?? 'unknown'}) ${humanAge(c.state.finishedAt)}`;
     default:
@@ -59,7 +59,7 @@ export async function run(args: string[]): Promise<number> {
           Command: command(c),
           CreatedAt: c.created,
           RunningFor: humanAge(c.created),
-          State: c.state.status,
+          State: c.state.paused ? 'paused' : c.state.status,
           Status: statusText(c),
           ExitCode: c.state.exitCode ?? null,
           Pid: c.state.status === 'running' ? c.state.pid : null,
