@@ -27,6 +27,7 @@ export const VERBS: Record<string, string> = {
   kill: 'Send a signal to running containers',
   rm: 'Remove containers',
   logs: 'Show a container\'s output',
+  volume: 'Manage volumes (create, ls, inspect, rm, prune)',
 };
 
 const ALIASES: Record<string, string> = { ls: 'images', list: 'images' };

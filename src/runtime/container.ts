@@ -7,6 +7,7 @@
 //   containers/<id>/work/            overlay workdir
 //   containers/<id>/rootfs/          where the merged view is mounted while it runs
 //   containers/<id>/log              the container's output, for `bale logs`
+//   containers/<id>/mounts           its mounts as bale-init reads them (written at each start)
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../oci/digest.js';
@@ -14,6 +15,7 @@ import type { Store } from '../store/store.js';
 import { layerDiffDir, layerShortPath } from '../store/layers.js';
 import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
+import type { MountSpec } from './mounts.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
 
@@ -42,6 +44,10 @@ export interface ContainerRecord {
   hostname: string;
   net: 'none' | 'host';
   autoRemove: boolean;
+  /** -v, --mount, --tmpfs (volumes by name; anonymous ones named at create). */
+  mounts?: MountSpec[];
+  /** --read-only: the root file system is mounted read-only. */
+  readOnly?: boolean;
   state: {
     status: ContainerStatus;
     /** Host pid of the container's pid 1 (while running). */
@@ -71,6 +77,7 @@ export function containerPaths(store: Store, id: string) {
     work: path.join(dir, 'work'),
     rootfs: path.join(dir, 'rootfs'),
     log: path.join(dir, 'log'),
+    mounts: path.join(dir, 'mounts'),
   };
 }
 

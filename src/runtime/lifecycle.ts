@@ -15,7 +15,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { layerDiffDir, imageChainIds, unpackLayers } from '../store/layers.js';
 import type { Store } from '../store/store.js';
-import { withLock } from '../util/lock.js';
 import { exists, readJson } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 import {
@@ -29,6 +28,9 @@ import { generateName, validName } from './names.js';
 import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
 import { attach, flushed, type AttachIO } from './stdio.js';
+import { anonymousVolumes, prepareMounts, type MountSpec } from './mounts.js';
+import { readEnvFiles } from './env-file.js';
+import { removeAnonymousVolumes, withContainersLock } from '../store/volumes.js';
 
 export const HELPER = fileURLToPath(new URL('../../native/bale-init', import.meta.url));
 const BALE_BIN = fileURLToPath(new URL('../../../bin/bale', import.meta.url));
@@ -56,6 +58,10 @@ export interface CreateOptions extends Omit<Overrides, 'hostname'> {
   hostname?: string;
   net: 'none' | 'host';
   autoRemove: boolean;
+  /** --env-file: read before -e applies (so -e overrides them). */
+  envFiles?: string[];
+  mounts?: MountSpec[];
+  readOnly?: boolean;
 }
 
 function hostsFile(rec: ContainerRecord): string {
@@ -105,18 +111,21 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   const id = randomBytes(32).toString('hex');
   // With the host's network the host's name resolves there; docker keeps it too.
   const hostname = o.hostname || (o.net === 'host' ? os.hostname() : id.slice(0, 12));
-  const spec = processSpec(config.config, { ...o, hostname });
+  const env = [...(await readEnvFiles(o.envFiles ?? [])), ...o.env];
+  const spec = processSpec(config.config, { ...o, env, hostname });
   // Held until the record is in place, so gc never collects layers between unpack and record.
   const writer = await store.writerLock();
   try {
     await unpackLayers(store, image);
-    return await withLock(path.join(store.lockDir, 'containers'), 'exclusive', async () => {
+    return await withContainersLock(store, async () => {
       const all = await listContainers(store);
       const taken = new Set(all.map((c) => c.name));
       if (o.name !== undefined && taken.has(o.name)) {
         const other = all.find((c) => c.name === o.name)!;
         throw new BaleError(`Conflict. The container name "/${o.name}" is already in use by container "${other.id}". You have to remove (or rename) that container to be able to reuse that name.`);
       }
+      // Volumes are made under the containers lock, so `volume rm` never sees them unused meanwhile.
+      const mounts = await prepareMounts(store, o.mounts ?? []);
       const rec: ContainerRecord = {
         id,
         name: o.name ?? generateName(taken),
@@ -128,6 +137,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         hostname,
         net: o.net,
         autoRemove: o.autoRemove,
+        ...(mounts.length ? { mounts } : {}),
+        ...(o.readOnly ? { readOnly: true } : {}),
         state: { status: 'created' },
       };
       // Built in tmp/ and renamed into place: a container dir is either whole or absent.
@@ -140,6 +151,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         await fsp.rename(tmp, containerPaths(store, id).dir);
       } catch (e) {
         await fsp.rm(tmp, { recursive: true, force: true });
+        await removeAnonymousVolumes(store, await anonymousVolumes(store, mounts));
         throw e;
       }
       return rec;
@@ -498,9 +510,11 @@ export async function stopContainer(store: Store, recIn: ContainerRecord, timeou
   return refresh(store, after);
 }
 
-async function removeDir(store: Store, rec: ContainerRecord): Promise<void> {
+/** Remove a container's dir, and its anonymous volumes when asked (`rm -v`) or when it was --rm (as docker). */
+async function removeDir(store: Store, rec: ContainerRecord, volumes = false): Promise<void> {
   const p = containerPaths(store, rec.id);
   await unmountStale(store, p.dir);
+  const anon = volumes || rec.autoRemove ? await anonymousVolumes(store, rec.mounts) : [];
   const tmp = store.tmpPath('rm-container');
   try {
     await fsp.rename(p.dir, tmp);
@@ -509,9 +523,10 @@ async function removeDir(store: Store, rec: ContainerRecord): Promise<void> {
     throw e;
   }
   await fsp.rm(tmp, { recursive: true, force: true });
+  if (anon.length) await withContainersLock(store, () => removeAnonymousVolumes(store, anon));
 }
 
-export async function removeContainer(store: Store, recIn: ContainerRecord, force: boolean): Promise<void> {
+export async function removeContainer(store: Store, recIn: ContainerRecord, force: boolean, volumes = false): Promise<void> {
   let rec = await refresh(store, recIn);
   if (!rec) return;
   if (rec.state.status === 'running') {
@@ -521,7 +536,7 @@ export async function removeContainer(store: Store, recIn: ContainerRecord, forc
     rec = await stopContainer(store, rec, 0, 9);
     if (!rec) return;
   }
-  await removeDir(store, rec);
+  await removeDir(store, rec, volumes);
 }
 
 function run(cmd: string, args: string[]): Promise<void> {

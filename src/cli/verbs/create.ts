@@ -3,9 +3,15 @@ import { Store } from '../../store/store.js';
 import { createContainer, repairAll, requireRoot, type CreateOptions } from '../../runtime/lifecycle.js';
 import { needArgs, parseFlagsUntilCommand, wantsHelp, type FlagSpec, type Parsed } from '../verb.js';
 import { UsageError } from '../../util/errors.js';
+import { mountSpecs } from '../../runtime/mounts.js';
 
 export const CREATE_FLAGS = `Options:
   -e, --env K=V         Set an environment variable (-e K takes the host's value); repeatable
+      --env-file FILE   Read variables from FILE (K=V or K lines, # comments); repeatable
+  -v, --volume SPEC     Bind /HOST:/CTR[:ro], named volume NAME:/CTR[:ro], or anonymous /CTR
+      --mount SPEC      type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=N]
+      --tmpfs /CTR      A tmpfs at /CTR; options after a colon: size=1m,mode=1777,ro,exec
+      --read-only       Mount the container's root file system read-only
   -w, --workdir DIR     Working directory inside the container (overrides the image's)
   -u, --user USER       User: name, uid, name:group or uid:gid (overrides the image's)
       --entrypoint CMD  Replace the image's Entrypoint (and drop its Cmd); '' for none
@@ -24,10 +30,10 @@ ${CREATE_FLAGS}
 `;
 
 export const createSpec: FlagSpec = {
-  boolean: ['interactive', 'tty', 'rm'],
+  boolean: ['interactive', 'tty', 'rm', 'read-only'],
   string: ['workdir', 'user', 'entrypoint', 'hostname', 'net', 'network', 'name'],
-  multi: ['env'],
-  alias: { e: 'env', w: 'workdir', u: 'user', i: 'interactive', t: 'tty' },
+  multi: ['env', 'env-file', 'volume', 'mount', 'tmpfs'],
+  alias: { e: 'env', v: 'volume', w: 'workdir', u: 'user', i: 'interactive', t: 'tty' },
 };
 
 /** Turn parsed create/run flags into create options. */
@@ -41,6 +47,9 @@ export function createOptions(p: Parsed, verb: string): CreateOptions {
     cmd: p._.slice(1),
     entrypoint: str('entrypoint'),
     env: p['env'] as string[],
+    envFiles: p['env-file'] as string[],
+    mounts: mountSpecs({ volume: p['volume'] as string[], mount: p['mount'] as string[], tmpfs: p['tmpfs'] as string[] }),
+    readOnly: Boolean(p['read-only']),
     workdir: str('workdir'),
     user: str('user'),
     hostname: str('hostname'),
