@@ -28,7 +28,7 @@ import { generateName, validName } from './names.js';
 import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
 import { attach, flushed, type AttachIO } from './stdio.js';
-import { anonymousVolumes, prepareMounts, type MountSpec } from './mounts.js';
+import { anonymousVolumes, prepareMounts, writeMountsFile, type MountSpec } from './mounts.js';
 import { readEnvFiles } from './env-file.js';
 import { removeAnonymousVolumes, withContainersLock } from '../store/volumes.js';
 
@@ -269,6 +269,7 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
   await fsp.rm(p.work, { recursive: true, force: true });
   await fsp.mkdir(p.work, { mode: 0o755 });
   await fsp.mkdir(p.rootfs, { recursive: true, mode: 0o755 });
+  const mountsFile = await writeMountsFile(store, rec.mounts, p.mounts);
 
   const ns = ['mnt', 'uts', 'ipc', 'pid', 'cgroup', ...(rec.net === 'none' ? ['net'] : [])];
   const args = [
@@ -284,6 +285,8 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
     ...(io.tty ? ['--tty'] : []),
     ...(io.tty && io.stdin === 'inherit' ? ['--stdin'] : []),
     ...securityArgs(rec),
+    ...(mountsFile ? ['--mounts', mountsFile] : []),
+    ...(rec.readOnly ? ['--read-only'] : []),
     '--pid-fd', '3',
     '--', ...rec.process.args,
   ];
