@@ -162,6 +162,28 @@ test(
 );
 
 test(
+  'an image\'s VOLUME gets an anonymous volume holding the image\'s files; a flag at the same path wins',
+  withStore(async (root) => {
+    await seedImage(root, {
+      layers: [busyboxEntries(), [{ name: 'var/' }, { name: 'var/db/' }, { name: 'var/db/seed', content: 'seed\n' }]],
+      config: { Env: ['PATH=/bin'], Cmd: ['sh'], Volumes: { '/var/db': {} } },
+      tags: ['db:1'],
+    });
+    await baleOk(root, ['run', '--name', 'db', 'db:1', 'sh', '-c', 'echo row > /var/db/table']);
+    const vols = volumes(root);
+    assert.is(vols.length, 1);
+    const data = path.join(root, 'volumes', vols[0]!, '_data');
+    assert.equal(readdirSync(data).sort(), ['seed', 'table']);
+    const id = (await containers(root)).find((c) => c.Names === 'db')!.ID;
+    assert.not.ok(existsSync(path.join(root, 'containers', id, 'upper', 'var', 'db', 'table')), 'the write went to the volume, not the container');
+    assert.is(await baleOk(root, ['run', '--rm', '-v', 'mine:/var/db', 'db:1', 'ls', '/var/db']), 'seed\n');
+    assert.equal(volumes(root), ['mine', vols[0]!].sort(), 'no anonymous volume where a flag mounts');
+    await baleOk(root, ['rm', '-v', 'db']);
+    assert.equal(volumes(root), ['mine']);
+  }),
+);
+
+test(
   'image symlinks at a mount target (to /, ../../.., /etc) land the mount inside the container, never on the host',
   withStore(async (root, host) => {
     writeFileSync(path.join(host, 'marker'), 'mounted\n');

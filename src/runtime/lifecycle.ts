@@ -28,7 +28,7 @@ import { generateName, validName } from './names.js';
 import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
 import { attach, flushed, type AttachIO } from './stdio.js';
-import { anonymousVolumes, prepareMounts, writeMountsFile, type MountSpec } from './mounts.js';
+import { anonymousVolumes, prepareMounts, withImageVolumes, writeMountsFile, type MountSpec } from './mounts.js';
 import { readEnvFiles } from './env-file.js';
 import { removeAnonymousVolumes, withContainersLock } from '../store/volumes.js';
 
@@ -125,7 +125,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         throw new BaleError(`Conflict. The container name "/${o.name}" is already in use by container "${other.id}". You have to remove (or rename) that container to be able to reuse that name.`);
       }
       // Volumes are made under the containers lock, so `volume rm` never sees them unused meanwhile.
-      const mounts = await prepareMounts(store, o.mounts ?? []);
+      const mounts = await prepareMounts(store, withImageVolumes(o.mounts ?? [], config.config?.Volumes));
       const rec: ContainerRecord = {
         id,
         name: o.name ?? generateName(taken),

@@ -207,6 +207,25 @@ export function mountSpecs(f: MountFlags): MountSpec[] {
 }
 
 /**
+ * The image's VOLUME paths as anonymous volumes, as docker makes them, except where a flag already
+ * mounts something (the flags win).
+ */
+export function withImageVolumes(specs: MountSpec[], imageVolumes: Record<string, object> | undefined): MountSpec[] {
+  const out = [...specs];
+  for (const t of Object.keys(imageVolumes ?? {}).sort()) {
+    let m: MountSpec;
+    try {
+      m = parseVolumeFlag(t);
+    } catch (e) {
+      throw new BaleError(`the image's VOLUME ${JSON.stringify(t)}: ${(e as Error).message}`);
+    }
+    if (/[\t\n\r]/.test(m.target)) throw new BaleError(`the image's VOLUME ${JSON.stringify(t)}: tabs and newlines are not allowed in mount paths`);
+    if (m.type === 'volume' && !m.source && !out.some((x) => x.target === m.target)) out.push(m);
+  }
+  return out;
+}
+
+/**
  * What a mount needs on the host before the container exists: bind sources checked (or made, for
  * -v), volumes created (anonymous ones named). Call with the containers lock held (see store/volumes).
  */
