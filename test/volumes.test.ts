@@ -71,6 +71,7 @@ test('flags: docker\'s forms parse; bad specs get docker\'s one-line messages', 
     [{ mount: ['type=bind,source=/s,target=/x,colour=red'] }, /unexpected key 'colour'/],
     [{ tmpfs: ['/x:size=lots'] }, /invalid size: 'lots'/],
     [{ volume: ['/a\tb:/x'] }, /tabs and newlines are not allowed/],
+    [{ tmpfs: ['/x:dev'] }, /dev is not allowed/],
   ];
   for (const [flags, re] of bad) {
     assert.throws(() => mountSpecs({ volume: [], mount: [], tmpfs: [], ...flags }), re, JSON.stringify(flags));
@@ -243,6 +244,21 @@ test(
     assert.match(lines[2]!, /^rw,nosuid,nodev,noexec,.*size=1024k/);
     assert.equal(lines.slice(3), ['700', '1777']);
     assert.match(r.stderr, /No space left on device/);
+  }),
+);
+
+test(
+  'binds, volumes and tmpfs are nodev: a block device root makes there does not open the host disk',
+  withStore(async (root, host) => {
+    await seedBusybox(root);
+    const st = statSync('/');
+    const major = Math.floor(st.dev / 256) & 0xfff;
+    const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
+    const script = ['/h', '/v', '/t'].map((d) => `mknod ${d}/disk b ${major} ${minor} && echo made; head -c 1 ${d}/disk >/dev/null && echo OPENED ${d}`).join('; ');
+    const r = await bale(root, ['run', '--rm', '-v', `${host}:/h`, '-v', 'v:/v', '--tmpfs', '/t', 'busybox', 'sh', '-c', script]);
+    assert.is(r.stdout, 'made\nmade\nmade\n', r.stdout + r.stderr);
+    assert.match(r.stderr, /Permission denied/);
+    assert.match(await baleOk(root, ['run', '--rm', '-v', `${host}:/h`, 'busybox', 'grep', ' /h ', '/proc/mounts']), /nodev/);
   }),
 );
 

@@ -22,7 +22,7 @@ export interface MountSpec {
   tmpfsSize?: number;
   /** tmpfs: mode of its root (docker's default 1777). */
   tmpfsMode?: number;
-  /** tmpfs: mount flags that lift docker's default nosuid/nodev/noexec (`exec`, `suid`, `dev`). */
+  /** tmpfs: mount flags that lift docker's default nosuid/noexec (`exec`, `suid`; always nodev). */
   tmpfsFlags?: string[];
 }
 
@@ -184,9 +184,10 @@ export function parseTmpfsFlag(spec: string): MountSpec {
     if (k === 'size' && v !== undefined) m.tmpfsSize = parseSize(v, `--tmpfs ${spec}`);
     else if (k === 'mode' && v !== undefined) m.tmpfsMode = parseMode(v, `--tmpfs ${spec}`);
     else if (o === 'ro' || o === 'rw') m.readOnly = o === 'ro';
-    else if (['exec', 'suid', 'dev'].includes(o)) flags.push(o);
+    else if (['exec', 'suid'].includes(o)) flags.push(o);
     else if (['noexec', 'nosuid', 'nodev'].includes(o)) continue; // the defaults
-    else throw new UsageError(`invalid tmpfs option ${JSON.stringify(o)} in --tmpfs ${spec} (size=, mode=, ro, rw, exec, suid, dev)`);
+    else if (o === 'dev') throw new UsageError(`--tmpfs ${spec}: dev is not allowed (a device node root makes there would open the host's device)`);
+    else throw new UsageError(`invalid tmpfs option ${JSON.stringify(o)} in --tmpfs ${spec} (size=, mode=, ro, rw, exec, suid)`);
   }
   if (flags.length) m.tmpfsFlags = flags;
   return m;

@@ -12,8 +12,8 @@
  *   TARGET  absolute path inside the container
  *   FLAGS   comma-separated, maybe empty: "ro"; "copyup" (bind of a volume: if the volume is empty,
  *           first copy what the container has at TARGET into it, with owners, modes and times, as
- *           docker does on a volume's first use); tmpfs only: "exec", "suid", "dev" (lift the
- *           default noexec, nosuid, nodev)
+ *           docker does on a volume's first use); tmpfs only: "exec", "suid" (lift the default
+ *           noexec, nosuid; a tmpfs is always nodev)
  *   DATA    tmpfs: its mount data ("mode=1777,size=1048576"); bind: empty
  *
  * Parents come first (the file is sorted by depth), so a mount inside another one lands in it.
@@ -26,7 +26,8 @@
  * already-resolved parent (so they go to the container's upper layer, as overlay does by itself),
  * and the mount goes onto /proc/self/fd/N of the resolved target: nothing is walked twice by name.
  * A target that resolves to the root itself is refused (a mount over the root would not be seen
- * after pivot_root).
+ * after pivot_root). Binds and volumes are nodev, like the root and /dev: root in the container
+ * may mknod, and a node it makes there must not open a host device.
  *
  * copyup copies regular files, directories, symlinks (never followed), devices and fifos; hardlinks
  * become separate files and extended attributes are not copied.
@@ -323,22 +324,25 @@ static int apply_one(int root, const struct stat *root_st, char **f, char *err, 
     unsigned long mf = MS_NOSUID | MS_NODEV | MS_NOEXEC | (ro ? MS_RDONLY : 0);
     if (has_flag(flags, "exec")) mf &= ~(unsigned long)MS_NOEXEC;
     if (has_flag(flags, "suid")) mf &= ~(unsigned long)MS_NOSUID;
-    if (has_flag(flags, "dev")) mf &= ~(unsigned long)MS_NODEV;
     rc = mount("tmpfs", at, "tmpfs", mf, data);
   } else {
     rc = mount(source, at, NULL, MS_BIND | MS_REC, NULL);
   }
   close(fd);
   if (rc != 0) return fail(err, errlen, "mount %s on %s: %s", is_tmpfs ? "tmpfs" : source, target, strerror(errno));
-  if (ro && !is_tmpfs) {
-    /* The read-only flag is per mount: remount the new one (reached again, now through it). */
+  if (!is_tmpfs) {
+    /*
+     * Flags are per mount: remount the new one (reached again, now through it) nodev, as the root
+     * and /dev are (root in the container may mknod; a node it makes in a volume or a bind must not
+     * open the host's disk), and read-only for ro.
+     */
     int m = in_root(root, target + 1, O_PATH, 0);
     if (m < 0) return fail(err, errlen, "mount point %s: %s", target, strerror(errno));
     snprintf(at, sizeof at, "/proc/self/fd/%d", m);
-    rc = mount(NULL, at, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | kept_flags(m), NULL);
+    rc = mount(NULL, at, NULL, MS_REMOUNT | MS_BIND | MS_NODEV | (ro ? MS_RDONLY : 0) | kept_flags(m), NULL);
     int e = errno;
     close(m);
-    if (rc != 0) return fail(err, errlen, "read-only remount of %s: %s", target, strerror(e));
+    if (rc != 0) return fail(err, errlen, "remount of %s: %s", target, strerror(e));
   }
   return 0;
 }
