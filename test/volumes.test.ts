@@ -185,7 +185,7 @@ test(
 );
 
 test(
-  'image symlinks at a mount target (to /, ../../.., /etc) land the mount inside the container, never on the host',
+  'image symlinks at a mount target (to /, ../../.., /etc) land the mount inside the container, never on the host; not over the root, /proc or /sys; copy-up stays on the image',
   withStore(async (root, host) => {
     writeFileSync(path.join(host, 'marker'), 'mounted\n');
     const victim = mkdtempSync('/tmp/bale-victim-');
@@ -197,6 +197,8 @@ test(
           { name: 'to-root', type: 'symlink', linkname: '/' },
           { name: 'up', type: 'symlink', linkname: '../../../../../../../../../../..' },
           { name: 'to-etc', type: 'symlink', linkname: '/etc' },
+          { name: 'to-proc', type: 'symlink', linkname: '/proc' },
+          { name: 'to-dev', type: 'symlink', linkname: '../dev' },
           { name: 'tmp/', mode: 0o1777 },
           { name: `${rel}/` },
         ]],
@@ -223,6 +225,13 @@ test(
       const whole = await bale(root, ['run', '-v', `${host}:/to-root`, 'busybox', 'true']);
       assert.is(whole.code, 125);
       assert.match(whole.stderr, /mount point \/to-root resolves to the container's root/);
+      // nor one that lands in /proc or /sys
+      const proc = await bale(root, ['run', '-v', 'v:/to-proc/sys', 'busybox', 'true']);
+      assert.is(proc.code, 125);
+      assert.match(proc.stderr, /mount point \/to-proc\/sys is in \/proc or \/sys/);
+      // a volume whose target a link sends to /dev gets none of the devices: copy-up stays on the image's file system
+      await baleOk(root, ['run', '--rm', '-v', 'devvol:/to-dev', 'busybox', 'true']);
+      assert.equal(readdirSync(path.join(root, 'volumes', 'devvol', '_data')), []);
     } finally {
       rmSync(victim, { recursive: true, force: true });
       rmSync(`/etc/${etcName}`, { recursive: true, force: true });

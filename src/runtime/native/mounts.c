@@ -26,11 +26,13 @@
  * already-resolved parent (so they go to the container's upper layer, as overlay does by itself),
  * and the mount goes onto /proc/self/fd/N of the resolved target: nothing is walked twice by name.
  * A target that resolves to the root itself is refused (a mount over the root would not be seen
- * after pivot_root). Binds and volumes are nodev, like the root and /dev: root in the container
- * may mknod, and a node it makes there must not open a host device.
+ * after pivot_root), and so is one in /proc or /sys (a mount there could undo what bale masks).
+ * Binds and volumes are nodev, like the root and /dev: root in the container may mknod, and a
+ * node it makes there must not open a host device.
  *
- * copyup copies regular files, directories, symlinks (never followed), devices and fifos; hardlinks
- * become separate files and extended attributes are not copied.
+ * copyup copies regular files, directories, symlinks (never followed), devices and fifos of the
+ * container's own file system (not what is mounted in it); hardlinks become separate files and
+ * extended attributes are not copied.
  */
 #define _GNU_SOURCE
 #include "mounts.h"
@@ -46,7 +48,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -173,19 +177,20 @@ static int copy_file(int sdir, int ddir, const char *name, const struct stat *st
   return rc;
 }
 
-static int copy_tree(int sdir, int ddir, int depth, char *err, size_t errlen);
+static int copy_tree(int sdir, int ddir, dev_t dev, int depth, char *err, size_t errlen);
 
-static int copy_entry(int sdir, int ddir, const char *name, int depth, char *err, size_t errlen) {
+static int copy_entry(int sdir, int ddir, const char *name, dev_t dev, int depth, char *err, size_t errlen) {
   struct stat st;
   if (fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return fail(err, errlen, "copy-up %s: %s", name, strerror(errno));
   int rc = 0;
   if (S_ISDIR(st.st_mode)) {
+    if (st.st_dev != dev) return 0; /* another file system mounted here (/proc, /dev, a bind): not the image's */
     if (depth >= COPY_MAX_DEPTH) return fail(err, errlen, "copy-up: directories nested deeper than %d", COPY_MAX_DEPTH);
     if (mkdirat(ddir, name, 0700) != 0) return fail(err, errlen, "copy-up %s: %s", name, strerror(errno));
     int s = openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int d = openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (s < 0 || d < 0) rc = fail(err, errlen, "copy-up %s: %s", name, strerror(errno));
-    if (rc == 0) rc = copy_tree(s, d, depth + 1, err, errlen);
+    if (rc == 0) rc = copy_tree(s, d, dev, depth + 1, err, errlen);
     if (rc == 0 && copy_meta(ddir, name, d, &st) != 0) rc = fail(err, errlen, "copy-up %s: %s", name, strerror(errno));
     if (s >= 0) close(s);
     if (d >= 0) close(d);
@@ -209,8 +214,8 @@ static int copy_entry(int sdir, int ddir, const char *name, int depth, char *err
   return 0;
 }
 
-/* Copy what directory sdir holds into ddir (both descriptors stay open). */
-static int copy_tree(int sdir, int ddir, int depth, char *err, size_t errlen) {
+/* Copy what directory sdir holds into ddir (both descriptors stay open), staying on file system dev. */
+static int copy_tree(int sdir, int ddir, dev_t dev, int depth, char *err, size_t errlen) {
   int dup_fd = dup(sdir);
   DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
   if (!d) {
@@ -221,7 +226,7 @@ static int copy_tree(int sdir, int ddir, int depth, char *err, size_t errlen) {
   struct dirent *e;
   while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    rc = copy_entry(sdir, ddir, e->d_name, depth, err, errlen);
+    rc = copy_entry(sdir, ddir, e->d_name, dev, depth, err, errlen);
   }
   if (rc == 0 && errno != 0) rc = fail(err, errlen, "copy-up: reading a directory: %s", strerror(errno));
   closedir(d);
@@ -247,19 +252,24 @@ static int dir_is_empty(int fd) {
   return empty;
 }
 
-/* A new (empty) volume gets what the container has at target, and the owner and mode of it. */
-static int copy_up(int root, const char *target, const char *volume, char *err, size_t errlen) {
+/*
+ * A new (empty) volume gets what the container has at target, and the owner and mode of it. Only
+ * the container's own file system is copied, as docker copies the image's: never what is mounted
+ * in it (/proc, /sys, /dev, earlier binds), which an image's symlink at the target could point at.
+ */
+static int copy_up(int root, dev_t root_dev, const char *target, const char *volume, char *err, size_t errlen) {
   int dst = open(volume, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dst < 0) return fail(err, errlen, "volume %s: %s", volume, strerror(errno));
   int rc = 0;
   if (dir_is_empty(dst)) {
     while (*target == '/') target++;
     int src = in_root(root, target, O_RDONLY | O_DIRECTORY, 0);
+    struct stat st;
+    if (src >= 0 && fstat(src, &st) == 0 && st.st_dev == root_dev) {
+      rc = copy_tree(src, dst, root_dev, 0, err, errlen);
+      if (rc == 0 && copy_meta(-1, NULL, dst, &st) != 0) rc = fail(err, errlen, "volume %s: %s", volume, strerror(errno));
+    }
     if (src >= 0) {
-      struct stat st;
-      rc = copy_tree(src, dst, 0, err, errlen);
-      if (rc == 0 && (fstat(src, &st) != 0 || copy_meta(-1, NULL, dst, &st) != 0))
-        rc = fail(err, errlen, "volume %s: %s", volume, strerror(errno));
       close(src);
     } else if (errno != ENOENT && errno != ENOTDIR) {
       rc = fail(err, errlen, "copy-up from /%s: %s", target, strerror(errno));
@@ -308,7 +318,7 @@ static int apply_one(int root, const struct stat *root_st, char **f, char *err, 
     struct stat st;
     if (stat(source, &st) != 0) return fail(err, errlen, "bind source path %s: %s", source, strerror(errno));
     as_file = !S_ISDIR(st.st_mode);
-    if (has_flag(flags, "copyup") && !as_file && copy_up(root, target, source, err, errlen) != 0) return -1;
+    if (has_flag(flags, "copyup") && !as_file && copy_up(root, root_st->st_dev, target, source, err, errlen) != 0) return -1;
   }
   int fd = open_target(root, target, as_file, err, errlen);
   if (fd < 0) return -1;
@@ -316,6 +326,11 @@ static int apply_one(int root, const struct stat *root_st, char **f, char *err, 
   if (fstat(fd, &tst) == 0 && tst.st_dev == root_st->st_dev && tst.st_ino == root_st->st_ino) {
     close(fd);
     return fail(err, errlen, "mount point %s resolves to the container's root", target);
+  }
+  struct statfs sfs;
+  if (fstatfs(fd, &sfs) == 0 && (sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == SYSFS_MAGIC)) {
+    close(fd);
+    return fail(err, errlen, "mount point %s is in /proc or /sys", target);
   }
   char at[64];
   snprintf(at, sizeof at, "/proc/self/fd/%d", fd);
