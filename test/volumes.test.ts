@@ -149,6 +149,10 @@ test(
     await seedBusybox(root, { layers: [[{ name: 'data/' }, { name: 'data/other', content: 'x' }]] });
     const second = await baleOk(root, ['run', '--name', 'two', '--mount', 'source=store1,target=/data', 'busybox', 'sh', '-c', 'cat /data/new /data/seed; ls /data | tr "\\n" " "']);
     assert.is(second, 'written\nfrom image\nnew passwd-link seed sub ');
+    // two containers starting at once on one new volume: both run, the image's files copied once
+    const both = await Promise.all([1, 2].map(() => bale(root, ['run', '--rm', '-v', 'race:/data', 'app:1', 'cat', '/data/seed'])));
+    for (const r of both) assert.is(r.stdout + r.stderr, 'from image\n');
+    assert.equal(readdirSync(path.join(root, 'volumes', 'race', '_data')).sort(), ['passwd-link', 'seed', 'sub']);
     // volume-nocopy leaves a new volume empty
     assert.is(await baleOk(root, ['run', '--rm', '-v', 'empty:/data:nocopy', 'app:1', 'ls', '-A', '/data']), '');
     // in use by a stopped container: refused; free once both are gone
@@ -342,6 +346,11 @@ test(
     assert.is(await baleOk(root, ['volume', 'prune', '-f']), `Deleted Volumes:\n${made[0]}\n\nTotal reclaimed space: 0B\n`);
     assert.equal(volumes(root), [anon, 'named'].sort(), '`volume create` without a name is not anonymous');
     // rm -v removes the container's anonymous volume, never a named one
+    await baleOk(root, ['create', '--name', 'user', '-v', 'named:/n', 'busybox', 'true']);
+    assert.is(await baleOk(root, ['volume', 'ls', '-q', '-f', 'dangling=true']), anon + '\n');
+    assert.is(await baleOk(root, ['volume', 'ls', '-q', '--filter', 'dangling=false', '-f', 'name=am']), 'named\n');
+    assert.is((await bale(root, ['volume', 'ls', '-f', 'colour=red'])).code, 2);
+    await baleOk(root, ['rm', 'user']);
     await baleOk(root, ['volume', 'rm', anon]);
     await baleOk(root, ['create', '--name', 'c1', '-v', '/anon', '-v', 'named:/n', 'busybox', 'true']);
     assert.is(volumes(root).length, 2);

@@ -8,6 +8,7 @@ import {
   removeVolume,
   validVolumeName,
   volumeDataDir,
+  volumeUsers,
   type VolumeRecord,
 } from '../../store/volumes.js';
 import { repairAll } from '../../runtime/lifecycle.js';
@@ -22,11 +23,11 @@ Manage volumes: directories in the store that containers mount with -v NAME:/pat
 them. A new volume gets the image's files at its mount point on first use.
 
 Commands:
-  create [--label K=V] [NAME]   Create a volume (a random name if none); prints its name
-  ls [-q] [--format json]       List volumes
-  inspect [-f TEMPLATE] NAME... Show volumes as a JSON array
-  rm [-f] NAME...               Remove volumes (refused while a container uses one)
-  prune [-a] [-f]               Remove unused anonymous volumes (-a: all unused volumes)
+  create [--label K=V] [NAME]          Create a volume (a random name if none); prints its name
+  ls [-q] [-f FILTER] [--format json]  List volumes (filters: dangling=true|false, name=TEXT)
+  inspect [-f TEMPLATE] NAME...        Show volumes as a JSON array
+  rm [-f] NAME...                      Remove volumes (refused while a container uses one)
+  prune [-a] [-f]                      Remove unused anonymous volumes (-a: all unused ones)
 
 Run 'bale volume COMMAND --help' for more on a command.
 `;
@@ -45,6 +46,7 @@ Options:
 List volumes.
 
 Options:
+  -f, --filter K=V     dangling=true|false (used by no container or not), name=SUBSTRING; repeatable
   -q, --quiet          Only show volume names
       --format FORMAT  table (default) or json (one JSON object per line)
 `,
@@ -109,12 +111,21 @@ async function create(args: string[]): Promise<number> {
 }
 
 async function ls(args: string[]): Promise<number> {
-  const p = parseFlags(args, { boolean: ['quiet'], string: ['format'], alias: { q: 'quiet' } }, 'volume ls');
+  const p = parseFlags(args, { boolean: ['quiet'], string: ['format'], multi: ['filter'], alias: { q: 'quiet', f: 'filter' } }, 'volume ls');
   if (wantsHelp(p, HELP['ls']!)) return 0;
   needArgs(p, 0, 0, 'volume ls');
   const format = outputFormat(p['format'], 'volume ls');
   const store = await Store.open();
-  const all = await listVolumes(store);
+  let all = await listVolumes(store);
+  for (const f of p['filter'] as string[]) {
+    const [k, v] = [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)];
+    if (k === 'name') all = all.filter((x) => x.Name.includes(v));
+    else if (k === 'dangling' && ['true', 'false', '1', '0'].includes(v)) {
+      const used = await volumeUsers(store);
+      const want = v === 'true' || v === '1';
+      all = all.filter((x) => !used.has(x.Name) === want);
+    } else throw new UsageError(`bale volume ls: invalid filter '${f}' (dangling=true|false, name=SUBSTRING)`);
+  }
   if (p['quiet']) {
     for (const v of all) process.stdout.write(v.Name + '\n');
   } else if (format === 'json') {

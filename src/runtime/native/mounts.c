@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -260,6 +261,11 @@ static int dir_is_empty(int fd) {
 static int copy_up(int root, dev_t root_dev, const char *target, const char *volume, char *err, size_t errlen) {
   int dst = open(volume, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (dst < 0) return fail(err, errlen, "volume %s: %s", volume, strerror(errno));
+  /* Two containers starting on one new volume: the second waits, then finds it filled. */
+  if (flock(dst, LOCK_EX) != 0) {
+    close(dst);
+    return fail(err, errlen, "volume %s: lock: %s", volume, strerror(errno));
+  }
   int rc = 0;
   if (dir_is_empty(dst)) {
     while (*target == '/') target++;
