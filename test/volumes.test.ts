@@ -90,7 +90,7 @@ test(
   withStore(async (root, host) => {
     await seedBusybox(root);
     const missing = path.join(host, 'nope');
-    const r = await bale(root, ['create', '--mount', `type=bind,source=${missing},target=/x`, 'busybox']);
+    const r = await bale(root, ['create', '-v', '/anon', '--mount', `type=bind,source=${missing},target=/x`, 'busybox']);
     assert.is(r.code, 1);
     assert.is(r.stderr, `bale: invalid mount config for type "bind": bind source path does not exist: ${missing}\n`);
     const rel = await bale(root, ['run', '-v', 'data:rel', 'busybox', 'true']);

@@ -4,7 +4,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Store } from '../store/store.js';
-import { createVolume, getVolume, validVolumeName, volumeDataDir } from '../store/volumes.js';
+import { createVolume, getVolume, removeAnonymousVolumes, validVolumeName, volumeDataDir } from '../store/volumes.js';
 import { BaleError, UsageError } from '../util/errors.js';
 
 export interface MountSpec {
@@ -232,6 +232,17 @@ export function withImageVolumes(specs: MountSpec[], imageVolumes: Record<string
  */
 export async function prepareMounts(store: Store, specs: MountSpec[]): Promise<MountSpec[]> {
   const out: MountSpec[] = [];
+  try {
+    await prepareEach(store, specs, out);
+  } catch (e) {
+    // anonymous volumes made for this container would be nobody's
+    await removeAnonymousVolumes(store, out.filter((m) => m.type === 'volume' && specs.some((s) => s.target === m.target && !s.source)).map((m) => m.source));
+    throw e;
+  }
+  return out;
+}
+
+async function prepareEach(store: Store, specs: MountSpec[], out: MountSpec[]): Promise<void> {
   for (const m of specs) {
     if (m.type === 'bind') {
       const st = await fsp.stat(m.source).catch(() => undefined);
@@ -246,7 +257,6 @@ export async function prepareMounts(store: Store, specs: MountSpec[]): Promise<M
       out.push({ ...m, source: v.Name });
     } else out.push(m);
   }
-  return out;
 }
 
 /** The anonymous volumes among a container's mounts (removed with it by `rm -v` and `--rm`). */
