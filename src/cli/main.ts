@@ -30,6 +30,7 @@ export const VERBS: Record<string, string> = {
   pause: 'Pause all processes within containers',
   unpause: 'Unpause all processes within containers',
   stats: 'Show containers\' CPU, memory and process counts',
+  volume: 'Manage volumes (create, ls, inspect, rm, prune)',
 };
 
 const ALIASES: Record<string, string> = { ls: 'images', list: 'images' };

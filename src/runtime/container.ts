@@ -8,6 +8,7 @@
 //   containers/<id>/rootfs/          where the merged view is mounted while it runs
 //   containers/<id>/log              the container's output, for `bale logs`
 //   containers/<id>/run.lock         held by the bale running it, from making its cgroup to removing it
+//   containers/<id>/mounts           its mounts as bale-init reads them (written at each start)
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../oci/digest.js';
@@ -17,6 +18,7 @@ import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 import type { SecurityRecord } from './security.js';
 import type { Resources } from './cgroup.js';
+import type { MountSpec } from './mounts.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
 
@@ -49,6 +51,10 @@ export interface ContainerRecord {
   security?: SecurityRecord;
   /** Limits of its cgroup (--memory, --memory-swap, --cpus, --pids-limit). */
   resources?: Resources;
+  /** -v, --mount, --tmpfs (volumes by name; anonymous ones named at create). */
+  mounts?: MountSpec[];
+  /** --read-only: the root file system is mounted read-only. */
+  readOnly?: boolean;
   state: {
     status: ContainerStatus;
     /** Host pid of the container's pid 1 (while running). */
@@ -82,6 +88,7 @@ export function containerPaths(store: Store, id: string) {
     work: path.join(dir, 'work'),
     rootfs: path.join(dir, 'rootfs'),
     log: path.join(dir, 'log'),
+    mounts: path.join(dir, 'mounts'),
   };
 }
 

@@ -15,7 +15,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { layerDiffDir, imageChainIds, unpackLayers } from '../store/layers.js';
 import type { Store } from '../store/store.js';
-import { withLock } from '../util/lock.js';
 import { exists, readJson } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 import {
@@ -32,6 +31,9 @@ import { attach, flushed, type AttachIO } from './stdio.js';
 import { securityArgs, securityRecord, type SecurityFlags } from './security.js';
 import type { Resources } from './cgroup.js';
 import { dropCgroup, enterCgroup, joinArgs, setFrozen, sweepCgroups, type RunCgroup } from './container-cgroup.js';
+import { anonymousVolumes, prepareMounts, withImageVolumes, writeMountsFile, type MountSpec } from './mounts.js';
+import { readEnvFiles } from './env-file.js';
+import { removeAnonymousVolumes, withContainersLock } from '../store/volumes.js';
 
 export const HELPER = fileURLToPath(new URL('../../native/bale-init', import.meta.url));
 const BALE_BIN = fileURLToPath(new URL('../../../bin/bale', import.meta.url));
@@ -61,6 +63,10 @@ export interface CreateOptions extends Omit<Overrides, 'hostname'> {
   autoRemove: boolean;
   security: SecurityFlags;
   resources?: Resources;
+  /** --env-file: read before -e applies (so -e overrides them). */
+  envFiles?: string[];
+  mounts?: MountSpec[];
+  readOnly?: boolean;
 }
 
 function hostsFile(rec: ContainerRecord): string {
@@ -110,19 +116,22 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   const id = randomBytes(32).toString('hex');
   // With the host's network the host's name resolves there; docker keeps it too.
   const hostname = o.hostname || (o.net === 'host' ? os.hostname() : id.slice(0, 12));
-  const spec = processSpec(config.config, { ...o, hostname });
+  const env = [...(await readEnvFiles(o.envFiles ?? [])), ...o.env];
+  const spec = processSpec(config.config, { ...o, env, hostname });
   const security = securityRecord(o.security);
   // Held until the record is in place, so gc never collects layers between unpack and record.
   const writer = await store.writerLock();
   try {
     await unpackLayers(store, image);
-    return await withLock(path.join(store.lockDir, 'containers'), 'exclusive', async () => {
+    return await withContainersLock(store, async () => {
       const all = await listContainers(store);
       const taken = new Set(all.map((c) => c.name));
       if (o.name !== undefined && taken.has(o.name)) {
         const other = all.find((c) => c.name === o.name)!;
         throw new BaleError(`Conflict. The container name "/${o.name}" is already in use by container "${other.id}". You have to remove (or rename) that container to be able to reuse that name.`);
       }
+      // Volumes are made under the containers lock, so `volume rm` never sees them unused meanwhile.
+      const mounts = await prepareMounts(store, withImageVolumes(o.mounts ?? [], config.config?.Volumes));
       const rec: ContainerRecord = {
         id,
         name: o.name ?? generateName(taken),
@@ -136,6 +145,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         autoRemove: o.autoRemove,
         security,
         ...(o.resources ? { resources: o.resources } : {}),
+        ...(mounts.length ? { mounts } : {}),
+        ...(o.readOnly ? { readOnly: true } : {}),
         state: { status: 'created' },
       };
       // Built in tmp/ and renamed into place: a container dir is either whole or absent.
@@ -148,6 +159,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         await fsp.rename(tmp, containerPaths(store, id).dir);
       } catch (e) {
         await fsp.rm(tmp, { recursive: true, force: true });
+        await removeAnonymousVolumes(store, await anonymousVolumes(store, mounts));
         throw e;
       }
       return rec;
@@ -270,6 +282,7 @@ async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCg
   await fsp.rm(p.work, { recursive: true, force: true });
   await fsp.mkdir(p.work, { mode: 0o755 });
   await fsp.mkdir(p.rootfs, { recursive: true, mode: 0o755 });
+  const mountsFile = await writeMountsFile(store, rec.mounts, p.mounts);
 
   const ns = ['mnt', 'uts', 'ipc', 'pid', 'cgroup', ...(rec.net === 'none' ? ['net'] : [])];
   const args = [
@@ -286,6 +299,8 @@ async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCg
     ...(io.tty && io.stdin === 'inherit' ? ['--stdin'] : []),
     ...(await securityArgs(p.dir, rec.security)),
     ...cg.procs.flatMap((f) => ['--cgroup', f]),
+    ...(mountsFile ? ['--mounts', mountsFile] : []),
+    ...(rec.readOnly ? ['--read-only'] : []),
     '--pid-fd', '3',
     '--', ...rec.process.args,
   ];
@@ -529,10 +544,12 @@ export async function stopContainer(store: Store, recIn: ContainerRecord, timeou
   return refresh(store, after);
 }
 
-async function removeDir(store: Store, rec: ContainerRecord): Promise<void> {
+/** Remove a container's dir, and its anonymous volumes when asked (`rm -v`) or when it was --rm (as docker). */
+async function removeDir(store: Store, rec: ContainerRecord, volumes = false): Promise<void> {
   const p = containerPaths(store, rec.id);
   await dropCgroup(store, rec.id);
   await unmountStale(store, p.dir);
+  const anon = volumes || rec.autoRemove ? await anonymousVolumes(store, rec.mounts) : [];
   const tmp = store.tmpPath('rm-container');
   try {
     await fsp.rename(p.dir, tmp);
@@ -541,9 +558,10 @@ async function removeDir(store: Store, rec: ContainerRecord): Promise<void> {
     throw e;
   }
   await fsp.rm(tmp, { recursive: true, force: true });
+  if (anon.length) await withContainersLock(store, () => removeAnonymousVolumes(store, anon));
 }
 
-export async function removeContainer(store: Store, recIn: ContainerRecord, force: boolean): Promise<void> {
+export async function removeContainer(store: Store, recIn: ContainerRecord, force: boolean, volumes = false): Promise<void> {
   let rec = await refresh(store, recIn);
   if (!rec) return;
   if (rec.state.status === 'running') {
@@ -553,7 +571,7 @@ export async function removeContainer(store: Store, recIn: ContainerRecord, forc
     rec = await stopContainer(store, rec, 0, 9);
     if (!rec) return;
   }
-  await removeDir(store, rec);
+  await removeDir(store, rec, volumes);
 }
 
 function run(cmd: string, args: string[]): Promise<void> {

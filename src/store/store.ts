@@ -6,6 +6,7 @@
 //   tags.json               { "name:tag": "sha256:<config digest>" }
 //   layers/<chain hex>/     unpacked layers, made on demand (see layers.ts)
 //   containers/<id>/        containers (see the runtime)
+//   volumes/<name>/         named volumes (see volumes.ts); gc never touches them
 //   tmp/                    everything is written here first, then renamed into place
 //   locks/                  flock files (see util/lock.ts)
 //

@@ -4,9 +4,15 @@ import { createContainer, repairAll, requireRoot, type CreateOptions } from '../
 import { needArgs, parseFlagsUntilCommand, wantsHelp, type FlagSpec, type Parsed } from '../verb.js';
 import { UsageError } from '../../util/errors.js';
 import { RESOURCE_ALIASES, RESOURCE_FLAGS, RESOURCE_STRINGS, resourceOptions } from '../resources.js';
+import { mountSpecs } from '../../runtime/mounts.js';
 
 export const CREATE_FLAGS = `Options:
   -e, --env K=V         Set an environment variable (-e K takes the host's value); repeatable
+      --env-file FILE   Read variables from FILE (K=V or K lines, # comments); repeatable
+  -v, --volume SPEC     Bind /HOST:/CTR[:ro], named volume NAME:/CTR[:ro], or anonymous /CTR
+      --mount SPEC      type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=N]
+      --tmpfs /CTR      A tmpfs at /CTR; options after a colon: size=1m,mode=1777,ro,exec
+      --read-only       Mount the container's root file system read-only
   -w, --workdir DIR     Working directory inside the container (overrides the image's)
   -u, --user USER       User: name, uid, name:group or uid:gid (overrides the image's)
       --entrypoint CMD  Replace the image's Entrypoint (and drop its Cmd); '' for none
@@ -32,10 +38,10 @@ ${CREATE_FLAGS}
 `;
 
 export const createSpec: FlagSpec = {
-  boolean: ['interactive', 'tty', 'rm', 'privileged'],
+  boolean: ['interactive', 'tty', 'rm', 'privileged', 'read-only'],
   string: ['workdir', 'user', 'entrypoint', 'hostname', 'net', 'network', 'name', ...RESOURCE_STRINGS],
-  multi: ['env', 'security-opt', 'cap-add', 'cap-drop'],
-  alias: { e: 'env', w: 'workdir', u: 'user', i: 'interactive', t: 'tty', ...RESOURCE_ALIASES },
+  multi: ['env', 'security-opt', 'cap-add', 'cap-drop', 'env-file', 'volume', 'mount', 'tmpfs'],
+  alias: { e: 'env', v: 'volume', w: 'workdir', u: 'user', i: 'interactive', t: 'tty', ...RESOURCE_ALIASES },
 };
 
 /** --privileged hands the container the host: say so once. */
@@ -54,6 +60,9 @@ export function createOptions(p: Parsed, verb: string): CreateOptions {
     cmd: p._.slice(1),
     entrypoint: str('entrypoint'),
     env: p['env'] as string[],
+    envFiles: p['env-file'] as string[],
+    mounts: mountSpecs({ volume: p['volume'] as string[], mount: p['mount'] as string[], tmpfs: p['tmpfs'] as string[] }),
+    readOnly: Boolean(p['read-only']),
     workdir: str('workdir'),
     user: str('user'),
     hostname: str('hostname'),

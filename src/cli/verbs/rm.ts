@@ -9,11 +9,12 @@ export const help = `Usage: bale rm [OPTIONS] CONTAINER [CONTAINER...]
 Remove containers. A running one is refused unless -f, which kills it first.
 
 Options:
-  -f, --force   Kill a running container and remove it
+  -f, --force     Kill a running container and remove it
+  -v, --volumes   Also remove the container's anonymous volumes (named ones stay)
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const p = parseFlags(args, { boolean: ['force'], alias: { f: 'force' } }, 'rm');
+  const p = parseFlags(args, { boolean: ['force', 'volumes'], alias: { f: 'force', v: 'volumes' } }, 'rm');
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, Infinity, 'rm');
   const store = await Store.open();
@@ -21,7 +22,7 @@ export async function run(args: string[]): Promise<number> {
   let failed = 0;
   for (const ref of p._) {
     try {
-      await removeContainer(store, await findContainer(store, ref), Boolean(p['force']));
+      await removeContainer(store, await findContainer(store, ref), Boolean(p['force']), Boolean(p['volumes']));
       process.stdout.write(ref + '\n');
     } catch (e) {
       failed++;
