@@ -80,7 +80,9 @@ export async function cli(): Promise<void> {
   } catch (err) {
     const code = err instanceof BaleError ? err.exitCode : 1;
     process.stderr.write(`bale: ${oneLine(err)}\n`);
-    if (process.env['BALE_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    if (process.env['BALE_DEBUG']) {
+      for (let e: unknown = err; e instanceof Error; e = e.cause) process.stderr.write(`${e.stack}\n`);
+    }
     process.exitCode = code;
   }
 }
