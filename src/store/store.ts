@@ -23,6 +23,7 @@ import { acquireLock, withLock, type Lock } from '../util/lock.js';
 import { exists, readJson, uniqueName, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 import { defaultRoot } from './paths.js';
+import { RECORD_PREFIX } from './outputs.js';
 
 export interface ImageRecord {
   /** The config digest: the image id. */
@@ -313,6 +314,7 @@ export class Store {
       // No writer holds the shared lock now, so whatever is in tmp/ belongs to a dead process.
       let tmp = 0;
       for (const n of await fsp.readdir(this.tmpDir)) {
+        if (n.startsWith(RECORD_PREFIX)) continue; // temp files outside the store: see outputs.ts
         await fsp.rm(path.join(this.tmpDir, n), { force: true, recursive: true });
         tmp++;
       }

@@ -1,5 +1,4 @@
 // bale export: a container's (or an image's) merged filesystem as one flat tar, streamed.
-import { createWriteStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { packStream } from '../../layer/pack.js';
@@ -8,7 +7,8 @@ import { containerPaths, findContainer, lowerDirs, type ContainerRecord } from '
 import { unpackLayers } from '../../store/layers.js';
 import { Store } from '../../store/store.js';
 import { BaleError, UsageError } from '../../util/errors.js';
-import { exists, uniqueName } from '../../util/fsx.js';
+import { exists } from '../../util/fsx.js';
+import { OutputFile } from '../../store/outputs.js';
 import { humanSize, Progress } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 
@@ -72,20 +72,20 @@ export async function run(args: string[]): Promise<number> {
   const store = await Store.open();
   const layers = await layersOf(store, p._[0]!);
   const stats = { entries: 0, bytes: 0 };
-  const tar = packStream(walkMerged(layers), {}, stats);
   if (!out) {
-    await pipeline(tar, process.stdout);
+    await pipeline(packStream(walkMerged(layers), {}, stats), process.stdout);
     return 0;
   }
-  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.${uniqueName('bale')}`);
+  // Opened before the tar starts: a 'data' listener on it would start the flow.
+  const file = await OutputFile.create(store, out);
   const progress = new Progress(Boolean(p['quiet']));
-  tar.on('data', () => progress.update(`exporting ${p._[0]}: ${stats.entries} files, ${humanSize(stats.bytes)}`));
   try {
-    await pipeline(tar, createWriteStream(tmp, { mode: 0o644 }));
-    await fsp.rename(tmp, out);
+    const tar = packStream(walkMerged(layers), {}, stats);
+    tar.on('data', () => progress.update(`exporting ${p._[0]}: ${stats.entries} files, ${humanSize(stats.bytes)}`));
+    await pipeline(tar, file.stream);
+    await file.commit();
   } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
+    throw await file.fail(e);
   } finally {
     progress.done();
   }

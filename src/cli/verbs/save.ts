@@ -1,7 +1,5 @@
 // bale save: images from the store into one archive that docker, podman and skopeo load.
-import { createWriteStream, promises as fsp, rmSync } from 'node:fs';
-import path from 'node:path';
-import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { parseFlags, needArgs, wantsHelp } from '../verb.js';
 import { Progress, humanSize } from '../output.js';
 import { Store } from '../../store/store.js';
@@ -10,8 +8,9 @@ import { parseReference } from '../../oci/reference.js';
 import type { Compression } from '../../oci/media.js';
 import { writeArchive, type ArchiveFormat, type LayerSet, type SaveRequest } from '../../archive/writer.js';
 import { archiveLayerSet } from '../../archive/layer-set.js';
-import { BaleError, UsageError } from '../../util/errors.js';
-import { uniqueName } from '../../util/fsx.js';
+import { UsageError } from '../../util/errors.js';
+import { onInterrupt } from '../../util/interrupt.js';
+import { OutputFile } from '../../store/outputs.js';
 
 export const help = `Usage: bale save [OPTIONS] IMAGE [IMAGE...]
 
@@ -83,7 +82,6 @@ export async function run(args: string[]): Promise<number> {
   const store = await Store.open();
   // Shared with loads, exclusive for rmi/gc: no blob this save reads is collected under it.
   const lock = await store.writerLock();
-  let tmp: string | undefined;
   try {
     const requests: SaveRequest[] = [];
     for (const ref of p._) requests.push(await request(store, ref));
@@ -109,35 +107,26 @@ export async function run(args: string[]): Promise<number> {
     const onProgress = (e: { bytes: number; total: number; what: string }) =>
       progress.update(e.total ? `Saving ${e.what}  ${humanSize(e.bytes)}/${humanSize(e.total)}` : e.what);
 
-    // Interrupted: leave no half archive next to the output and no re-encoded layer in the store.
+    // Interrupted: leave no re-encoded layer in the store (OutputFile looks after the archive).
     const temps = new Set<string>();
-    const onSignal = (partial?: string) => {
-      for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-        process.removeAllListeners(sig);
-        process.once(sig, () => {
-          for (const f of [...temps, ...(partial ? [partial] : [])]) rmSync(f, { force: true });
-          process.exit(code);
-        });
-      }
-    };
-    onSignal();
+    const forget = onInterrupt(() => {
+      for (const f of temps) rmSync(f, { force: true });
+    });
     let summary;
-    if (toStdout) {
-      summary = await writeArchive(store, requests, process.stdout, { format, compress, exclude, onProgress, temps, end: false });
-    } else {
-      const dest = path.resolve(output!);
-      tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${uniqueName('bale')}`);
-      onSignal(tmp);
-      const ws = createWriteStream(tmp, { mode: 0o644 });
-      await once(ws, 'open').catch((e: NodeJS.ErrnoException) => {
-        throw new BaleError(`bale save: cannot write ${output}: ${e.code ?? e.message}`);
-      });
-      summary = await writeArchive(store, requests, ws, { format, compress, exclude, onProgress, temps });
-      const fh = await fsp.open(tmp, 'r+');
-      await fh.sync();
-      await fh.close();
-      await fsp.rename(tmp, dest);
-      tmp = undefined;
+    try {
+      if (toStdout) {
+        summary = await writeArchive(store, requests, process.stdout, { format, compress, exclude, onProgress, temps, end: false });
+      } else {
+        const out = await OutputFile.create(store, output!);
+        try {
+          summary = await writeArchive(store, requests, out.stream, { format, compress, exclude, onProgress, temps });
+          await out.commit();
+        } catch (e) {
+          throw await out.fail(e);
+        }
+      }
+    } finally {
+      forget();
     }
     progress.done();
     if (!quiet && process.stderr.isTTY) {
@@ -146,7 +135,6 @@ export async function run(args: string[]): Promise<number> {
     }
     return 0;
   } finally {
-    if (tmp) await fsp.rm(tmp, { force: true });
     await lock.release();
   }
 }
