@@ -212,15 +212,8 @@ class Planner {
         reencodedAny = true;
       }
       const c = compress ?? sniffed;
-      if (c === 'zstd' && format === 'docker') {
-        throw new BaleError(
-          compress === 'zstd'
-            ? 'zstd layers need an OCI archive: a Docker archive cannot declare them (use --format oci or both, or --compress gzip)'
-            : `${name}: has zstd layers, which a Docker archive cannot declare (use --compress gzip or none, or --format oci)`,
-        );
-      }
-      if (c === 'zstd' && format === 'both' && compress !== 'zstd') {
-        throw new BaleError(`${name}: has zstd layers, which the Docker half of the archive cannot declare (use --compress gzip or none, --format oci, or --compress zstd to keep them)`);
+      if (c === 'zstd' && format !== 'oci') {
+        throw new BaleError(`${name}: has zstd layers, which the Docker half of an archive cannot hold (docker reads plain and gzip layers): use --compress gzip or none, or --format oci`);
       }
       if (!excluded) this.addBlob({ digest: desc.digest, size: desc.size, file: out.file, verify: out.verify, kind: 2 });
       layers.push({ desc, diffId, excluded, compression: c });

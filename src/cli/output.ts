@@ -6,7 +6,7 @@ export type OutputFormat = 'table' | 'json';
 export function outputFormat(v: unknown, verb: string): OutputFormat {
   if (v === undefined || v === '' || v === 'table') return 'table';
   if (v === 'json') return 'json';
-  throw new UsageError(`bale ${verb}: --format takes table or json, not ${JSON.stringify(v)}`);
+  throw new UsageError(`--format takes table or json, not ${JSON.stringify(v)}`);
 }
 
 export function printJson(v: unknown): void {

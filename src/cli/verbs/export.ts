@@ -67,7 +67,7 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, 1, 'export');
   const out = typeof p['output'] === 'string' && p['output'] !== '' && p['output'] !== '-' ? path.resolve(p['output']) : undefined;
-  if (!out && process.stdout.isTTY) throw new UsageError('bale export: refusing to write a tar to a terminal; use -o FILE or redirect stdout');
+  if (!out && process.stdout.isTTY) throw new UsageError('refusing to write a tar to a terminal; use -o FILE or redirect stdout');
   if (out && !(await exists(path.dirname(out)))) throw new BaleError(`${path.dirname(out)}: no such directory`);
   const store = await Store.open();
   const layers = await layersOf(store, p._[0]!);

@@ -19,7 +19,7 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, Infinity, 'kill');
   const sig = parseSignal(p['signal'] === undefined ? 'KILL' : String(p['signal']));
-  if (sig === undefined) throw new UsageError(`bale kill: invalid signal: ${p['signal']}`);
+  if (sig === undefined) throw new UsageError(`invalid signal: ${p['signal']}`);
   const store = await Store.open();
   await repairAll(store);
   let failed = 0;

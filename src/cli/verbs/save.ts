@@ -23,8 +23,8 @@ Options:
   -o, --output FILE          Write to FILE (made complete under a temp name, then renamed)
       --format FORMAT        docker, oci or both (default both)
       --compress C           Re-encode layers as none, gzip or zstd (default: as stored; layers
-                             already so are kept). zstd needs an OCI archive (--format oci, or
-                             both with --compress zstd)
+                             already so are kept). zstd needs --format oci: docker reads only
+                             plain and gzip layers
       --exclude-from BASE    Leave out layers the archive BASE already carries (a delta archive
                              for a host that has loaded BASE); may be repeated
       --exclude-image IMAGE  Leave out the layers of an image in the store; may be repeated
@@ -64,18 +64,20 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, Infinity, 'save');
   const format = (p['format'] ?? 'both') as ArchiveFormat;
-  if (!FORMATS.includes(format)) throw new UsageError(`bale save: --format takes docker, oci or both, not ${JSON.stringify(p['format'])}`);
+  if (!FORMATS.includes(format)) throw new UsageError(`--format takes docker, oci or both, not ${JSON.stringify(p['format'])}`);
   const compress = p['compress'] as Compression | undefined;
   if (compress !== undefined && !COMPRESSIONS.includes(compress)) {
-    throw new UsageError(`bale save: --compress takes none, gzip or zstd, not ${JSON.stringify(compress)}`);
+    throw new UsageError(`--compress takes none, gzip or zstd, not ${JSON.stringify(compress)}`);
   }
-  if (compress === 'zstd' && format === 'docker') {
-    throw new UsageError('bale save: --compress zstd needs an OCI archive: a Docker archive cannot declare zstd layers (use --format oci or both, or --compress gzip)');
+  if (compress === 'zstd' && format !== 'oci') {
+    // docker before 23 cannot read zstd layers ("archive/tar: invalid tar header"), and the Docker
+    // half of an archive is for exactly those readers.
+    throw new UsageError('--compress zstd needs --format oci: the Docker half of an archive holds only layers docker reads (plain or gzip; use --compress gzip for both)');
   }
   const output = p['output'] as string | undefined;
   const toStdout = output === undefined || output === '-';
   if (toStdout && process.stdout.isTTY) {
-    throw new UsageError('bale save: refusing to write an archive to a terminal (use -o FILE or redirect stdout)');
+    throw new UsageError('refusing to write an archive to a terminal (use -o FILE or redirect stdout)');
   }
   const quiet = Boolean(p['quiet']);
 

@@ -18,7 +18,7 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, Infinity, 'stop');
   const t = p['time'] === undefined ? 10 : Number(p['time']);
-  if (!Number.isFinite(t) || t < 0) throw new UsageError(`bale stop: --time takes a number of seconds, not ${JSON.stringify(p['time'])}`);
+  if (!Number.isFinite(t) || t < 0) throw new UsageError(`--time takes a number of seconds, not ${JSON.stringify(p['time'])}`);
   const store = await Store.open();
   await repairAll(store);
   let failed = 0;
