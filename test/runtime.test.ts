@@ -178,7 +178,7 @@ test(
     const id = (await ps(root)).find((c) => c.Names === 'h')!.ID;
     assert.is(out, `${id.slice(0, 12)}\n${id.slice(0, 12)}\n${id.slice(0, 12)}\n2\nresolv\n`);
     const dup = await bale(root, ['run', '--name', 'h', 'busybox', 'true']);
-    assert.is(dup.code, 1);
+    assert.is(dup.code, 125);
     assert.match(dup.stderr, /The container name "\/h" is already in use/);
   }),
 );

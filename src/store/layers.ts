@@ -21,7 +21,7 @@ import { HashCounter, hexOf, type Digest } from '../oci/digest.js';
 import { applyLayer } from '../layer/apply.js';
 import { exists, readJson } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
-import type { ImageRecord, Store } from './store.js';
+import { missingBlob, type ImageRecord, type Store } from './store.js';
 
 /** Length of the short link names under layers/l/ (hex digits of the chain id). */
 const SHORT = 20;
@@ -116,6 +116,8 @@ export async function unpackLayers(store: Store, rec: ImageRecord): Promise<stri
   }
   const lock = await store.writerLock();
   try {
+    // Under the writer lock no rmi or gc deletes blobs: one missing now was removed before it.
+    for (const i of missing) if (!(await store.hasBlob(rec.layers[i]!.digest))) throw missingBlob(rec.layers[i]!.digest);
     // Layers unpack into separate directories, so they can go side by side: the work is mostly
     // file system calls waiting in libuv's pool, plus decompression and hashing per layer.
     const limit = pLimit(UNPACK_PARALLELISM);

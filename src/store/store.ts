@@ -42,6 +42,11 @@ export interface ImageRecord {
   added: string;
 }
 
+/** A blob an image names is not there: removed under a reader (rmi racing run), or a damaged store. */
+export function missingBlob(d: Digest, cause?: unknown): BaleError {
+  return new BaleError(`blob ${d} is not in the store (its image was removed while in use, or run bale fsck)`, { cause });
+}
+
 export class Store {
   readonly root: string;
   readonly blobDir: string;
@@ -109,8 +114,13 @@ export class Store {
     return (await fsp.stat(this.blobPath(d))).size;
   }
 
-  readBlob(d: Digest): Promise<Buffer> {
-    return fsp.readFile(this.blobPath(d));
+  async readBlob(d: Digest): Promise<Buffer> {
+    try {
+      return await fsp.readFile(this.blobPath(d));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingBlob(d, e);
+      throw e;
+    }
   }
 
   async readJsonBlob<T>(d: Digest): Promise<T> {

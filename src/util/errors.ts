@@ -2,18 +2,19 @@
 // CLI throws these (or lets system errors through); cli/main.ts is the one place that turns any
 // error into the line a user sees. The error being explained travels along as `cause`.
 export class BaleError extends Error {
-  readonly exitCode: number;
+  /** An exit code this failure has whatever the verb (else cli/main.ts chooses: see exitCode()). */
+  readonly exitCode?: number;
   constructor(message: string, opts: { exitCode?: number; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'BaleError';
-    this.exitCode = opts.exitCode ?? 1;
+    if (opts.exitCode !== undefined) this.exitCode = opts.exitCode;
   }
 }
 
-/** A user error in how bale was called (exit code 2, like docker's usage errors are distinct). */
+/** A user error in how bale was called (exit code 2, or 125 in the verbs that run containers). */
 export class UsageError extends BaleError {
   constructor(message: string) {
-    super(message, { exitCode: 2 });
+    super(message);
     this.name = 'UsageError';
   }
 }
@@ -38,5 +39,5 @@ export function wrap(what: string, err: unknown): BaleError {
   const line = msg.startsWith(what) ? msg : `${what}: ${msg}`;
   if (err instanceof UsageError) return new UsageError(line);
   if (err instanceof FormatError) return new FormatError(line, { cause: err });
-  return new BaleError(line, { exitCode: err instanceof BaleError ? err.exitCode : 1, cause: err });
+  return new BaleError(line, { exitCode: err instanceof BaleError ? err.exitCode : undefined, cause: err });
 }
