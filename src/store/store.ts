@@ -16,7 +16,7 @@
 //   locks/store  exclusive around every change to images/ and tags.json (read-modify-write).
 import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { hexOf, isDigest, sha256, shortId, type Digest } from '../oci/digest.js';
+import { hexOf, isDigest, sha256, type Digest } from '../oci/digest.js';
 import type { Descriptor, ImageConfig } from '../oci/types.js';
 import { canonicalTag, parseReference } from '../oci/reference.js';
 import { acquireLock, withLock, type Lock } from '../util/lock.js';
@@ -333,8 +333,4 @@ export class Store {
       await lock.release();
     }
   }
-}
-
-export function describeImage(rec: ImageRecord): string {
-  return shortId(rec.id);
 }

@@ -18,7 +18,7 @@ Options:
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const p = parseFlags(args, { boolean: ['force', 'no-prune'], alias: { f: 'force' } }, 'rmi');
+  const p = parseFlags(args, { boolean: ['force'], alias: { f: 'force' } }, 'rmi');
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, Infinity, 'rmi');
   const force = Boolean(p['force']);
