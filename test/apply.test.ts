@@ -277,10 +277,10 @@ test('unpackLayers: unpacks once per chain id, verifies diff ids, short links, g
     assert.is(statSync(a[0]!).ino, ino, 'second call reuses the unpacked layer');
 
     // gzip blob of the same layer in a second image: same chain, no new unpack
-    const used = await layersInUse(store);
+    const used = await layersInUse(store, async () => []);
     assert.ok(used.has(hexOf(chains[1]!)));
     await store.transaction(() => store.deleteImageRecord(rec.id));
-    assert.equal(await collectLayers(store), { layers: 2 });
+    assert.equal(await collectLayers(store, async () => []), { layers: 2 });
     assert.not.ok(existsSync(a[0]!));
     assert.equal(readdirSync(path.join(t.dir, 'layers', 'l')), []);
   } finally {

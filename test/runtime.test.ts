@@ -8,7 +8,7 @@ import { bale, baleOk, tmpDir } from './helpers.js';
 import { seedBusybox, type Entry } from './images.js';
 import { Store } from '../src/store/store.js';
 import { collectLayers } from '../src/store/layers.js';
-import { findContainer, lowerDirs } from '../src/runtime/container.js';
+import { containerLayers, findContainer, lowerDirs } from '../src/runtime/container.js';
 
 interface PsRow {
   ID: string;
@@ -333,7 +333,7 @@ test(
       await store.removeTags(['busybox:latest']);
       await store.deleteImageRecord(img.id);
     });
-    assert.equal(await collectLayers(store), { layers: 0 });
+    assert.equal(await collectLayers(store, () => containerLayers(store)), { layers: 0 });
     const rec = await findContainer(store, 'keep');
     const lowers = lowerDirs(store, rec);
     assert.is(lowers.length, 2, 'init + one image layer, top first');
@@ -341,7 +341,7 @@ test(
     assert.ok(existsSync(path.join(lowers[1]!, 'bin/busybox')));
     assert.is(await baleOk(root, ['start', '-a', 'keep']), 'still here\n');
     await baleOk(root, ['rm', 'keep']);
-    assert.equal(await collectLayers(store), { layers: 1 });
+    assert.equal(await collectLayers(store, () => containerLayers(store)), { layers: 1 });
   }),
 );
 

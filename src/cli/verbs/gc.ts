@@ -2,6 +2,7 @@
 import { Store } from '../../store/store.js';
 import { collectLayers } from '../../store/layers.js';
 import { sweepOutputs } from '../../store/outputs.js';
+import { containerLayers } from '../../runtime/container.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, outputFormat, printJson } from '../output.js';
 
@@ -25,7 +26,7 @@ export async function run(args: string[]): Promise<number> {
   const store = await Store.open();
   const blobs = await store.collect();
   blobs.tmp += await sweepOutputs(store);
-  const { layers } = await collectLayers(store);
+  const { layers } = await collectLayers(store, () => containerLayers(store));
   const res = { ...blobs, layers };
   if (format === 'json') printJson(res);
   else if (!p['quiet']) {
