@@ -161,7 +161,7 @@ test('writing through a symlinked directory is refused', async () => {
   ]);
   try {
     mkdirSync(path.join(r.root, 'outside'), { recursive: true });
-    assert.is(r.msg, 'path traversal via symlink: evil/x');
+    assert.is(r.msg, 'path traversal via symlink: evil/x would be written through the symlink evil');
     assert.equal(readdirSync(path.join(r.root, 'outside')), []);
   } finally {
     r.cleanup();
@@ -177,7 +177,7 @@ test('an absolute symlink as a parent is refused too (no write to the host)', as
     { name: 'abs/owned', content: 'x' },
   ]);
   try {
-    assert.is(r.msg, 'path traversal via symlink: abs/owned');
+    assert.is(r.msg, 'path traversal via symlink: abs/owned would be written through the symlink abs');
     assert.equal(readdirSync(outside), []);
   } finally {
     r.cleanup();
@@ -191,7 +191,7 @@ test('a whiteout through a symlinked directory is refused', async () => {
     { name: 'evil/.wh.passwd', content: '' },
   ]);
   try {
-    assert.is(r.msg, 'path traversal via symlink: evil/.wh.passwd');
+    assert.is(r.msg, 'path traversal via symlink: evil/.wh.passwd would be written through the symlink evil');
   } finally {
     r.cleanup();
   }
@@ -230,14 +230,14 @@ test('hardlinks to outside the root or through a symlink are refused', async () 
     { name: 'pw', type: 'link', linkname: 'etc/passwd' },
   ]);
   try {
-    assert.match(via.msg, /^path traversal via symlink: pw/);
+    assert.match(via.msg, /^path traversal via symlink: pw links to etc\/passwd through the symlink etc$/);
     assert.not.ok(existsSync(path.join(via.dir, 'pw')));
   } finally {
     via.cleanup();
   }
   const missing = await applyError([{ name: 'pw', type: 'link', linkname: 'not/there' }]);
   try {
-    assert.match(missing.msg, /^pw: hardlink target not\/there does not exist/);
+    assert.match(missing.msg, /^hardlink pw names "not\/there", which is not an earlier entry of the layer$/);
   } finally {
     missing.cleanup();
   }
@@ -277,10 +277,10 @@ test('unpackLayers: unpacks once per chain id, verifies diff ids, short links, g
     assert.is(statSync(a[0]!).ino, ino, 'second call reuses the unpacked layer');
 
     // gzip blob of the same layer in a second image: same chain, no new unpack
-    const used = await layersInUse(store);
+    const used = await layersInUse(store, async () => []);
     assert.ok(used.has(hexOf(chains[1]!)));
     await store.transaction(() => store.deleteImageRecord(rec.id));
-    assert.equal(await collectLayers(store), { layers: 2 });
+    assert.equal(await collectLayers(store, async () => []), { layers: 2 });
     assert.not.ok(existsSync(a[0]!));
     assert.equal(readdirSync(path.join(t.dir, 'layers', 'l')), []);
   } finally {

@@ -11,8 +11,8 @@ export const BALE = path.join(REPO, 'bin', 'bale');
 export const SHARED = path.resolve(REPO, '..', 'shared');
 
 /** A fresh temp dir; removed by the returned cleanup. */
-export function tmpDir(prefix = 'bale-test-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+export function tmpDir(prefix = 'bale-test-', parent = os.tmpdir()): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(parent, prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

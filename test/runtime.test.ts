@@ -9,7 +9,7 @@ import { bale, baleOk, tmpDir } from './helpers.js';
 import { seedBusybox, type Entry } from './images.js';
 import { Store } from '../src/store/store.js';
 import { collectLayers } from '../src/store/layers.js';
-import { findContainer, lowerDirs } from '../src/runtime/container.js';
+import { containerLayers, findContainer, lowerDirs } from '../src/runtime/container.js';
 
 interface PsRow {
   ID: string;
@@ -182,7 +182,7 @@ test(
     const id = (await ps(root)).find((c) => c.Names === 'h')!.ID;
     assert.is(out, `${id.slice(0, 12)}\n${id.slice(0, 12)}\n${id.slice(0, 12)}\n2\nresolv\n`);
     const dup = await bale(root, ['run', '--name', 'h', 'busybox', 'true']);
-    assert.is(dup.code, 1);
+    assert.is(dup.code, 125);
     assert.match(dup.stderr, /The container name "\/h" is already in use/);
   }),
 );
@@ -341,7 +341,7 @@ test(
       await store.removeTags(['busybox:latest']);
       await store.deleteImageRecord(img.id);
     });
-    assert.equal(await collectLayers(store), { layers: 0 });
+    assert.equal(await collectLayers(store, () => containerLayers(store)), { layers: 0 });
     const rec = await findContainer(store, 'keep');
     const lowers = lowerDirs(store, rec);
     assert.is(lowers.length, 2, 'init + one image layer, top first');
@@ -349,7 +349,7 @@ test(
     assert.ok(existsSync(path.join(lowers[1]!, 'bin/busybox')));
     assert.is(await baleOk(root, ['start', '-a', 'keep']), 'still here\n');
     await baleOk(root, ['rm', 'keep']);
-    assert.equal(await collectLayers(store), { layers: 1 });
+    assert.equal(await collectLayers(store, () => containerLayers(store)), { layers: 1 });
   }),
 );
 

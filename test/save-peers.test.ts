@@ -68,7 +68,7 @@ test('skopeo reads gzip and zstd layers we re-encode (and gzip in the Docker hal
     const rec = await seedBusybox(root, { layers: [APP_LAYER] });
     for (const c of ['gzip', 'zstd'] as const) {
       const ours = path.join(dir, `${c}.tar`);
-      await baleOk(root, ['save', '--compress', c, '-o', ours, 'busybox']);
+      await baleOk(root, ['save', ...(c === 'zstd' ? ['--format', 'oci'] : []), '--compress', c, '-o', ours, 'busybox']);
       const d = path.join(dir, `${c}-oci`);
       peer('skopeo', ['copy', '-q', `oci-archive:${ours}:busybox:latest`, `dir:${d}`]);
       const man = dirLayers(d);

@@ -172,7 +172,8 @@ test('--compress gzip and zstd re-encode layers: new OCI manifest, same config a
     const store = await Store.open(root);
     for (const c of ['gzip', 'zstd'] as const) {
       const out = path.join(dir, `${c}.tar`);
-      await baleOk(root, ['save', '--compress', c, '-o', out, 'busybox']);
+      const fmt = c === 'zstd' ? ['--format', 'oci'] : [];
+      await baleOk(root, ['save', ...fmt, '--compress', c, '-o', out, 'busybox']);
       const m = entryMap(await readTar(out));
       const idx = jsonOf<Index>(m, 'index.json');
       const md = idx.manifests[0]!;
@@ -196,7 +197,7 @@ test('--compress gzip and zstd re-encode layers: new OCI manifest, same config a
       assert.ok(cfg.equals(await store.readBlob(rec.id)), 'config unchanged');
       // Reproducible with compression too.
       const again = path.join(dir, `${c}-2.tar`);
-      await baleOk(root, ['save', '--compress', c, '-o', again, 'busybox']);
+      await baleOk(root, ['save', ...fmt, '--compress', c, '-o', again, 'busybox']);
       assert.ok(readFileSync(out).equals(readFileSync(again)));
     }
     // Layers already in the asked-for compression are kept as stored: same manifest digest.
@@ -210,17 +211,21 @@ test('--compress gzip and zstd re-encode layers: new OCI manifest, same config a
     assert.equal(readdirSync(path.join(root, 'tmp')), []);
   }));
 
-test('zstd where a Docker archive cannot declare it is refused with a clear message', () =>
+test('zstd where a Docker archive would hold it (docker and both) is refused with one line', () =>
   withStore(async (root, dir) => {
     await seedBusybox(root);
     const out = path.join(dir, 'x.tar');
-    let r = await bale(root, ['save', '--format', 'docker', '--compress', 'zstd', '-o', out, 'busybox']);
-    assert.is.not(r.code, 0);
-    assert.match(r.stderr, /^bale: .*zstd.*Docker archive cannot declare/);
-    assert.is(r.stderr.trim().split('\n').length, 1);
-    assert.not.ok(existsSync(out));
+    let r;
+    // dockerd 20.10 reads a zstd layer named by manifest.json as "archive/tar: invalid tar header".
+    for (const fmt of ['docker', 'both']) {
+      r = await bale(root, ['save', '--format', fmt, '--compress', 'zstd', '-o', out, 'busybox']);
+      assert.is(r.code, 2, fmt);
+      assert.match(r.stderr, /^bale: --compress zstd needs --format oci: the Docker half of an archive holds only layers docker reads/);
+      assert.is(r.stderr.trim().split('\n').length, 1);
+      assert.not.ok(existsSync(out));
+    }
 
-    // An image stored with zstd layers: both and docker refuse unless told what to do.
+    // An image stored with zstd layers: both and docker refuse unless told to re-encode.
     const z = await seedCompressed(root, { layers: [[{ name: 'z/' }, { name: 'z/f', content: 'zstd layer\n' }]], tags: ['zimg:1'] }, 'zstd');
     for (const fmt of ['docker', 'both']) {
       r = await bale(root, ['save', '--format', fmt, '-o', out, 'zimg:1']);

@@ -35,7 +35,7 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
     try {
       arc = await scanArchive(input, { tmpPath: (p) => store.tmpPath(p), onProgress: opts.onProgress, label: opts.label });
     } catch (e) {
-      throw new BaleError(oneLine(e));
+      throw new BaleError(oneLine(e), { cause: e });
     }
     for (const f of arc.files.values()) temps.push(f.tmp);
     let images: FoundImage[];
@@ -49,7 +49,7 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
         { label: opts.label, ...(opts.platform ?? hostPlatform()) },
       );
     } catch (e) {
-      throw new BaleError(oneLine(e));
+      throw new BaleError(oneLine(e), { cause: e });
     }
     if (images.length === 0) throw new BaleError(`${opts.label}: the archive holds no image`);
 

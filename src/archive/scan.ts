@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import tar from 'tar-stream';
 import { HashCounter, type Digest } from '../oci/digest.js';
 import type { Compression } from '../oci/media.js';
+import { FormatError } from '../util/errors.js';
 import { layerChecker } from '../layer/check.js';
 import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../layer/compression.js';
 
@@ -139,7 +140,7 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
     let msg = (e as Error).message;
     // Errors from the tar parser itself (not from one entry's processing) mean a broken archive.
     if (!inEntry && !msg.startsWith(opts.label) && !msg.startsWith('not a readable tar')) msg = `not a readable tar archive: ${msg}`;
-    throw new Error(msg.startsWith(opts.label) ? msg : `${opts.label}: ${msg}`);
+    throw new FormatError(msg.startsWith(opts.label) ? msg : `${opts.label}: ${msg}`, { cause: e });
   }
   if (entries === 0) throw new Error(`${opts.label}: empty archive`);
   return { files, links };
@@ -149,6 +150,11 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
 async function scanFile(body: Readable, name: string, size: number, opts: ScanOptions): Promise<ScannedFile> {
   const tmp = opts.tmpPath('load');
   const out = createWriteStream(tmp, { mode: 0o600, highWaterMark: 1024 * 1024 });
+  // A write error (ENOSPC) is held here and rethrown by feed(); without a listener it would crash.
+  let outError: Error | undefined;
+  out.on('error', (e) => {
+    outError ??= e;
+  });
   const raw = createHash('sha256');
   let head: Buffer = Buffer.alloc(0);
   let decided = false;
@@ -185,6 +191,7 @@ async function scanFile(body: Readable, name: string, size: number, opts: ScanOp
   };
 
   const feed = async (chunk: Buffer) => {
+    if (outError) throw outError;
     raw.update(chunk);
     total += chunk.length;
     if (jsonParts) jsonParts.push(chunk);
@@ -213,10 +220,19 @@ async function scanFile(body: Readable, name: string, size: number, opts: ScanOp
     }
     if (layerIn && !layerError && !layerIn.destroyed) layerIn.end();
     if (layerDone) await layerDone;
+    if (outError) throw outError;
     out.end();
     await once(out, 'finish');
   } catch (e) {
-    out.destroy();
+    // Stop the layer check and the temp file (a write may still be pending: wait for the close).
+    if (layerIn && !layerIn.destroyed) layerIn.destroy();
+    if (layerDone) await layerDone;
+    if (!out.closed) {
+      // Not once(): the pending write's error would reject it and replace the error being reported.
+      const closed = new Promise<void>((resolve) => out.once('close', () => resolve()));
+      out.destroy();
+      await closed;
+    }
     await fsp.rm(tmp, { force: true });
     throw e;
   }

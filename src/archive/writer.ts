@@ -212,15 +212,8 @@ class Planner {
         reencodedAny = true;
       }
       const c = compress ?? sniffed;
-      if (c === 'zstd' && format === 'docker') {
-        throw new BaleError(
-          compress === 'zstd'
-            ? 'zstd layers need an OCI archive: a Docker archive cannot declare them (use --format oci or both, or --compress gzip)'
-            : `${name}: has zstd layers, which a Docker archive cannot declare (use --compress gzip or none, or --format oci)`,
-        );
-      }
-      if (c === 'zstd' && format === 'both' && compress !== 'zstd') {
-        throw new BaleError(`${name}: has zstd layers, which the Docker half of the archive cannot declare (use --compress gzip or none, --format oci, or --compress zstd to keep them)`);
+      if (c === 'zstd' && format !== 'oci') {
+        throw new BaleError(`${name}: has zstd layers, which the Docker half of an archive cannot hold (docker reads plain and gzip layers): use --compress gzip or none, or --format oci`);
       }
       if (!excluded) this.addBlob({ digest: desc.digest, size: desc.size, file: out.file, verify: out.verify, kind: 2 });
       layers.push({ desc, diffId, excluded, compression: c });
@@ -327,11 +320,23 @@ export async function writeArchive(store: Store, requests: SaveRequest[], out: W
       mode: extra.type === 'directory' ? 0o755 : extra.type === 'symlink' ? 0o777 : 0o644,
       ...extra,
     }) as tar.Header;
+    // A failed output (ENOSPC) destroys the packer and its open entry: every step races that failure,
+    // and the entry's own error is listened to, or it would crash the process.
+    const failed = new Promise<never>((_resolve, reject) => {
+      pack.on('error', reject);
+      out.on('error', reject);
+    });
+    failed.catch(() => {});
     const add = (h: tar.Header, body?: Buffer) =>
-      new Promise<void>((resolve, reject) => {
-        pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-      });
+      Promise.race([
+        failed,
+        new Promise<void>((resolve, reject) => {
+          pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+        }),
+      ]);
     const addFile = (name: string, b: OutBlob, onBytes: (n: number) => void) =>
+      Promise.race([failed, addFileEntry(name, b, onBytes)]);
+    const addFileEntry = (name: string, b: OutBlob, onBytes: (n: number) => void) =>
       new Promise<void>((resolve, reject) => {
         const hc = new HashCounter();
         const entry = pack.entry(header(name, { size: b.size }), (err) => {
@@ -339,6 +344,7 @@ export async function writeArchive(store: Store, requests: SaveRequest[], out: W
           if (b.verify && hc.digest() !== b.digest) return reject(new BaleError(`blob ${b.digest} in the store is damaged (run bale fsck)`));
           resolve();
         });
+        entry.on('error', reject);
         const src = createReadStream(b.file!, { highWaterMark: 1024 * 1024 });
         src.on('error', reject);
         hc.on('data', (c: Buffer) => onBytes(c.length));

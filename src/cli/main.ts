@@ -1,5 +1,6 @@
 // bale's entry point: find the verb, load only its module, run it, map errors to exit codes.
-import { BaleError, oneLine } from '../util/errors.js';
+import { BaleError, UsageError } from '../util/errors.js';
+import { printError } from './output.js';
 import type { VerbModule } from './verb.js';
 
 /** Every verb, with the line `bale --help` shows. Modules live in ./verbs/<name>.js, loaded on use. */
@@ -74,17 +75,31 @@ export async function main(argv: string[]): Promise<number> {
   return mod.run(rest);
 }
 
+/**
+ * Verbs that run a container answer with its exit code, so bale's own failures there (a bad flag,
+ * no such image, a mount that failed) exit 125 as docker's and podman's do; 126 and 127 (the command
+ * cannot run) come from inside the container, as its exit code.
+ */
+const CONTAINER_VERBS = new Set(['run', 'create', 'start', 'exec']);
+
+/** The exit code for an error that ended `verb`. */
+export function exitCode(verb: string | undefined, err: unknown): number {
+  if (err instanceof BaleError && err.exitCode !== undefined) return err.exitCode;
+  if (verb !== undefined && CONTAINER_VERBS.has(verb)) return 125;
+  return err instanceof UsageError ? 2 : 1;
+}
+
 export async function cli(): Promise<void> {
   // A closed pipe downstream (`bale save | head`) is not an error worth a stack trace.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(141);
   });
+  const argv = process.argv.slice(2);
   try {
-    process.exitCode = await main(process.argv.slice(2));
+    process.exitCode = await main(argv);
   } catch (err) {
-    const code = err instanceof BaleError ? err.exitCode : 1;
-    process.stderr.write(`bale: ${oneLine(err)}\n`);
-    if (process.env['BALE_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    const code = exitCode(ALIASES[argv[0]!] ?? argv[0], err);
+    printError(err);
     process.exitCode = code;
   }
 }

@@ -1,12 +1,12 @@
 // Output for people and for scripts: tables, JSON, sizes, ages, progress on a terminal.
-import { UsageError } from '../util/errors.js';
+import { oneLine, UsageError } from '../util/errors.js';
 
 export type OutputFormat = 'table' | 'json';
 
 export function outputFormat(v: unknown, verb: string): OutputFormat {
   if (v === undefined || v === '' || v === 'table') return 'table';
   if (v === 'json') return 'json';
-  throw new UsageError(`bale ${verb}: --format takes table or json, not ${JSON.stringify(v)}`);
+  throw new UsageError(`--format takes table or json, not ${JSON.stringify(v)}`);
 }
 
 export function printJson(v: unknown): void {
@@ -83,5 +83,16 @@ export class Progress {
   }
   done(): void {
     if (this.on) process.stderr.write('\r\x1b[2K');
+  }
+}
+
+/**
+ * The one place an error becomes what a user reads: `bale: ` and one line (with BALE_DEBUG set,
+ * the stacks of the error and of each cause after it).
+ */
+export function printError(err: unknown): void {
+  process.stderr.write(`bale: ${oneLine(err)}\n`);
+  if (process.env['BALE_DEBUG']) {
+    for (let e: unknown = err; e instanceof Error; e = e.cause) process.stderr.write(`${e.stack}\n`);
   }
 }

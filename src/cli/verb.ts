@@ -44,7 +44,7 @@ export function parseFlags(args: string[], spec: FlagSpec, verb: string): Parsed
       if (!arg.startsWith('-') || arg === '-') return true;
       const name = arg.replace(/^-+/, '').split('=')[0]!;
       if (known.has(name)) return true;
-      throw new UsageError(`bale ${verb}: unknown flag ${arg.split('=')[0]} (see 'bale ${verb} --help')`);
+      throw new UsageError(`unknown flag ${arg.split('=')[0]} (see 'bale ${verb} --help')`);
     },
   }) as Parsed;
   // minimist reads `--no-x` as x=false; a flag declared as `no-x` means itself.
@@ -109,6 +109,6 @@ export function wantsHelp(p: Parsed, help: string): boolean {
 export function needArgs(p: Parsed, min: number, max: number, verb: string): void {
   if (p._.length < min || p._.length > max) {
     const want = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
-    throw new UsageError(`bale ${verb}: needs ${want} argument${max === 1 ? '' : 's'}, got ${p._.length} (see 'bale ${verb} --help')`);
+    throw new UsageError(`needs ${want} argument${max === 1 ? '' : 's'}, got ${p._.length} (see 'bale ${verb} --help')`);
   }
 }

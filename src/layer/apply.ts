@@ -3,7 +3,8 @@
 // Whiteouts become what overlayfs reads: `.wh.NAME` a 0/0 character device NAME, `.wh..wh..opq` the
 // xattr trusted.overlay.opaque=y on its directory. Nothing is ever written through a symlink: every
 // parent component of every entry (and of every hardlink target) is checked with lstat inside the
-// root, and files are opened with O_NOFOLLOW | O_EXCL after whatever was there is removed.
+// root, and files are opened with O_NOFOLLOW | O_EXCL after whatever was there is removed. Before
+// that, each entry passes the same LayerRules the load-time check applies.
 import { spawn } from 'node:child_process';
 import { closeSync, lstatSync, constants as fsc, fchmodSync, fchownSync, futimesSync, openSync, promises as fsp, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { ENTRY_TYPES, readTar, TarFormatError, type ReadHeader, type TarEvent } from './tar-reader.js';
 import { setAttribute } from 'fs-xattr';
 import { cleanEntryPath } from './entry-path.js';
+import { keepXattr, LayerRules } from './rules.js';
 import { OVERLAY_OPAQUE_XATTR, parseWhiteout } from './whiteout.js';
 
 export interface ApplyOptions {
@@ -68,10 +70,6 @@ interface DirMeta {
   mtime: Date;
 }
 
-/** The xattrs a layer may carry that bale does not set: they would change overlay semantics or cannot apply. */
-function skipXattr(name: string): boolean {
-  return name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.') || name === 'security.selinux';
-}
 
 class Applier {
   private readonly checkedDirs = new Set<string>(['']);
@@ -278,7 +276,7 @@ class Applier {
 
   private async xattrs(rel: string, h: EntryHeader): Promise<void> {
     for (const [name, value] of h.xattrs) {
-      if (skipXattr(name)) continue;
+      if (!keepXattr(name)) continue;
       try {
         await setAttribute(this.abs(rel), name, value);
       } catch (e) {
@@ -340,6 +338,8 @@ function mknod(p: string, type: 'c' | 'b' | 'p', major: number, minor: number, e
 export async function applyLayer(input: Readable | NodeJS.ReadableStream, dest: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const privileged = opts.privileged ?? process.getuid?.() === 0;
   const applier = new Applier(path.resolve(dest), privileged);
+  // The rules every layer reader applies (as load did); the applier checks the disk besides.
+  const rules = new LayerRules();
   // Our own iterator over the input, without return(): stopping at the end-of-archive blocks must not
   // destroy the input, whose remaining bytes (trailing zero blocks) a caller may still be hashing.
   const source = (input as Readable)[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -374,6 +374,7 @@ export async function applyLayer(input: Readable | NodeJS.ReadableStream, dest: 
       if (!e) break;
       if (!('header' in e)) continue; // data an entry left unread
       const b = body();
+      rules.check(e.header);
       await applier.entry(entryHeader(e.header), b);
       await drain(b);
     }

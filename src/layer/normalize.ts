@@ -1,17 +1,14 @@
 // Re-writing a tar from outside (bale import) as a clean layer tar, streaming.
 //
-// Every name and hardlink target goes through cleanEntryPath (leading `/` and `./` dropped, `..`
-// resolved, escapes refused); the root entry is dropped; a hardlink must name an entry that came
-// before it; nothing may be written below an earlier symlink or file of the same tar; types tar
-// layers cannot hold are refused. Kept: mode, uid/gid (pax ones too), mtime
+// Every entry goes through the layer rules (rules.ts: names cleaned, escapes, writes through a
+// symlink and dangling hardlinks refused); the root entry is dropped. Kept: mode, uid/gid (pax ones too), mtime
 // (whole seconds), symlink targets, device numbers, xattrs (SCHILY.xattr.* records, raw bytes, minus
 // overlay-internal ones).
 import type { Readable } from 'node:stream';
 import { BaleError } from '../util/errors.js';
-import { cleanEntryPath } from './entry-path.js';
-import { keepXattr } from './pack.js';
-import { encodeHeader, END_OF_ARCHIVE, padding, type EntryType, type TarHeader } from './tar-header.js';
-import { ENTRY_TYPES, readTar, type ReadHeader } from './tar-reader.js';
+import { keepXattr, LayerRules, type CheckedEntry } from './rules.js';
+import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from './tar-header.js';
+import { readTar, type ReadHeader } from './tar-reader.js';
 
 
 export interface NormalizeStats {
@@ -28,66 +25,37 @@ export async function* normalizeTar(input: Readable, what: string, stats?: Norma
   }
 }
 
-/**
- * Refuse a name below an earlier symlink or file of the same tar: writing `link/file` after
- * `link -> /etc` would write through the link when the layer is applied.
- */
-function checkParents(name: string, what: string, seen: Map<string, EntryType>): void {
-  let i = name.indexOf('/');
-  while (i >= 0) {
-    const parent = name.slice(0, i);
-    const t = seen.get(parent);
-    if (t === 'symlink') throw new BaleError(`${what}: ${name} would be written through the symlink ${parent}`);
-    if (t !== undefined && t !== 'directory') throw new BaleError(`${what}: ${name} is below ${parent}, which is not a directory`);
-    i = name.indexOf('/', i + 1);
-  }
-}
-
-function header(h: ReadHeader, what: string, seen: Map<string, EntryType>): TarHeader | undefined {
-  const type = ENTRY_TYPES[h.typeflag];
-  if (!type) throw new BaleError(`${what}: entry ${JSON.stringify(h.name)} has tar type ${JSON.stringify(h.typeflag)}, which a layer cannot hold`);
-  let name: string;
+function header(h: ReadHeader, what: string, rules: LayerRules): TarHeader | undefined {
+  let e: CheckedEntry;
   try {
-    name = cleanEntryPath(h.name);
-  } catch (e) {
-    throw new BaleError(`${what}: ${(e as Error).message}`);
+    e = rules.check(h);
+  } catch (err) {
+    throw new BaleError(`${what}: ${(err as Error).message}`, { cause: err });
   }
-  if (name === '') return undefined;
-  checkParents(name, what, seen);
+  if (e.path === '') return undefined;
   const out: TarHeader = {
-    name,
-    type,
+    name: e.path,
+    type: e.type,
     mode: h.mode & 0o7777,
     uid: h.uid,
     gid: h.gid,
-    size: type === 'file' ? h.size : 0,
+    size: e.type === 'file' ? h.size : 0,
     mtime: Math.floor(h.mtime),
     devmajor: h.devmajor,
     devminor: h.devminor,
   };
-  if (type === 'symlink') out.linkname = h.linkname;
-  if (type === 'link') {
-    let target: string;
-    try {
-      target = cleanEntryPath(h.linkname, 'hardlink target');
-    } catch (e) {
-      throw new BaleError(`${what}: ${name}: ${(e as Error).message}`);
-    }
-    if (!seen.has(target)) throw new BaleError(`${what}: hardlink ${name} names ${JSON.stringify(h.linkname)}, which is not an earlier entry`);
-    if (seen.get(target) === 'directory') throw new BaleError(`${what}: hardlink ${name} names the directory ${target}`);
-    out.linkname = target;
-  }
+  if (e.type === 'symlink') out.linkname = h.linkname;
+  if (e.type === 'link') out.linkname = e.target;
   for (const [k, v] of h.pax) {
     if (!k.startsWith('SCHILY.xattr.')) continue;
     const x = k.slice('SCHILY.xattr.'.length);
     if (keepXattr(x)) (out.xattrs ??= new Map()).set(x, v);
   }
-  seen.set(name, type === 'link' ? seen.get(out.linkname!)! : type);
   return out;
 }
 
 async function* normalize(input: Readable, what: string, stats?: NormalizeStats): AsyncGenerator<Buffer> {
-  const seen = new Map<string, EntryType>();
+  const rules = new LayerRules();
   let current: TarHeader | undefined;
   let written = 0;
   const finish = function* (): Generator<Buffer> {
@@ -99,7 +67,7 @@ async function* normalize(input: Readable, what: string, stats?: NormalizeStats)
   for await (const ev of readTar(input)) {
     if ('header' in ev) {
       yield* finish();
-      current = header(ev.header, what, seen);
+      current = header(ev.header, what, rules);
       written = 0;
       if (current) {
         if (stats) stats.entries++;

@@ -9,6 +9,7 @@
 //
 // Entries a walk flags in overlay form become layer-tar whiteouts: a whiteout device NAME becomes
 // an empty file `.wh.NAME`; an opaque directory becomes the directory plus `DIR/.wh..wh..opq`.
+import { keepXattr } from './rules.js';
 import { closeSync, openSync, promises as fsp, readlinkSync, readSync, constants as fsc } from 'node:fs';
 import { Readable } from 'node:stream';
 import { getAttributeSync, listAttributesSync } from 'fs-xattr';
@@ -57,10 +58,6 @@ function minorOf(rdev: bigint): number {
   return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
 }
 
-/** Should this xattr travel in a layer tar? */
-export function keepXattr(name: string): boolean {
-  return !name.startsWith('trusted.overlay.') && !name.startsWith('user.overlay.') && name !== 'security.selinux';
-}
 
 /** Xattrs that mean overlayfs features the walk cannot flatten (the data is not where the upper says). */
 const UNSUPPORTED_OVERLAY = ['trusted.overlay.redirect', 'trusted.overlay.metacopy'];

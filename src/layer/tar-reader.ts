@@ -155,6 +155,8 @@ function parsePax(body: Buffer, into: Map<string, Buffer>): void {
 }
 
 const MAX_META = 16 * 1024 * 1024;
+/** pax keys that describe one file and so mean nothing in a global header. */
+const PER_FILE_KEYS = ['path', 'linkpath', 'size'];
 /** Types whose size field says nothing about data following (as Go's archive/tar reads them). */
 const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6']);
 
@@ -194,6 +196,9 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
         continue;
       case 'g':
         parsePax(await readMeta(size, 'pax global header'), global);
+        // A name, link target or size names one file: from a global header they would rename every
+        // entry after it (`path=evil/x`), which docker and tar-stream ignore. So does bale.
+        for (const k of PER_FILE_KEYS) global.delete(k);
         continue;
       case 'L':
         longName = cstring(await readMeta(size, 'GNU long name'), 0, size);

@@ -11,16 +11,6 @@ export function isDigest(s: unknown): s is Digest {
 }
 
 /** Parse a digest, throwing a one-line error naming what was wrong. */
-export function parseDigest(s: unknown, what = 'digest'): Digest {
-  if (!isDigest(s)) {
-    if (typeof s === 'string' && /^[a-z0-9]+:/.test(s) && !s.startsWith('sha256:')) {
-      throw new Error(`${what}: unsupported digest algorithm in ${JSON.stringify(s)} (only sha256)`);
-    }
-    throw new Error(`${what}: not a sha256 digest: ${JSON.stringify(s)}`);
-  }
-  return s;
-}
-
 export function hexOf(d: Digest): string {
   return d.slice(7);
 }

@@ -63,13 +63,3 @@ export function canonicalTag(input: string): string {
   if (r.digest && !r.tag) throw new Error(`${input}: a tag is needed here, not a digest`);
   return `${r.name}:${r.tag ?? 'latest'}`;
 }
-
-/** Is this string a plausible tag reference (as opposed to an image id)? */
-export function looksLikeReference(s: string): boolean {
-  try {
-    parseReference(s);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -27,7 +27,7 @@ export function normalizeCap(name: string, flag: string): string {
   const up = name.trim().toUpperCase();
   if (up === 'ALL') return 'ALL';
   const full = up.startsWith('CAP_') ? up : `CAP_${up}`;
-  if (!(ALL_CAPS as readonly string[]).includes(full)) throw new BaleError(`invalid ${flag}: unknown capability: ${JSON.stringify(full)}`, 125);
+  if (!(ALL_CAPS as readonly string[]).includes(full)) throw new BaleError(`invalid ${flag}: unknown capability: ${JSON.stringify(full)}`, { exitCode: 125 });
   return full;
 }
 

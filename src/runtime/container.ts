@@ -13,7 +13,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import type { Store } from '../store/store.js';
-import { layerDiffDir, layerShortPath } from '../store/layers.js';
+import { imageChainIds, layerDiffDir, layerShortPath } from '../store/layers.js';
 import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 import type { SecurityRecord } from './security.js';
@@ -90,6 +90,20 @@ export function containerPaths(store: Store, id: string) {
     log: path.join(dir, 'log'),
     mounts: path.join(dir, 'mounts'),
   };
+}
+
+/**
+ * Chain ids of the layers containers use: the ones their records name, and their images' (for gc:
+ * a container keeps its layers after its image is removed).
+ */
+export async function containerLayers(store: Store): Promise<Digest[]> {
+  const out: Digest[] = [];
+  for (const c of await listContainers(store)) {
+    out.push(...(c.layers ?? []));
+    const img = await store.image(c.image).catch(() => undefined);
+    if (img) out.push(...imageChainIds(img));
+  }
+  return out;
 }
 
 export async function listContainers(store: Store): Promise<ContainerRecord[]> {

@@ -58,7 +58,7 @@ const OPS: Record<string, Op> = {
 type Json = Record<string, unknown>;
 
 function fail(where: string, msg: string): never {
-  throw new BaleError(`seccomp profile: ${where}: ${msg}`, 125);
+  throw new BaleError(`seccomp profile: ${where}: ${msg}`, { exitCode: 125 });
 }
 
 function obj(v: unknown, where: string): Json {
@@ -226,6 +226,6 @@ export function rulesFile(p: Profile, t: Target): string {
       else add([`syscall`, name, r.action, ...conds].join('\t'));
     }
   }
-  for (const l of lines) if (/[\n]/.test(l) || l.split('\t').some((f) => f === '' || /\s/.test(f))) throw new BaleError(`seccomp profile: bad value in ${JSON.stringify(l)}`, 125);
+  for (const l of lines) if (/[\n]/.test(l) || l.split('\t').some((f) => f === '' || /\s/.test(f))) throw new BaleError(`seccomp profile: bad value in ${JSON.stringify(l)}`, { exitCode: 125 });
   return lines.join('\n') + '\n';
 }

@@ -53,13 +53,13 @@ export function securityRecord(f: SecurityFlags): SecurityRecord {
       try {
         text = readFileSync(path.resolve(value), 'utf8');
       } catch (e) {
-        throw new BaleError(`opening seccomp profile (${value}) failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 125);
+        throw new BaleError(`opening seccomp profile (${value}) failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { exitCode: 125 });
       }
       parseDockerProfile(text);
       rec.seccomp = 'custom';
       rec.seccompProfile = text;
     } else {
-      throw new BaleError(`invalid --security-opt: ${JSON.stringify(opt)} (bale knows seccomp=unconfined|FILE.json and no-new-privileges[=true|false])`, 125);
+      throw new BaleError(`invalid --security-opt: ${JSON.stringify(opt)} (bale knows seccomp=unconfined|FILE.json and no-new-privileges[=true|false])`, { exitCode: 125 });
     }
   }
   return rec;

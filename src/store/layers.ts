@@ -19,9 +19,9 @@ import { decompressor, maxLayerBytes, SizeCap, sniffFile } from '../layer/compre
 import { chainIds } from '../oci/chain.js';
 import { HashCounter, hexOf, type Digest } from '../oci/digest.js';
 import { applyLayer } from '../layer/apply.js';
-import { exists, readJson } from '../util/fsx.js';
+import { exists } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
-import type { ImageRecord, Store } from './store.js';
+import { missingBlob, type ImageRecord, type Store } from './store.js';
 
 /** Length of the short link names under layers/l/ (hex digits of the chain id). */
 const SHORT = 20;
@@ -116,6 +116,8 @@ export async function unpackLayers(store: Store, rec: ImageRecord): Promise<stri
   }
   const lock = await store.writerLock();
   try {
+    // Under the writer lock no rmi or gc deletes blobs: one missing now was removed before it.
+    for (const i of missing) if (!(await store.hasBlob(rec.layers[i]!.digest))) throw missingBlob(rec.layers[i]!.digest);
     // Layers unpack into separate directories, so they can go side by side: the work is mostly
     // file system calls waiting in libuv's pool, plus decompression and hashing per layer.
     const limit = pLimit(UNPACK_PARALLELISM);
@@ -135,38 +137,26 @@ export async function unpackLayers(store: Store, rec: ImageRecord): Promise<stri
   return chains.map((c) => layerDiffDir(store, c));
 }
 
-/** What bale needs to know of a container record to keep its layers (see runtime/container.ts). */
-interface ContainerLayerRef {
-  image?: Digest;
-  /** Chain ids of the container's image layers, bottom first. */
-  layers?: Digest[];
-}
+/** Chain ids of layers users outside the store (containers) hold, asked for under the collector lock. */
+export type LayerUsers = () => Promise<Iterable<Digest>>;
 
-/** Chain ids (hex) whose unpacked directories images or containers use. */
-export async function layersInUse(store: Store): Promise<Set<string>> {
+/** Chain ids (hex) whose unpacked directories images or `others` (the runtime's containers) use. */
+export async function layersInUse(store: Store, others: LayerUsers): Promise<Set<string>> {
   const used = new Set<string>();
-  const images = await store.images();
-  for (const rec of images) for (const c of imageChainIds(rec)) used.add(hexOf(c));
-  for (const id of await fsp.readdir(store.containerDir).catch(() => [] as string[])) {
-    if (!/^[a-f0-9]{64}$/.test(id)) continue;
-    const c = await readJson<ContainerLayerRef>(path.join(store.containerDir, id, 'container.json')).catch(() => undefined);
-    if (!c) continue;
-    for (const l of c.layers ?? []) used.add(hexOf(l));
-    const img = c.image ? images.find((i) => i.id === c.image) : undefined;
-    if (img) for (const ch of imageChainIds(img)) used.add(hexOf(ch));
-  }
+  for (const rec of await store.images()) for (const c of imageChainIds(rec)) used.add(hexOf(c));
+  for (const c of await others()) used.add(hexOf(c));
   return used;
 }
 
 /**
  * Remove unpacked layers nothing uses (for `bale gc`). Holds the collector lock, so no unpack or
- * container creation is in flight. A layer is first renamed out of layers/ and then deleted, so a
+ * container creation is in flight while `others` says which layers containers hold. A layer is first renamed out of layers/ and then deleted, so a
  * crash never leaves a partial layer under its chain id.
  */
-export async function collectLayers(store: Store): Promise<{ layers: number }> {
+export async function collectLayers(store: Store, others: LayerUsers): Promise<{ layers: number }> {
   const lock = await store.collectorLock();
   try {
-    const used = await layersInUse(store);
+    const used = await layersInUse(store, others);
     let layers = 0;
     for (const n of await fsp.readdir(store.layerDir)) {
       if (!/^[a-f0-9]{64}$/.test(n) || used.has(n)) continue;

@@ -17,13 +17,14 @@
 //   locks/store  exclusive around every change to images/ and tags.json (read-modify-write).
 import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { hexOf, isDigest, sha256, shortId, type Digest } from '../oci/digest.js';
+import { hexOf, isDigest, sha256, type Digest } from '../oci/digest.js';
 import type { Descriptor, ImageConfig } from '../oci/types.js';
 import { canonicalTag, parseReference } from '../oci/reference.js';
 import { acquireLock, withLock, type Lock } from '../util/lock.js';
 import { exists, readJson, uniqueName, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 import { defaultRoot } from './paths.js';
+import { RECORD_PREFIX } from './outputs.js';
 
 export interface ImageRecord {
   /** The config digest: the image id. */
@@ -40,6 +41,11 @@ export interface ImageRecord {
   diffSizes?: number[];
   /** When the image entered this store (ISO 8601). */
   added: string;
+}
+
+/** A blob an image names is not there: removed under a reader (rmi racing run), or a damaged store. */
+export function missingBlob(d: Digest, cause?: unknown): BaleError {
+  return new BaleError(`blob ${d} is not in the store (its image was removed while in use, or run bale fsck)`, { cause });
 }
 
 export class Store {
@@ -109,8 +115,13 @@ export class Store {
     return (await fsp.stat(this.blobPath(d))).size;
   }
 
-  readBlob(d: Digest): Promise<Buffer> {
-    return fsp.readFile(this.blobPath(d));
+  async readBlob(d: Digest): Promise<Buffer> {
+    try {
+      return await fsp.readFile(this.blobPath(d));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingBlob(d, e);
+      throw e;
+    }
   }
 
   async readJsonBlob<T>(d: Digest): Promise<T> {
@@ -314,6 +325,7 @@ export class Store {
       // No writer holds the shared lock now, so whatever is in tmp/ belongs to a dead process.
       let tmp = 0;
       for (const n of await fsp.readdir(this.tmpDir)) {
+        if (n.startsWith(RECORD_PREFIX)) continue; // temp files outside the store: see outputs.ts
         await fsp.rm(path.join(this.tmpDir, n), { force: true, recursive: true });
         tmp++;
       }
@@ -322,8 +334,4 @@ export class Store {
       await lock.release();
     }
   }
-}
-
-export function describeImage(rec: ImageRecord): string {
-  return shortId(rec.id);
 }

@@ -53,7 +53,7 @@ export function warnPrivileged(o: CreateOptions): void {
 export function createOptions(p: Parsed, verb: string): CreateOptions {
   needArgs({ ...p, _: p._.slice(0, 1) }, 1, 1, verb);
   const net = String(p['net'] ?? p['network'] ?? 'none');
-  if (net !== 'none' && net !== 'host') throw new UsageError(`bale ${verb}: --net takes none or host, not ${JSON.stringify(net)}`);
+  if (net !== 'none' && net !== 'host') throw new UsageError(`--net takes none or host, not ${JSON.stringify(net)}`);
   const str = (k: string) => (p[k] === undefined ? undefined : String(p[k]));
   return {
     imageRef: p._[0]!,

@@ -29,7 +29,7 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 2, Infinity, 'exec');
   const tty = Boolean(p['tty']);
-  if (tty && p['interactive'] && !p['detach'] && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY');
+  if (tty && p['interactive'] && !p['detach'] && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY', { exitCode: 1 }); // docker's CLI check: 1, not 125
   const workdir = p['workdir'] === undefined ? undefined : String(p['workdir']);
   if (workdir !== undefined && !workdir.startsWith('/')) throw new UsageError(`the working directory '${workdir}' is invalid, it needs to be an absolute path`);
   requireRoot('exec');

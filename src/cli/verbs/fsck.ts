@@ -26,7 +26,7 @@ export async function run(args: string[]): Promise<number> {
   const format = outputFormat(p['format'], 'fsck');
   const jobs = p['jobs'] === undefined ? 2 : Number(p['jobs']);
   if (!Number.isInteger(jobs) || jobs < 1) {
-    throw new UsageError(`bale fsck: --jobs takes a positive integer, not ${JSON.stringify(p['jobs'])}`);
+    throw new UsageError(`--jobs takes a positive integer, not ${JSON.stringify(p['jobs'])}`);
   }
   const quiet = Boolean(p['quiet']);
   const store = await Store.open();

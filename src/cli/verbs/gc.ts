@@ -1,13 +1,16 @@
 // bale gc: reclaim what nothing uses: blobs no image names, leftovers of interrupted writes.
 import { Store } from '../../store/store.js';
 import { collectLayers } from '../../store/layers.js';
+import { sweepOutputs } from '../../store/outputs.js';
+import { containerLayers } from '../../runtime/container.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, outputFormat, printJson } from '../output.js';
 
 export const help = `Usage: bale gc [OPTIONS]
 
 Remove blobs that no image uses, unpacked layers that no image or container uses, and temp files
-left by interrupted commands (a killed load, say). Waits for loads in progress.
+left by interrupted commands (a killed load, or the temp file of a killed save -o or
+export -o beside its output). Waits for loads in progress.
 
 Options:
   -q, --quiet      Print nothing
@@ -22,7 +25,8 @@ export async function run(args: string[]): Promise<number> {
   const format = outputFormat(p['format'], 'gc');
   const store = await Store.open();
   const blobs = await store.collect();
-  const { layers } = await collectLayers(store);
+  blobs.tmp += await sweepOutputs(store);
+  const { layers } = await collectLayers(store, () => containerLayers(store));
   const res = { ...blobs, layers };
   if (format === 'json') printJson(res);
   else if (!p['quiet']) {

@@ -29,7 +29,7 @@ Options:
 export function parseCompression(v: unknown, verb: string): Compression {
   if (v === undefined || v === '' || v === 'none') return 'none';
   if (v === 'gzip' || v === 'zstd') return v;
-  throw new UsageError(`bale ${verb}: --compress takes none, gzip or zstd, not ${JSON.stringify(v)}`);
+  throw new UsageError(`--compress takes none, gzip or zstd, not ${JSON.stringify(v)}`);
 }
 
 /** Progress of a layer being written (bytes of tar so far), on a terminal only. */
@@ -43,7 +43,7 @@ export function parseTag(ref: string | undefined, verb: string): string[] {
   try {
     return [canonicalTag(ref)];
   } catch (e) {
-    throw new UsageError(`bale ${verb}: ${(e as Error).message}`);
+    throw new UsageError(`${(e as Error).message}`);
   }
 }
 
@@ -59,7 +59,7 @@ export async function run(args: string[]): Promise<number> {
   let variant: string | undefined;
   if (p['platform']) {
     const parts = String(p['platform']).split('/');
-    if (parts.length < 2 || parts.length > 3 || parts.some((x) => x === '')) throw new UsageError(`bale import: --platform wants OS/ARCH[/VARIANT], not ${JSON.stringify(p['platform'])}`);
+    if (parts.length < 2 || parts.length > 3 || parts.some((x) => x === '')) throw new UsageError(`--platform wants OS/ARCH[/VARIANT], not ${JSON.stringify(p['platform'])}`);
     [os, architecture] = [parts[0]!, parts[1]!];
     variant = parts[2];
   }

@@ -47,7 +47,7 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, Infinity, 'inspect');
   const type = p['type'] as string | undefined;
-  if (type && type !== 'image' && type !== 'container') throw new UsageError(`bale inspect: --type takes image or container`);
+  if (type && type !== 'image' && type !== 'container') throw new UsageError(`--type takes image or container`);
   const store = await Store.open();
   const out: unknown[] = [];
   const errors: string[] = [];

@@ -3,6 +3,7 @@ import { Store } from '../../store/store.js';
 import { findContainer } from '../../runtime/container.js';
 import { repairAll, signalContainer } from '../../runtime/lifecycle.js';
 import { parseSignal } from '../../runtime/proc.js';
+import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { UsageError } from '../../util/errors.js';
 
@@ -19,7 +20,7 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, Infinity, 'kill');
   const sig = parseSignal(p['signal'] === undefined ? 'KILL' : String(p['signal']));
-  if (sig === undefined) throw new UsageError(`bale kill: invalid signal: ${p['signal']}`);
+  if (sig === undefined) throw new UsageError(`invalid signal: ${p['signal']}`);
   const store = await Store.open();
   await repairAll(store);
   let failed = 0;
@@ -29,7 +30,7 @@ export async function run(args: string[]): Promise<number> {
       process.stdout.write(ref + '\n');
     } catch (e) {
       failed++;
-      process.stderr.write(`bale: ${(e as Error).message.split('\n')[0]}\n`);
+      printError(e);
     }
   }
   return failed ? 1 : 0;

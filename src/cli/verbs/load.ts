@@ -45,7 +45,7 @@ export async function run(args: string[]): Promise<number> {
   let platform: { os: string; architecture: string; variant?: string } | undefined;
   if (p['platform']) {
     const [os, architecture, variant] = String(p['platform']).split('/');
-    if (!os || !architecture) throw new UsageError(`bale load: --platform takes os/arch[/variant], not ${JSON.stringify(p['platform'])}`);
+    if (!os || !architecture) throw new UsageError(`--platform takes os/arch[/variant], not ${JSON.stringify(p['platform'])}`);
     platform = { os, architecture, variant };
   }
   const quiet = Boolean(p['quiet']);

@@ -2,6 +2,7 @@
 import { Store } from '../../store/store.js';
 import { findContainer } from '../../runtime/container.js';
 import { removeContainer, repairAll } from '../../runtime/lifecycle.js';
+import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 
 export const help = `Usage: bale rm [OPTIONS] CONTAINER [CONTAINER...]
@@ -26,7 +27,7 @@ export async function run(args: string[]): Promise<number> {
       process.stdout.write(ref + '\n');
     } catch (e) {
       failed++;
-      process.stderr.write(`bale: ${(e as Error).message.split('\n')[0]}\n`);
+      printError(e);
     }
   }
   return failed ? 1 : 0;

@@ -3,6 +3,7 @@ import { Store } from '../../store/store.js';
 import { canonicalTag } from '../../oci/reference.js';
 import { listContainers } from '../../runtime/container.js';
 import { BaleError } from '../../util/errors.js';
+import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 
 export const help = `Usage: bale rmi [OPTIONS] IMAGE [IMAGE...]
@@ -17,7 +18,7 @@ Options:
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const p = parseFlags(args, { boolean: ['force', 'no-prune'], alias: { f: 'force' } }, 'rmi');
+  const p = parseFlags(args, { boolean: ['force'], alias: { f: 'force' } }, 'rmi');
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, Infinity, 'rmi');
   const force = Boolean(p['force']);
@@ -51,7 +52,7 @@ export async function run(args: string[]): Promise<number> {
       process.stdout.write(`Deleted: ${rec.id}\n`);
     } catch (e) {
       failed++;
-      process.stderr.write(`bale: ${(e as Error).message}\n`);
+      printError(e);
     }
   }
   return failed ? 1 : 0;

@@ -21,7 +21,7 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   const o = createOptions(p, 'run');
   const detach = Boolean(p['detach']);
-  if (o.tty && p['interactive'] && !detach && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY');
+  if (o.tty && p['interactive'] && !detach && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY', { exitCode: 1 }); // docker's CLI check: 1, not 125
   requireRoot('run');
   warnPrivileged(o);
   const store = await Store.open();

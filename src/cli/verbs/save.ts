@@ -1,7 +1,5 @@
 // bale save: images from the store into one archive that docker, podman and skopeo load.
-import { createWriteStream, promises as fsp, rmSync } from 'node:fs';
-import path from 'node:path';
-import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { parseFlags, needArgs, wantsHelp } from '../verb.js';
 import { Progress, humanSize } from '../output.js';
 import { Store } from '../../store/store.js';
@@ -10,8 +8,9 @@ import { parseReference } from '../../oci/reference.js';
 import type { Compression } from '../../oci/media.js';
 import { writeArchive, type ArchiveFormat, type LayerSet, type SaveRequest } from '../../archive/writer.js';
 import { archiveLayerSet } from '../../archive/layer-set.js';
-import { BaleError, UsageError } from '../../util/errors.js';
-import { uniqueName } from '../../util/fsx.js';
+import { UsageError } from '../../util/errors.js';
+import { onInterrupt } from '../../util/interrupt.js';
+import { OutputFile } from '../../store/outputs.js';
 
 export const help = `Usage: bale save [OPTIONS] IMAGE [IMAGE...]
 
@@ -24,8 +23,8 @@ Options:
   -o, --output FILE          Write to FILE (made complete under a temp name, then renamed)
       --format FORMAT        docker, oci or both (default both)
       --compress C           Re-encode layers as none, gzip or zstd (default: as stored; layers
-                             already so are kept). zstd needs an OCI archive (--format oci, or
-                             both with --compress zstd)
+                             already so are kept). zstd needs --format oci: docker reads only
+                             plain and gzip layers
       --exclude-from BASE    Leave out layers the archive BASE already carries (a delta archive
                              for a host that has loaded BASE); may be repeated
       --exclude-image IMAGE  Leave out the layers of an image in the store; may be repeated
@@ -65,25 +64,26 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, Infinity, 'save');
   const format = (p['format'] ?? 'both') as ArchiveFormat;
-  if (!FORMATS.includes(format)) throw new UsageError(`bale save: --format takes docker, oci or both, not ${JSON.stringify(p['format'])}`);
+  if (!FORMATS.includes(format)) throw new UsageError(`--format takes docker, oci or both, not ${JSON.stringify(p['format'])}`);
   const compress = p['compress'] as Compression | undefined;
   if (compress !== undefined && !COMPRESSIONS.includes(compress)) {
-    throw new UsageError(`bale save: --compress takes none, gzip or zstd, not ${JSON.stringify(compress)}`);
+    throw new UsageError(`--compress takes none, gzip or zstd, not ${JSON.stringify(compress)}`);
   }
-  if (compress === 'zstd' && format === 'docker') {
-    throw new UsageError('bale save: --compress zstd needs an OCI archive: a Docker archive cannot declare zstd layers (use --format oci or both, or --compress gzip)');
+  if (compress === 'zstd' && format !== 'oci') {
+    // docker before 23 cannot read zstd layers ("archive/tar: invalid tar header"), and the Docker
+    // half of an archive is for exactly those readers.
+    throw new UsageError('--compress zstd needs --format oci: the Docker half of an archive holds only layers docker reads (plain or gzip; use --compress gzip for both)');
   }
   const output = p['output'] as string | undefined;
   const toStdout = output === undefined || output === '-';
   if (toStdout && process.stdout.isTTY) {
-    throw new UsageError('bale save: refusing to write an archive to a terminal (use -o FILE or redirect stdout)');
+    throw new UsageError('refusing to write an archive to a terminal (use -o FILE or redirect stdout)');
   }
   const quiet = Boolean(p['quiet']);
 
   const store = await Store.open();
   // Shared with loads, exclusive for rmi/gc: no blob this save reads is collected under it.
   const lock = await store.writerLock();
-  let tmp: string | undefined;
   try {
     const requests: SaveRequest[] = [];
     for (const ref of p._) requests.push(await request(store, ref));
@@ -109,35 +109,26 @@ export async function run(args: string[]): Promise<number> {
     const onProgress = (e: { bytes: number; total: number; what: string }) =>
       progress.update(e.total ? `Saving ${e.what}  ${humanSize(e.bytes)}/${humanSize(e.total)}` : e.what);
 
-    // Interrupted: leave no half archive next to the output and no re-encoded layer in the store.
+    // Interrupted: leave no re-encoded layer in the store (OutputFile looks after the archive).
     const temps = new Set<string>();
-    const onSignal = (partial?: string) => {
-      for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-        process.removeAllListeners(sig);
-        process.once(sig, () => {
-          for (const f of [...temps, ...(partial ? [partial] : [])]) rmSync(f, { force: true });
-          process.exit(code);
-        });
-      }
-    };
-    onSignal();
+    const forget = onInterrupt(() => {
+      for (const f of temps) rmSync(f, { force: true });
+    });
     let summary;
-    if (toStdout) {
-      summary = await writeArchive(store, requests, process.stdout, { format, compress, exclude, onProgress, temps, end: false });
-    } else {
-      const dest = path.resolve(output!);
-      tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${uniqueName('bale')}`);
-      onSignal(tmp);
-      const ws = createWriteStream(tmp, { mode: 0o644 });
-      await once(ws, 'open').catch((e: NodeJS.ErrnoException) => {
-        throw new BaleError(`bale save: cannot write ${output}: ${e.code ?? e.message}`);
-      });
-      summary = await writeArchive(store, requests, ws, { format, compress, exclude, onProgress, temps });
-      const fh = await fsp.open(tmp, 'r+');
-      await fh.sync();
-      await fh.close();
-      await fsp.rename(tmp, dest);
-      tmp = undefined;
+    try {
+      if (toStdout) {
+        summary = await writeArchive(store, requests, process.stdout, { format, compress, exclude, onProgress, temps, end: false });
+      } else {
+        const out = await OutputFile.create(store, output!);
+        try {
+          summary = await writeArchive(store, requests, out.stream, { format, compress, exclude, onProgress, temps });
+          await out.commit();
+        } catch (e) {
+          throw await out.fail(e);
+        }
+      }
+    } finally {
+      forget();
     }
     progress.done();
     if (!quiet && process.stderr.isTTY) {
@@ -146,7 +137,6 @@ export async function run(args: string[]): Promise<number> {
     }
     return 0;
   } finally {
-    if (tmp) await fsp.rm(tmp, { force: true });
     await lock.release();
   }
 }

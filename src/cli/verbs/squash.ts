@@ -1,11 +1,5 @@
 // bale squash: an image flattened into one layer, keeping its whole config and its history.
-import { applyChanges } from '../../image/change.js';
-import { baseHistory, createImage, historyEntry, writeLayer } from '../../image/create.js';
-import { packStream } from '../../layer/pack.js';
-import { walkMerged } from '../../layer/tree.js';
-import { shortId } from '../../oci/digest.js';
-import type { ImageConfig } from '../../oci/types.js';
-import { unpackLayers } from '../../store/layers.js';
+import { squashImage } from '../../image/squash.js';
 import { Store } from '../../store/store.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { layerProgress, parseCompression, parseTag } from './import.js';
@@ -34,26 +28,9 @@ export async function run(args: string[]): Promise<number> {
   const compression = parseCompression(p['compress'], 'squash');
   const store = await Store.open();
   const img = await store.resolve(src);
-  const cfg = await store.config(img);
-  const runConfig = applyChanges(cfg.config ?? {}, p['change'] as string[]);
-  const layers = (await unpackLayers(store, img)).reverse();
-
-  const lock = await store.writerLock();
-  try {
-    const progress = layerProgress(`squashing ${src}`, Boolean(p['quiet']));
-    const layer = await writeLayer(store, packStream(walkMerged(layers)), compression, progress.update).finally(progress.done);
-    const created = new Date().toISOString();
-    const message = typeof p['message'] === 'string' && p['message'] !== '' ? p['message'] : `squashed ${img.layers.length} layer${img.layers.length === 1 ? '' : 's'} of ${shortId(img.id)}`;
-    const config: ImageConfig = {
-      ...cfg,
-      created,
-      config: runConfig,
-      history: [...baseHistory(cfg).map((h) => ({ ...h, empty_layer: true })), historyEntry({ created_by: 'bale squash', comment: message }, created)],
-    };
-    const rec = await createImage(store, { config, layers: [layer], tags });
-    process.stdout.write(`${rec.id}\n`);
-  } finally {
-    await lock.release();
-  }
+  const progress = layerProgress(`squashing ${src}`, Boolean(p['quiet']));
+  const message = typeof p['message'] === 'string' ? p['message'] : undefined;
+  const rec = await squashImage(store, img, { changes: p['change'] as string[], message, compression, tags, onBytes: progress.update }).finally(progress.done);
+  process.stdout.write(`${rec.id}\n`);
   return 0;
 }

@@ -2,6 +2,7 @@
 import { Store } from '../../store/store.js';
 import { findContainer } from '../../runtime/container.js';
 import { removeContainer, repairAll, requireRoot, startContainer, startDetached } from '../../runtime/lifecycle.js';
+import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { BaleError } from '../../util/errors.js';
 
@@ -25,7 +26,7 @@ export async function run(args: string[]): Promise<number> {
   await repairAll(store);
   if (p['attach']) {
     const rec = await findContainer(store, p._[0]!);
-    if (rec.process.tty && p['interactive'] && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY');
+    if (rec.process.tty && p['interactive'] && !process.stdin.isTTY) throw new BaleError('the input device is not a TTY', { exitCode: 1 }); // docker's CLI check: 1, not 125
     const code = await startContainer(store, rec, {
       stdin: p['interactive'] ? 'inherit' : 'ignore',
       stdout: 'inherit',
@@ -43,10 +44,10 @@ export async function run(args: string[]): Promise<number> {
       process.stdout.write(ref + '\n');
     } catch (e) {
       failed++;
-      process.stderr.write(`bale: ${(e as Error).message.split('\n')[0]}\n`);
+      printError(e);
     }
   }
-  return failed ? 1 : 0;
+  return failed ? 125 : 0;
 }
 
 /**

@@ -2,6 +2,7 @@
 import { Store } from '../../store/store.js';
 import { findContainer } from '../../runtime/container.js';
 import { repairAll, stopContainer } from '../../runtime/lifecycle.js';
+import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { UsageError } from '../../util/errors.js';
 
@@ -18,7 +19,7 @@ export async function run(args: string[]): Promise<number> {
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, Infinity, 'stop');
   const t = p['time'] === undefined ? 10 : Number(p['time']);
-  if (!Number.isFinite(t) || t < 0) throw new UsageError(`bale stop: --time takes a number of seconds, not ${JSON.stringify(p['time'])}`);
+  if (!Number.isFinite(t) || t < 0) throw new UsageError(`--time takes a number of seconds, not ${JSON.stringify(p['time'])}`);
   const store = await Store.open();
   await repairAll(store);
   let failed = 0;
@@ -28,7 +29,7 @@ export async function run(args: string[]): Promise<number> {
       process.stdout.write(ref + '\n');
     } catch (e) {
       failed++;
-      process.stderr.write(`bale: ${(e as Error).message.split('\n')[0]}\n`);
+      printError(e);
     }
   }
   return failed ? 1 : 0;

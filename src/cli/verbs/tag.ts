@@ -21,7 +21,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     target = canonicalTag(p._[1]!);
   } catch (e) {
-    throw new UsageError(`bale tag: ${(e as Error).message}`);
+    throw new UsageError(`${(e as Error).message}`);
   }
   const store = await Store.open();
   await store.transaction(async () => {

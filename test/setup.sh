@@ -1,0 +1,21 @@
+#!/bin/sh
+# What the tests need from the host, installed when missing (the one list: .ci/run uses it too).
+# Peers used as oracles, and host binaries the test images are built from. Needs root for apt and
+# for the tests themselves (overlay mounts, namespaces); says in one line what is missing otherwise.
+set -eu
+packages="busybox-static skopeo umoci podman zstd util-linux attr tar libseccomp-dev"
+
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "test/setup.sh: the tests need root and these Debian packages:$missing (apt-get install -y$missing)" >&2
+  exit 1
+fi
+echo "test/setup.sh: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,126 @@
+// The layer tar codec and rules, in process: what tar-header.ts writes, tar-reader.ts reads back
+// (long names, big ids, binary xattrs); global pax headers; the one rule set, good and bad entries
+// side by side.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Readable } from 'node:stream';
+import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from '../../src/layer/tar-header.js';
+import { readTar, type ReadHeader } from '../../src/layer/tar-reader.js';
+import { LayerRules } from '../../src/layer/rules.js';
+import { FormatError } from '../../src/util/errors.js';
+
+function tar(entries: { h: TarHeader; body?: Buffer }[], extra: Buffer[] = []): Buffer {
+  const parts: Buffer[] = [...extra];
+  for (const { h, body } of entries) {
+    parts.push(encodeHeader(h));
+    if (body) parts.push(body, padding(body.length));
+  }
+  parts.push(END_OF_ARCHIVE);
+  return Buffer.concat(parts);
+}
+
+/** Every header and body, reading the tar in chunks of `chunk` bytes (the reader must not care). */
+async function read(b: Buffer, chunk = 7): Promise<{ h: ReadHeader; body: Buffer }[]> {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < b.length; i += chunk) chunks.push(b.subarray(i, i + chunk));
+  const out: { h: ReadHeader; body: Buffer }[] = [];
+  for await (const ev of readTar(Readable.from(chunks))) {
+    if ('header' in ev) out.push({ h: ev.header, body: Buffer.alloc(0) });
+    else out[out.length - 1]!.body = Buffer.concat([out[out.length - 1]!.body, ev.data]);
+  }
+  return out;
+}
+
+const base = { mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 1700000000 };
+
+test('round trip: long names and links, ids past ustar, binary xattrs, devices', async () => {
+  const long = `${'d'.repeat(120)}/${'f'.repeat(150)}`;
+  const cap = Buffer.from([0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0xff, 0x00]);
+  const body = Buffer.from('hello\n');
+  const entries: { h: TarHeader; body?: Buffer }[] = [
+    { h: { ...base, name: 'dir', type: 'directory', mode: 0o755 } },
+    { h: { ...base, name: long, type: 'file', size: body.length, uid: 3000000, gid: 4000000, xattrs: new Map([['security.capability', cap]]) }, body },
+    { h: { ...base, name: 'ln', type: 'symlink', linkname: 'x'.repeat(200) } },
+    { h: { ...base, name: 'hard', type: 'link', linkname: long } },
+    { h: { ...base, name: 'null', type: 'character-device', devmajor: 1, devminor: 3 } },
+  ];
+  for (const chunk of [1, 7, 512, 1 << 20]) {
+    const got = await read(tar(entries), chunk);
+    assert.equal(got.map((e) => e.h.name), ['dir/', long, 'ln', 'hard', 'null'], `chunk ${chunk}`);
+    assert.is(got[1]!.h.uid, 3000000);
+    assert.is(got[1]!.h.gid, 4000000);
+    assert.ok(got[1]!.h.pax.get('SCHILY.xattr.security.capability')!.equals(cap), 'binary xattr byte for byte');
+    assert.ok(got[1]!.body.equals(body));
+    assert.is(got[2]!.h.linkname, 'x'.repeat(200));
+    assert.is(got[3]!.h.typeflag, '1');
+    assert.equal([got[4]!.h.devmajor, got[4]!.h.devminor], [1, 3]);
+    assert.is(got[0]!.h.mode, 0o755);
+    assert.is(got[1]!.h.mtime, 1700000000);
+  }
+});
+
+test("a pax global header's path, linkpath and size rename nothing (as docker and tar-stream read it)", async () => {
+  // A global header is a typeflag 'g' entry whose body is pax records.
+  const rec = (k: string, v: string) => {
+    const body = ` ${k}=${v}\n`;
+    let n = body.length + 2;
+    while (String(n).length + body.length !== n) n = String(n).length + body.length;
+    return `${n}${body}`;
+  };
+  const records = Buffer.from(rec('path', 'evil/x') + rec('linkpath', '/etc/shadow') + rec('uid', '7'));
+  const g = encodeHeader({ ...base, name: 'pax_global_header', type: 'file', size: records.length });
+  g[156] = 'g'.charCodeAt(0);
+  g.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += g[i]!;
+  g.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  const got = await read(tar([{ h: { ...base, name: 'a', type: 'file', size: 1 }, body: Buffer.from('x') }, { h: { ...base, name: 'l', type: 'symlink', linkname: 't' } }], [g, records, padding(records.length)]));
+  assert.equal(got.map((e) => [e.h.name, e.h.linkname]), [['a', ''], ['l', 't']]);
+  assert.is(got[0]!.h.uid, 7, 'other global records still apply');
+});
+
+test('truncated and corrupt tars are refused, not misread', async () => {
+  const t = tar([{ h: { ...base, name: 'a', type: 'file', size: 1000 }, body: Buffer.alloc(1000, 1) }]);
+  const failure = (b: Buffer) => read(b).then(() => '', (e: Error) => e.message);
+  assert.match(await failure(t.subarray(0, 700)), /unexpected end of data/);
+  const bad = Buffer.from(t);
+  bad[10]! ^= 0xff;
+  assert.match(await failure(bad), /invalid tar header at byte 0/);
+});
+
+test('layer rules: good and bad entries side by side', () => {
+  const h = (name: string, typeflag = '0', linkname = '') => ({ name, typeflag, linkname });
+  const ok: [string, ReturnType<typeof h>[]][] = [
+    ['plain names, ./ and / dropped', [h('./etc/', '5'), h('/etc/passwd')]],
+    ['a directory over a directory keeps its contents', [h('d/', '5'), h('d/f'), h('d/', '5'), h('d/g', '1', 'd/f')]],
+    ['a symlink replaced by a directory stops redirecting', [h('l', '2', '/etc'), h('l/', '5'), h('l/x')]],
+    ['a whiteout of a symlink stops redirecting', [h('l', '2', '/etc'), h('.wh.l'), h('l/x')]],
+    ['.. inside the root', [h('a/../b')]],
+    ['the root as a directory', [h('./', '5')]],
+  ];
+  for (const [what, entries] of ok) {
+    const r = new LayerRules();
+    for (const e of entries) r.check(e);
+    assert.ok(true, what);
+  }
+  const bad: [string, ReturnType<typeof h>[], RegExp][] = [
+    ['climbs out', [h('../x')], /path traversal \(climbs out/],
+    ['through its own symlink', [h('etc', '2', '/etc'), h('etc/passwd')], /via symlink: etc\/passwd would be written through the symlink etc/],
+    ['below a file', [h('f'), h('f/x')], /f\/x is below f, which is not a directory/],
+    ['hardlink out', [h('pw', '1', '../../etc/passwd')], /hardlink pw target .*path traversal/],
+    ['hardlink through a symlink', [h('etc', '2', '/etc'), h('pw', '1', 'etc/passwd')], /via symlink: pw links to etc\/passwd/],
+    ['hardlink to nothing', [h('pw', '1', 'nowhere')], /not an earlier entry/],
+    ['hardlink to a directory', [h('d/', '5'), h('pw', '1', 'd')], /not an earlier entry/],
+    ['the root as a symlink', [h('.', '2', '/')], /layer root must be a directory/],
+    ['a type a layer cannot hold', [h('x', 'Z')], /tar type "Z" cannot be in a layer/],
+    ['NUL in a name', [h('a\0b')], /NUL in path/],
+  ];
+  for (const [what, entries, msg] of bad) {
+    const r = new LayerRules();
+    const last = entries.pop()!;
+    for (const e of entries) r.check(e);
+    assert.throws(() => r.check(last), (e: Error) => e instanceof FormatError && msg.test(e.message), what);
+  }
+});
+
+test.run();
