@@ -280,12 +280,18 @@ function refNames(a: Record<string, string> | undefined): string[] {
   const full = a[CONTAINERD_NAME];
   if (full) out.push(full);
   const ref = a[REF_NAME];
-  // ref.name is often just a tag ("latest"); only a full reference names a repository.
-  if (ref && !full && (ref.includes('/') || ref.includes(':'))) out.push(ref);
+  // ref.name is often just a tag (skopeo's `oci:DIR:latest`), and sometimes just a name (umoci's
+  // `--image DIR:umoci`). A bare word reads as a tag when it looks like one (`latest`, `1.2`,
+  // `v3`), else as a repository (`umoci` → `umoci:latest`).
+  if (ref && !full && (ref.includes('/') || ref.includes(':') || !looksLikeTagOnly(ref))) out.push(ref);
   return out.map((n) => {
     const at = n.indexOf('@');
     return at >= 0 ? n.slice(0, at) : n;
   }).map((n) => (n.includes('/') || n.includes(':') ? n : familiarName(n)));
+}
+
+function looksLikeTagOnly(word: string): boolean {
+  return word === 'latest' || /^v?[0-9]/.test(word) || !/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/.test(word);
 }
 
 function platformMatches(p: { os?: string; architecture?: string; variant?: string }, want: ReadOptions): boolean {

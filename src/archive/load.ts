@@ -2,13 +2,14 @@
 // store and record images and tags last (the commit point). On any failure the store is as it was:
 // nothing but temp files was written, and those are removed.
 import { promises as fsp } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import os from 'node:os';
 import { sha256, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { BaleError, oneLine } from '../util/errors.js';
-import { scanArchive } from './scan.js';
+import { scanArchive, type ScannedArchive, type ScanOptions } from './scan.js';
+import { scanDirectory } from './dir.js';
 import { readImages, type FoundImage } from './layouts.js';
 
 export interface LoadResult {
@@ -27,13 +28,20 @@ export function hostPlatform(): { os: string; architecture: string } {
   return { os: 'linux', architecture: ARCH[os.arch()] ?? os.arch() };
 }
 
-export async function loadArchive(store: Store, input: Readable, opts: LoadOptions): Promise<LoadResult> {
+/** Where a load reads from: an archive stream, or a directory (an image layout or an unpacked archive). */
+export type LoadInput = Readable | { dir: string };
+
+function scanInput(input: LoadInput, o: ScanOptions): Promise<ScannedArchive> {
+  return input instanceof Readable ? scanArchive(input, o) : scanDirectory(input.dir, o);
+}
+
+export async function loadArchive(store: Store, input: LoadInput, opts: LoadOptions): Promise<LoadResult> {
   const lock = await store.writerLock();
   const temps: string[] = [];
   try {
     let arc;
     try {
-      arc = await scanArchive(input, { tmpPath: (p) => store.tmpPath(p), onProgress: opts.onProgress, label: opts.label });
+      arc = await scanInput(input, { tmpPath: (p) => store.tmpPath(p), onProgress: opts.onProgress, label: opts.label });
     } catch (e) {
       throw new BaleError(oneLine(e));
     }

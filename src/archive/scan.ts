@@ -146,7 +146,7 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
 }
 
 /** Stream one archive entry to a temp file, hashing it, and checking it if it is a layer tar. */
-async function scanFile(body: Readable, name: string, size: number, opts: ScanOptions): Promise<ScannedFile> {
+export async function scanFile(body: Readable, name: string, size: number, opts: ScanOptions): Promise<ScannedFile> {
   const tmp = opts.tmpPath('load');
   const out = createWriteStream(tmp, { mode: 0o600, highWaterMark: 1024 * 1024 });
   const raw = createHash('sha256');
