@@ -16,6 +16,8 @@ import { ENTRY_TYPES, readTar, type ReadHeader } from './tar-reader.js';
 
 export interface NormalizeStats {
   entries: number;
+  /** The first thing cleaning changed (a name, a dropped root entry or xattr); unset when the input was already clean. */
+  rewritten?: string;
 }
 
 /** The clean layer tar of the (uncompressed) tar `input`. `what` names the source in errors. */
@@ -43,7 +45,11 @@ function checkParents(name: string, what: string, seen: Map<string, EntryType>):
   }
 }
 
-function header(h: ReadHeader, what: string, seen: Map<string, EntryType>): TarHeader | undefined {
+function header(h: ReadHeader, what: string, seen: Map<string, EntryType>, stats?: NormalizeStats): TarHeader | undefined {
+  // Only changes of meaning count: re-encoding alone (type bits in the mode, header dialect) does not.
+  const changed = (why: string) => {
+    if (stats && stats.rewritten === undefined) stats.rewritten = why;
+  };
   const type = ENTRY_TYPES[h.typeflag];
   if (!type) throw new BaleError(`${what}: entry ${JSON.stringify(h.name)} has tar type ${JSON.stringify(h.typeflag)}, which a layer cannot hold`);
   let name: string;
@@ -52,7 +58,11 @@ function header(h: ReadHeader, what: string, seen: Map<string, EntryType>): TarH
   } catch (e) {
     throw new BaleError(`${what}: ${(e as Error).message}`);
   }
-  if (name === '') return undefined;
+  if (name === '') {
+    changed(`root entry ${JSON.stringify(h.name)} dropped`);
+    return undefined;
+  }
+  if (h.name !== name && h.name !== `${name}/`) changed(`name ${JSON.stringify(h.name)} cleaned`);
   checkParents(name, what, seen);
   const out: TarHeader = {
     name,
@@ -76,11 +86,13 @@ function header(h: ReadHeader, what: string, seen: Map<string, EntryType>): TarH
     if (!seen.has(target)) throw new BaleError(`${what}: hardlink ${name} names ${JSON.stringify(h.linkname)}, which is not an earlier entry`);
     if (seen.get(target) === 'directory') throw new BaleError(`${what}: hardlink ${name} names the directory ${target}`);
     out.linkname = target;
+    if (target !== h.linkname) changed(`hardlink target ${JSON.stringify(h.linkname)} cleaned`);
   }
   for (const [k, v] of h.pax) {
     if (!k.startsWith('SCHILY.xattr.')) continue;
     const x = k.slice('SCHILY.xattr.'.length);
     if (keepXattr(x)) (out.xattrs ??= new Map()).set(x, v);
+    else changed(`xattr ${x} dropped`);
   }
   seen.set(name, type === 'link' ? seen.get(out.linkname!)! : type);
   return out;
@@ -99,7 +111,7 @@ async function* normalize(input: Readable, what: string, stats?: NormalizeStats)
   for await (const ev of readTar(input)) {
     if ('header' in ev) {
       yield* finish();
-      current = header(ev.header, what, seen);
+      current = header(ev.header, what, seen, stats);
       written = 0;
       if (current) {
         if (stats) stats.entries++;
