@@ -9,7 +9,7 @@ import type { Descriptor } from '../oci/types.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { BaleError, oneLine } from '../util/errors.js';
 import { scanArchive, type ScannedArchive, type ScanOptions } from './scan.js';
-import { scanDirectory } from './dir.js';
+import { scanDirectory } from './dir-reader.js';
 import { readImages, type FoundImage } from './layouts.js';
 
 export interface LoadResult {

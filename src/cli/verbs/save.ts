@@ -19,9 +19,11 @@ Save images to a tar archive that is both a Docker archive (manifest.json, repos
 <id>/ dirs) and an OCI image layout (oci-layout, index.json, blobs/sha256). Layers shared by several
 images are written once. Writes to stdout when -o is not given and stdout is not a terminal.
 Images named by tag keep that tag in the archive; images named by id are saved without one.
+With -o DIR/ (a trailing slash, or an existing empty directory) the same layouts are written as a
+directory: --format oci gives an OCI image layout (skopeo oci:DIR, umoci).
 
 Options:
-  -o, --output FILE          Write to FILE (made complete under a temp name, then renamed)
+  -o, --output FILE|DIR/     Write to FILE or DIR (made complete under a temp name, then renamed)
       --format FORMAT        docker, oci or both (default both)
       --compress C           Re-encode layers as none, gzip or zstd (default: as stored; layers
                              already so are kept). zstd needs an OCI archive (--format oci, or
@@ -54,6 +56,18 @@ async function request(store: Store, ref: string): Promise<SaveRequest> {
     }
   }
   return { rec: await store.resolve(ref), tags: [] };
+}
+
+/** `-o DIR/` or an existing directory: write the layout as a directory (which must be empty). */
+async function wantsDirectory(output: string): Promise<boolean> {
+  const st = await fsp.stat(output).catch(() => undefined);
+  if (st?.isDirectory()) {
+    if ((await fsp.readdir(output)).length) throw new BaleError(`bale save: ${output} is a directory that is not empty (save writes a new layout)`);
+    return true;
+  }
+  if (st) return false;
+  if (output.endsWith('/')) return true;
+  return false;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -115,7 +129,7 @@ export async function run(args: string[]): Promise<number> {
       for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
         process.removeAllListeners(sig);
         process.once(sig, () => {
-          for (const f of [...temps, ...(partial ? [partial] : [])]) rmSync(f, { force: true });
+          for (const f of [...temps, ...(partial ? [partial] : [])]) rmSync(f, { force: true, recursive: true });
           process.exit(code);
         });
       }
@@ -128,14 +142,19 @@ export async function run(args: string[]): Promise<number> {
       const dest = path.resolve(output!);
       tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${uniqueName('bale')}`);
       onSignal(tmp);
-      const ws = createWriteStream(tmp, { mode: 0o644 });
-      await once(ws, 'open').catch((e: NodeJS.ErrnoException) => {
-        throw new BaleError(`bale save: cannot write ${output}: ${e.code ?? e.message}`);
-      });
-      summary = await writeArchive(store, requests, ws, { format, compress, exclude, onProgress, temps });
-      const fh = await fsp.open(tmp, 'r+');
-      await fh.sync();
-      await fh.close();
+      if (await wantsDirectory(output!)) {
+        summary = await writeArchive(store, requests, { dir: tmp }, { format, compress, exclude, onProgress, temps });
+        await fsp.rmdir(dest).catch(() => {});
+      } else {
+        const ws = createWriteStream(tmp, { mode: 0o644 });
+        await once(ws, 'open').catch((e: NodeJS.ErrnoException) => {
+          throw new BaleError(`bale save: cannot write ${output}: ${e.code ?? e.message}`);
+        });
+        summary = await writeArchive(store, requests, ws, { format, compress, exclude, onProgress, temps });
+        const fh = await fsp.open(tmp, 'r+');
+        await fh.sync();
+        await fh.close();
+      }
       await fsp.rename(tmp, dest);
       tmp = undefined;
     }
@@ -146,7 +165,7 @@ export async function run(args: string[]): Promise<number> {
     }
     return 0;
   } finally {
-    if (tmp) await fsp.rm(tmp, { force: true });
+    if (tmp) await fsp.rm(tmp, { force: true, recursive: true });
     await lock.release();
   }
 }
