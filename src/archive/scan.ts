@@ -50,6 +50,8 @@ export interface ScanOptions {
   onProgress?: (bytes: number) => void;
   /** The archive's name, for messages. */
   label: string;
+  /** Hash and check only; write nothing (bale verify). */
+  discard?: boolean;
 }
 
 const JSON_MAX = 16 * 1024 * 1024;
@@ -148,7 +150,7 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
 /** Stream one archive entry to a temp file, hashing it, and checking it if it is a layer tar. */
 export async function scanFile(body: Readable, name: string, size: number, opts: ScanOptions): Promise<ScannedFile> {
   const tmp = opts.tmpPath('load');
-  const out = createWriteStream(tmp, { mode: 0o600, highWaterMark: 1024 * 1024 });
+  const out = opts.discard ? new Writable({ write: (_c, _e, cb) => cb() }) : createWriteStream(tmp, { mode: 0o600, highWaterMark: 1024 * 1024 });
   const raw = createHash('sha256');
   let head: Buffer = Buffer.alloc(0);
   let decided = false;
