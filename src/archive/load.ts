@@ -28,11 +28,12 @@ export function hostPlatform(): { os: string; architecture: string } {
   return { os: 'linux', architecture: ARCH[os.arch()] ?? os.arch() };
 }
 
-/** Where a load reads from: an archive stream, or a directory (an image layout or an unpacked archive). */
-export type LoadInput = Readable | { dir: string };
+/** Where a load reads from: an archive stream, a directory, or another source's scan (a registry). */
+export type LoadInput = Readable | { dir: string } | { scan: (o: ScanOptions) => Promise<ScannedArchive> };
 
 function scanInput(input: LoadInput, o: ScanOptions): Promise<ScannedArchive> {
-  return input instanceof Readable ? scanArchive(input, o) : scanDirectory(input.dir, o);
+  if (input instanceof Readable) return scanArchive(input, o);
+  return 'dir' in input ? scanDirectory(input.dir, o) : input.scan(o);
 }
 
 export async function loadArchive(store: Store, input: LoadInput, opts: LoadOptions): Promise<LoadResult> {
