@@ -134,6 +134,15 @@ async function uploadChunks(
     if (res && ++failures > 5) throw await registryError(res, `${what}: uploading`);
     // The connection dropped (or the registry lost count): ask it how much it has, go on from there.
     const status = await client.request('GET', location, scope);
+    if (status.status === 404 || status.status === 400) {
+      // distribution forgets an upload's place once bytes landed past the state its location
+      // carries (only a first chunk's location can be resumed): start over.
+      discard(status);
+      offset = 0;
+      location = await restart();
+      opts.onEvent?.(`${hexOf(d.digest).slice(0, 12)}: Restarting the upload (the registry lost its place)`);
+      continue;
+    }
     discard(status);
     if (status.status !== 204) throw await registryError(status, `${what}: resuming the upload`);
     if (status.headers.location) location = status.headers.location;
