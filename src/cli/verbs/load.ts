@@ -3,6 +3,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { Store } from '../../store/store.js';
 import { loadArchive, type LoadInput } from '../../archive/load.js';
 import { BaleError, UsageError } from '../../util/errors.js';
+import { damagedPart, joinParts, listName, readPartList, splitBase } from '../../archive/split.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { Progress, humanSize } from '../output.js';
 
@@ -11,7 +12,8 @@ export const help = `Usage: bale load [OPTIONS]
 Load images from an archive: docker save (any version since 1.10), podman save, skopeo
 docker-archive and oci-archive, crane, or a plain OCI image layout tar; or from a directory: an
 OCI image layout (skopeo oci:, umoci), the containers dir: layout (skopeo dir:, podman save
---format docker-dir) or an unpacked docker save. Layers may be plain, gzip
+--format docker-dir) or an unpacked docker save. FILE.000 reads the parts bale save --split wrote,
+in the order FILE.sha256 lists them, each checked against it. Layers may be plain, gzip
 or zstd; the archive itself may be gzip or zstd compressed. Every blob digest and layer diff_id is
 verified while reading; on any error nothing is added to the store.
 
@@ -30,12 +32,18 @@ export async function run(args: string[]): Promise<number> {
   let input: LoadInput;
   let label: string;
   let total = 0;
+  let parts: Awaited<ReturnType<typeof readPartList>> | undefined;
   if (file && file !== '-') {
     const st = await fsp.stat(file).catch(() => {
       throw new BaleError(`${file}: no such file`);
     });
+    const base = splitBase(file);
     if (st.isDirectory()) input = { dir: file };
-    else {
+    else if (base) {
+      parts = await readPartList(base);
+      for (const part of parts) total += (await fsp.stat(part.file)).size;
+      input = joinParts(parts);
+    } else {
       total = st.size;
       input = createReadStream(file, { highWaterMark: 1024 * 1024 });
     }
@@ -63,6 +71,11 @@ export async function run(args: string[]): Promise<number> {
       onProgress: (n) =>
         progress.update(`Loading ${label}: ${humanSize(n)}${total ? ` / ${humanSize(total)}` : ''} (${humanSize((n * 1000) / Math.max(1, Date.now() - started))}/s)`),
     });
+  } catch (e) {
+    // A damaged part can break the archive before its own check is reached: name the part.
+    const bad = parts && (await damagedPart(parts));
+    if (bad) throw new BaleError(`${bad}: part damaged (its sha256 is not the one ${listName(splitBase(file!)!)} gives)`);
+    throw e;
   } finally {
     progress.done();
   }

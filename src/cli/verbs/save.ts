@@ -10,6 +10,7 @@ import { parseReference } from '../../oci/reference.js';
 import type { Compression } from '../../oci/media.js';
 import { writeArchive, type ArchiveFormat, type LayerSet, type SaveRequest } from '../../archive/writer.js';
 import { archiveLayerSet } from '../../archive/layer-set.js';
+import { parseSize, SplitWriter } from '../../archive/split.js';
 import { BaleError, UsageError } from '../../util/errors.js';
 import { uniqueName } from '../../util/fsx.js';
 
@@ -28,6 +29,8 @@ Options:
       --compress C           Re-encode layers as none, gzip or zstd (default: as stored; layers
                              already so are kept). zstd needs an OCI archive (--format oci, or
                              both with --compress zstd)
+      --split SIZE           Write FILE.000, FILE.001, … of at most SIZE bytes each (4G, 700M)
+                             and FILE.sha256 listing them; bale load -i FILE.000 reads the set
       --exclude-from BASE    Leave out layers the archive BASE already carries (a delta archive
                              for a host that has loaded BASE); may be repeated
       --exclude-image IMAGE  Leave out the layers of an image in the store; may be repeated
@@ -73,7 +76,7 @@ async function wantsDirectory(output: string): Promise<boolean> {
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(
     args,
-    { boolean: ['quiet'], string: ['output', 'format', 'compress'], multi: ['exclude-from', 'exclude-image'], alias: { o: 'output', q: 'quiet' } },
+    { boolean: ['quiet'], string: ['output', 'format', 'compress', 'split'], multi: ['exclude-from', 'exclude-image'], alias: { o: 'output', q: 'quiet' } },
     'save',
   );
   if (wantsHelp(p, help)) return 0;
@@ -93,6 +96,15 @@ export async function run(args: string[]): Promise<number> {
     throw new UsageError('bale save: refusing to write an archive to a terminal (use -o FILE or redirect stdout)');
   }
   const quiet = Boolean(p['quiet']);
+  let split: number | undefined;
+  if (p['split'] !== undefined) {
+    try {
+      split = parseSize(String(p['split']));
+    } catch (e) {
+      throw new UsageError(`bale save: --split: ${(e as Error).message}`);
+    }
+    if (toStdout) throw new UsageError('bale save: --split needs -o FILE (the parts are FILE.000, FILE.001, …)');
+  }
 
   const store = await Store.open();
   // Shared with loads, exclusive for rmi/gc: no blob this save reads is collected under it.
@@ -142,7 +154,17 @@ export async function run(args: string[]): Promise<number> {
       const dest = path.resolve(output!);
       tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${uniqueName('bale')}`);
       onSignal(tmp);
-      if (await wantsDirectory(output!)) {
+      if (split !== undefined) {
+        const sw = new SplitWriter(dest, split, (t) => temps.add(t));
+        try {
+          summary = await writeArchive(store, requests, sw, { format, compress, exclude, onProgress, temps });
+          await sw.commit();
+        } catch (e) {
+          await sw.abort();
+          throw e;
+        }
+        tmp = undefined;
+      } else if (await wantsDirectory(output!)) {
         summary = await writeArchive(store, requests, { dir: tmp }, { format, compress, exclude, onProgress, temps });
         await fsp.rmdir(dest).catch(() => {});
       } else {
@@ -155,7 +177,7 @@ export async function run(args: string[]): Promise<number> {
         await fh.sync();
         await fh.close();
       }
-      await fsp.rename(tmp, dest);
+      if (tmp) await fsp.rename(tmp, dest);
       tmp = undefined;
     }
     progress.done();

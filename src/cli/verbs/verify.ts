@@ -3,10 +3,11 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { verifyArchive } from '../../archive/verify.js';
 import { hostPlatform } from '../../archive/load.js';
 import { BaleError, UsageError } from '../../util/errors.js';
+import { damagedPart, joinParts, listName, readPartList, splitBase } from '../../archive/split.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, Progress } from '../output.js';
 
-export const help = `Usage: bale verify [OPTIONS] ARCHIVE|DIR
+export const help = `Usage: bale verify [OPTIONS] ARCHIVE|DIR|ARCHIVE.000
 
 Check every digest, size and diff_id of an archive (any that bale load reads, plain, gzip or zstd)
 or image directory (OCI layout, containers dir:, unpacked docker save), and every layer entry by
@@ -37,11 +38,16 @@ export async function run(args: string[]): Promise<number> {
   const progress = new Progress(quiet);
   let report;
   try {
-    report = await verifyArchive(st.isDirectory() ? { dir: target } : createReadStream(target, { highWaterMark: 1024 * 1024 }), {
+    const base = splitBase(target);
+    const parts = base && !st.isDirectory() ? await readPartList(base) : undefined;
+    const input = st.isDirectory() ? { dir: target } : parts ? joinParts(parts) : createReadStream(target, { highWaterMark: 1024 * 1024 });
+    report = await verifyArchive(input, {
       label: target,
       ...platform,
       onProgress: (n) => progress.update(`Verifying ${target}: ${humanSize(n)}${st.isDirectory() ? '' : ` / ${humanSize(st.size)}`}`),
     });
+    const bad = parts && report.problems.length ? await damagedPart(parts) : undefined;
+    if (bad) report.problems = [`${bad}: part damaged (its sha256 is not the one ${listName(base!)} gives)`];
   } finally {
     progress.done();
   }
