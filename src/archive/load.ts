@@ -20,6 +20,7 @@ export interface LoadOptions {
   label: string;
   onProgress?: (bytes: number) => void;
   platform?: { os: string; architecture: string; variant?: string };
+  allPlatforms?: boolean;
 }
 
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
@@ -55,7 +56,7 @@ export async function loadArchive(store: Store, input: LoadInput, opts: LoadOpti
           hasBlob: (d) => store.hasBlob(d),
           layerByDiffId: (d) => layerByDiffId(store, d),
         },
-        { label: opts.label, ...(opts.platform ?? hostPlatform()) },
+        { label: opts.label, ...(opts.platform ?? hostPlatform()), allPlatforms: opts.allPlatforms },
       );
     } catch (e) {
       throw new BaleError(oneLine(e));
@@ -87,6 +88,7 @@ export async function loadArchive(store: Store, input: LoadInput, opts: LoadOpti
       const mf = byDigest.get(manifestDigest);
       if (mf) await place(mf.tmp, manifestDigest);
       else await store.putBlobBytes(img.manifestBytes);
+      if (img.index) await place(img.index.file.tmp, img.index.file.digest);
       const config: Descriptor = { mediaType: configMediaType(img), digest: img.configDigest, size: img.configBytes.length };
       records.push({
         rec: {
@@ -97,6 +99,7 @@ export async function loadArchive(store: Store, input: LoadInput, opts: LoadOpti
           diffIds: img.layers.map((l) => l.diffId),
           ...(await diffSizes(store, img)),
           added: new Date().toISOString(),
+          ...(img.index ? { index: { mediaType: img.index.descriptor.mediaType, digest: img.index.descriptor.digest, size: img.index.descriptor.size } } : {}),
         },
         tags: img.tags,
       });
@@ -107,7 +110,7 @@ export async function loadArchive(store: Store, input: LoadInput, opts: LoadOpti
       for (const { rec, tags } of records) {
         const existing = await store.image(rec.id);
         // Loading an image again keeps the manifest it had unless the new one is the archive's own.
-        if (!existing) await store.putImage(rec);
+        if (!existing || (rec.index && !existing.index)) await store.putImage(existing ? { ...existing, index: rec.index } : rec);
         await store.setTags(rec.id, tags);
       }
     });

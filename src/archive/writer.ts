@@ -120,6 +120,8 @@ interface OutImage {
   config: ImageConfig;
   manifest: Descriptor;
   layers: OutLayer[];
+  /** The multi-platform index it was loaded with, written back whole (index.json names it instead). */
+  index?: Descriptor;
 }
 
 /** Split a canonical `name:tag` (the tag is after the last colon that follows the last slash). */
@@ -246,7 +248,26 @@ class Planner {
       manifest = { mediaType: MT.ociManifest, digest: sha256(bytes), size: bytes.length };
       if (format !== 'docker') this.addBlob({ digest: manifest.digest, size: bytes.length, bytes, verify: false, kind: 0 });
     }
-    return { rec, tags: req.tags, config, manifest, layers };
+    const index = format !== 'docker' && !reencodedAny ? await this.wholeIndex(rec) : undefined;
+    return { rec, tags: req.tags, config, manifest, layers, ...(index ? { index } : {}) };
+  }
+
+  /**
+   * The index an image was loaded with (load --all-platforms), when the store still has an image
+   * for every manifest it lists: those images' blobs join the archive and the index goes in as
+   * stored, so it keeps its digest. Otherwise undefined (the image is saved alone).
+   */
+  private async wholeIndex(rec: ImageRecord): Promise<Descriptor | undefined> {
+    if (!rec.index || !(await this.store.hasBlob(rec.index.digest))) return undefined;
+    const bytes = await this.store.readBlob(rec.index.digest);
+    if (sha256(bytes) !== rec.index.digest) throw new BaleError(`index ${rec.index.digest} in the store is damaged (run bale fsck)`);
+    const doc = JSON.parse(bytes.toString('utf8')) as Index;
+    const byManifest = new Map((await this.store.images()).map((r) => [r.manifest.digest, r]));
+    const children = (doc.manifests ?? []).map((m) => byManifest.get(m.digest));
+    if (children.some((c) => !c)) return undefined;
+    for (const c of children) if (c!.id !== rec.id) await this.image({ rec: c!, tags: [] });
+    this.addBlob({ digest: rec.index.digest, size: bytes.length, bytes, verify: false, kind: 0 });
+    return rec.index;
   }
 
   async cleanup(): Promise<void> {
@@ -262,7 +283,8 @@ function json(v: unknown): Buffer {
 function indexJson(images: OutImage[], excluded: Digest[]): Buffer {
   const manifests: Descriptor[] = [];
   for (const img of images) {
-    const base: Descriptor = { mediaType: img.manifest.mediaType, digest: img.manifest.digest, size: img.manifest.size };
+    const top = img.index ?? img.manifest;
+    const base: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.size };
     if (img.tags.length === 0) manifests.push(base);
     for (const t of img.tags) {
       const { name, tag } = splitTag(t);

@@ -39,6 +39,8 @@ export interface ImageRecord {
   diffSizes?: number[];
   /** When the image entered this store (ISO 8601). */
   added: string;
+  /** The multi-platform index it was loaded with (load --all-platforms): save writes it back whole. */
+  index?: Descriptor;
 }
 
 export class Store {
@@ -286,7 +288,7 @@ export class Store {
     const counts = new Map<Digest, number>();
     const bump = (d: Digest) => counts.set(d, (counts.get(d) ?? 0) + 1);
     for (const rec of await this.images()) {
-      const seen = new Set<Digest>([rec.id, rec.manifest.digest, ...rec.layers.map((l) => l.digest)]);
+      const seen = new Set<Digest>([rec.id, rec.manifest.digest, ...rec.layers.map((l) => l.digest), ...(rec.index ? [rec.index.digest] : [])]);
       for (const d of seen) bump(d);
     }
     return counts;

@@ -21,11 +21,13 @@ Options:
   -i, --input PATH   Read from the archive or directory PATH instead of standard input
   -q, --quiet        Print nothing on success
       --platform P   Pick P (os/arch[/variant]) from multi-platform archives (default: this host)
+      --all-platforms  Load every platform of a multi-platform image and keep its index, so
+                     bale save writes the same index back (the tags go to --platform's image)
   -h, --help         Show this help
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const p = parseFlags(args, { boolean: ['quiet'], string: ['input', 'platform'], alias: { i: 'input', q: 'quiet' } }, 'load');
+  const p = parseFlags(args, { boolean: ['quiet', 'all-platforms'], string: ['input', 'platform'], alias: { i: 'input', q: 'quiet' } }, 'load');
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 0, 0, 'load');
   const file = p['input'] as string | undefined;
@@ -68,6 +70,7 @@ export async function run(args: string[]): Promise<number> {
     result = await loadArchive(store, input, {
       label,
       platform,
+      allPlatforms: Boolean(p['all-platforms']),
       onProgress: (n) =>
         progress.update(`Loading ${label}: ${humanSize(n)}${total ? ` / ${humanSize(total)}` : ''} (${humanSize((n * 1000) / Math.max(1, Date.now() - started))}/s)`),
     });
