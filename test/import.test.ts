@@ -9,7 +9,8 @@ import path from 'node:path';
 import { getAttributeSync, setAttributeSync } from 'fs-xattr';
 import { Store } from '../src/store/store.js';
 import type { ImageConfig } from '../src/oci/types.js';
-import { bale, baleOk, tmpDir } from './helpers.js';
+import { bale, baleOk, SHARED, tmpDir } from './helpers.js';
+import { hexOf, sha256 } from '../src/oci/digest.js';
 import { layerTar, type Entry } from './images.js';
 import { encodeHeader, END_OF_ARCHIVE } from '../src/layer/tar-header.js';
 import { extract, tarNames } from './flatten-util.js';
@@ -263,6 +264,51 @@ test('tars from other writers: git archive (pax global header), GNU base-256 ids
       const blob = store.blobPath((await store.resolve(`${name}:1`)).layers[0]!.digest);
       const list = spawnSync('tar', ['-tvf', blob, '--numeric-owner'], { encoding: 'utf8' }).stdout;
       assert.match(list, format === 'gnu' ? /3000000\/4000000 .* sub\/a\.txt/ : /0\/0 .* sub\/a\.txt/);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test('a clean tar is kept byte for byte, as docker import keeps it: the diff_id docker recorded for the same export', async () => {
+  const { dir, cleanup } = tmpDir();
+  try {
+    const peers = path.join(SHARED, 'fixtures', 'peers');
+    const exported = path.join(peers, 'docker-export.tar');
+    // docker import + save of this export: its config names the diff_id docker computed.
+    const docker = JSON.parse(spawnSync('tar', ['-xOf', path.join(peers, 'docker-imported.tar'), '39fe3ed43ebdcf62062a3740a1e7f9e3a27890ada0017cb23bb93d99a8663341.json']).stdout.toString()) as ImageConfig;
+    const want = docker.rootfs.diff_ids[0]!;
+    assert.is(want, sha256(readFileSync(exported)), 'docker kept the bytes');
+    await baleOk(dir, ['import', '-q', exported, 'plain:1']);
+    assert.is((await config(dir, 'plain:1')).rootfs.diff_ids[0], want);
+    // Compressed the same: the diff_id is the uncompressed tar's; the stored blob is the gzip as bale writes it.
+    const gz = path.join(dir, 'export.tar.gz');
+    writeFileSync(gz, gzipSync(readFileSync(exported)));
+    await baleOk(dir, ['import', '-q', '--compress', 'gzip', gz, 'gz:1']);
+    assert.is((await config(dir, 'gz:1')).rootfs.diff_ids[0], want);
+  } finally {
+    cleanup();
+  }
+});
+
+test('a tar that needs cleaning (./ names, a root entry, overlay xattrs) is rewritten, and the rewrite is what is stored', async () => {
+  const { dir, cleanup } = tmpDir();
+  try {
+    for (const [i, entries] of [
+      [{ name: './etc/' }, { name: './etc/motd', content: 'hi\n' }],
+      [{ name: './' }, { name: 'etc/' }, { name: 'etc/motd', content: 'hi\n' }],
+      [{ name: 'etc/', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y' } }, { name: 'etc/motd', content: 'hi\n' }],
+    ].entries()) {
+      const tarFile = path.join(dir, `dirty${i}.tar`);
+      const bytes = await layerTar(entries as Entry[]);
+      writeFileSync(tarFile, bytes);
+      await baleOk(dir, ['import', '-q', tarFile, `dirty:${i}`]);
+      const c = await config(dir, `dirty:${i}`);
+      assert.is.not(c.rootfs.diff_ids[0], sha256(bytes), `tar ${i} was rewritten`);
+      const store = await Store.open(dir);
+      const blob = path.join(store.blobDir, hexOf(c.rootfs.diff_ids[0]!));
+      assert.equal(tarNames(blob), ['etc/', 'etc/motd'], `tar ${i} names`);
+      assert.not.match(readFileSync(blob).toString('latin1'), 'trusted.overlay');
     }
   } finally {
     cleanup();

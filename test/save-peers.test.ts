@@ -7,7 +7,7 @@ import path from 'node:path';
 import { sha256 } from '../src/oci/digest.js';
 import type { Manifest } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
-import { baleOk, have, tmpDir } from './helpers.js';
+import { bale, baleOk, have, tmpDir } from './helpers.js';
 import { APPLETS, seedBusybox } from './images.js';
 import { peer, peerBytes, seedCompressed, withStore } from './save-helpers.js';
 
@@ -114,6 +114,24 @@ test('umoci unpacks our OCI layout and the tree is the image', () =>
     assert.is(lstatSync(path.join(rootfs, 'tmp')).mode & 0o7777, 0o1777);
     const conf = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { process: { args: string[] } };
     assert.equal(conf.process.args, ['sh']);
+  }));
+
+test('save -o DIR/ --format oci: a layout directory skopeo and umoci read, with the stored manifest digest; bale loads it back', () =>
+  withStore(async (root, dir) => {
+    const rec = await seedBusybox(root, { layers: [APP_LAYER], tags: ['app:1'] });
+    const layout = path.join(dir, 'layout');
+    await baleOk(root, ['save', '-q', '--format', 'oci', '-o', `${layout}/`, 'app:1']);
+    assert.equal(readdirSync(layout).sort(), ['blobs', 'index.json', 'oci-layout']);
+    assert.is(peer('skopeo', ['inspect', '--format', '{{.Digest}}', `oci:${layout}:app:1`]).trim(), rec.manifest.digest);
+    assert.match(peer('umoci', ['ls', '--layout', layout]), /^app:1$/m);
+    const other = path.join(dir, 'other-store');
+    await baleOk(other, ['load', '-q', '-i', layout]);
+    assert.match(await baleOk(other, ['images', '-q', '--no-trunc']), rec.id);
+    // An existing directory that is not empty is never written into.
+    const r = await bale(root, ['save', '--format', 'oci', '-o', layout, 'app:1']);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, /not empty/);
+    assert.equal(readdirSync(dir).filter((n) => n.startsWith('.')), [], 'no temp left beside it');
   }));
 
 test.run();

@@ -22,6 +22,8 @@ export interface FoundImage {
   manifestMediaType: string;
   layers: { descriptor: Descriptor; diffId: Digest; diffSize?: number; source: BlobSource }[];
   tags: string[];
+  /** With --all-platforms: the multi-platform index this image (the one its tags go to) came from, kept whole. */
+  index?: { descriptor: Descriptor; file: ScannedFile };
 }
 
 export interface StoreView {
@@ -36,6 +38,8 @@ export interface ReadOptions {
   os: string;
   architecture: string;
   variant?: string;
+  /** Keep every platform of a multi-platform index (and the index), not only the chosen one. */
+  allPlatforms?: boolean;
 }
 
 export async function readImages(arc: ScannedArchive, store: StoreView, opts: ReadOptions): Promise<FoundImage[]> {
@@ -120,10 +124,10 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
       return f;
     };
     const byConfig = new Map<Digest, FoundImage>();
-    const visit = async (d: Descriptor, names: string[], depth: number): Promise<void> => {
+    const visit = async (d: Descriptor, names: string[], depth: number, index?: FoundImage['index']): Promise<void> => {
       if (depth > 4) throw new Error(`${label}: indexes nested too deep`);
       if (d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') return;
-      if (d.platform && depth > 0 && !platformMatches(d.platform, opts)) return;
+      if (d.platform && depth > 0 && !opts.allPlatforms && !platformMatches(d.platform, opts)) return;
       const f = blob(d, `manifest ${d.digest}`);
       if (!f) {
         missing.push(`manifest ${d.digest}`);
@@ -134,19 +138,28 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
       if (isIndexType(mt) || (Array.isArray(doc.manifests) && !doc.config)) {
         const candidates = doc.manifests.filter((m) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest');
         const matching = candidates.filter((m) => !m.platform || platformMatches(m.platform, opts));
-        if (matching.length === 0) {
+        if (matching.length === 0 && !opts.allPlatforms) {
           const have = candidates.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? '/' + m.platform.variant : ''}` : '?')).join(', ');
           throw new Error(`${label}: no image for ${opts.os}/${opts.architecture} in index ${d.digest} (has ${have})`);
         }
-        await visit(matching[0]!, names, depth + 1);
+        if (!opts.allPlatforms) {
+          await visit(matching[0]!, names, depth + 1);
+          return;
+        }
+        // Every platform is loaded; the tags (and the index, for save to write back) go to the chosen one.
+        const chosen = matching[0] ?? candidates[0]!;
+        for (const m of candidates) await visit(m, m === chosen ? names : [], depth + 1, m === chosen ? { descriptor: d, file: f } : undefined);
         return;
       }
       if (!isManifestType(mt) && !(doc.config && Array.isArray(doc.layers))) throw new Error(`${label}: ${d.digest}: unsupported manifest media type ${mt}`);
       const found = await fromManifest(doc, f.json!, mt ?? MT.ociManifest, blob);
       const prev = byConfig.get(found.configDigest);
-      if (prev) prev.tags.push(...names.filter((n) => !prev.tags.includes(n)));
-      else {
+      if (prev) {
+        prev.tags.push(...names.filter((n) => !prev.tags.includes(n)));
+        prev.index ??= index;
+      } else {
         found.tags.push(...names);
+        if (index) found.index = index;
         byConfig.set(found.configDigest, found);
       }
     };
@@ -280,12 +293,18 @@ function refNames(a: Record<string, string> | undefined): string[] {
   const full = a[CONTAINERD_NAME];
   if (full) out.push(full);
   const ref = a[REF_NAME];
-  // ref.name is often just a tag ("latest"); only a full reference names a repository.
-  if (ref && !full && (ref.includes('/') || ref.includes(':'))) out.push(ref);
+  // ref.name is often just a tag (skopeo's `oci:DIR:latest`), and sometimes just a name (umoci's
+  // `--image DIR:umoci`). A bare word reads as a tag when it looks like one (`latest`, `1.2`,
+  // `v3`), else as a repository (`umoci` → `umoci:latest`).
+  if (ref && !full && (ref.includes('/') || ref.includes(':') || !looksLikeTagOnly(ref))) out.push(ref);
   return out.map((n) => {
     const at = n.indexOf('@');
     return at >= 0 ? n.slice(0, at) : n;
   }).map((n) => (n.includes('/') || n.includes(':') ? n : familiarName(n)));
+}
+
+function looksLikeTagOnly(word: string): boolean {
+  return word === 'latest' || /^v?[0-9]/.test(word) || !/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/.test(word);
 }
 
 function platformMatches(p: { os?: string; architecture?: string; variant?: string }, want: ReadOptions): boolean {

@@ -2,13 +2,14 @@
 // store and record images and tags last (the commit point). On any failure the store is as it was:
 // nothing but temp files was written, and those are removed.
 import { promises as fsp } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import os from 'node:os';
 import { sha256, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { BaleError, oneLine } from '../util/errors.js';
-import { scanArchive } from './scan.js';
+import { scanArchive, type ScannedArchive, type ScanOptions } from './scan.js';
+import { scanDirectory } from './dir-reader.js';
 import { readImages, type FoundImage } from './layouts.js';
 
 export interface LoadResult {
@@ -19,6 +20,7 @@ export interface LoadOptions {
   label: string;
   onProgress?: (bytes: number) => void;
   platform?: { os: string; architecture: string; variant?: string };
+  allPlatforms?: boolean;
 }
 
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
@@ -27,13 +29,21 @@ export function hostPlatform(): { os: string; architecture: string } {
   return { os: 'linux', architecture: ARCH[os.arch()] ?? os.arch() };
 }
 
-export async function loadArchive(store: Store, input: Readable, opts: LoadOptions): Promise<LoadResult> {
+/** Where a load reads from: an archive stream, a directory, or another source's scan (a registry). */
+export type LoadInput = Readable | { dir: string } | { scan: (o: ScanOptions) => Promise<ScannedArchive> };
+
+function scanInput(input: LoadInput, o: ScanOptions): Promise<ScannedArchive> {
+  if (input instanceof Readable) return scanArchive(input, o);
+  return 'dir' in input ? scanDirectory(input.dir, o) : input.scan(o);
+}
+
+export async function loadArchive(store: Store, input: LoadInput, opts: LoadOptions): Promise<LoadResult> {
   const lock = await store.writerLock();
   const temps: string[] = [];
   try {
     let arc;
     try {
-      arc = await scanArchive(input, { tmpPath: (p) => store.tmpPath(p), onProgress: opts.onProgress, label: opts.label });
+      arc = await scanInput(input, { tmpPath: (p) => store.tmpPath(p), onProgress: opts.onProgress, label: opts.label });
     } catch (e) {
       throw new BaleError(oneLine(e), { cause: e });
     }
@@ -46,7 +56,7 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
           hasBlob: (d) => store.hasBlob(d),
           layerByDiffId: (d) => layerByDiffId(store, d),
         },
-        { label: opts.label, ...(opts.platform ?? hostPlatform()) },
+        { label: opts.label, ...(opts.platform ?? hostPlatform()), allPlatforms: opts.allPlatforms },
       );
     } catch (e) {
       throw new BaleError(oneLine(e), { cause: e });
@@ -78,6 +88,7 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
       const mf = byDigest.get(manifestDigest);
       if (mf) await place(mf.tmp, manifestDigest);
       else await store.putBlobBytes(img.manifestBytes);
+      if (img.index) await place(img.index.file.tmp, img.index.file.digest);
       const config: Descriptor = { mediaType: configMediaType(img), digest: img.configDigest, size: img.configBytes.length };
       records.push({
         rec: {
@@ -88,6 +99,7 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
           diffIds: img.layers.map((l) => l.diffId),
           ...(await diffSizes(store, img)),
           added: new Date().toISOString(),
+          ...(img.index ? { index: { mediaType: img.index.descriptor.mediaType, digest: img.index.descriptor.digest, size: img.index.descriptor.size } } : {}),
         },
         tags: img.tags,
       });
@@ -98,7 +110,7 @@ export async function loadArchive(store: Store, input: Readable, opts: LoadOptio
       for (const { rec, tags } of records) {
         const existing = await store.image(rec.id);
         // Loading an image again keeps the manifest it had unless the new one is the archive's own.
-        if (!existing) await store.putImage(rec);
+        if (!existing || (rec.index && !existing.index)) await store.putImage(existing ? { ...existing, index: rec.index } : rec);
         await store.setTags(rec.id, tags);
       }
     });

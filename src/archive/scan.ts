@@ -51,6 +51,8 @@ export interface ScanOptions {
   onProgress?: (bytes: number) => void;
   /** The archive's name, for messages. */
   label: string;
+  /** Hash and check only; write nothing (bale verify). */
+  discard?: boolean;
 }
 
 const JSON_MAX = 16 * 1024 * 1024;
@@ -147,12 +149,12 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
 }
 
 /** Stream one archive entry to a temp file, hashing it, and checking it if it is a layer tar. */
-async function scanFile(body: Readable, name: string, size: number, opts: ScanOptions): Promise<ScannedFile> {
+export async function scanFile(body: Readable, name: string, size: number, opts: ScanOptions): Promise<ScannedFile> {
   const tmp = opts.tmpPath('load');
-  const out = createWriteStream(tmp, { mode: 0o600, highWaterMark: 1024 * 1024 });
+  const out = opts.discard ? new Writable({ write: (_c, _e, cb) => cb() }) : createWriteStream(tmp, { mode: 0o600, highWaterMark: 1024 * 1024 });
   // A write error (ENOSPC) is held here and rethrown by feed(); without a listener it would crash.
   let outError: Error | undefined;
-  out.on('error', (e) => {
+  out.on('error', (e: Error) => {
     outError ??= e;
   });
   const raw = createHash('sha256');

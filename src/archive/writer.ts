@@ -50,6 +50,7 @@ import type { ImageRecord, Store } from '../store/store.js';
 import { BaleError } from '../util/errors.js';
 import { compressor, decompressor, sniffFile } from '../layer/compression.js';
 import { v1Layers } from './legacy-v1.js';
+import { dirSink } from './dir-writer.js';
 
 export type ArchiveFormat = 'docker' | 'oci' | 'both';
 
@@ -119,6 +120,8 @@ interface OutImage {
   config: ImageConfig;
   manifest: Descriptor;
   layers: OutLayer[];
+  /** The multi-platform index it was loaded with, written back whole (index.json names it instead). */
+  index?: Descriptor;
 }
 
 /** Split a canonical `name:tag` (the tag is after the last colon that follows the last slash). */
@@ -238,7 +241,26 @@ class Planner {
       manifest = { mediaType: MT.ociManifest, digest: sha256(bytes), size: bytes.length };
       if (format !== 'docker') this.addBlob({ digest: manifest.digest, size: bytes.length, bytes, verify: false, kind: 0 });
     }
-    return { rec, tags: req.tags, config, manifest, layers };
+    const index = format !== 'docker' && !reencodedAny ? await this.wholeIndex(rec) : undefined;
+    return { rec, tags: req.tags, config, manifest, layers, ...(index ? { index } : {}) };
+  }
+
+  /**
+   * The index an image was loaded with (load --all-platforms), when the store still has an image
+   * for every manifest it lists: those images' blobs join the archive and the index goes in as
+   * stored, so it keeps its digest. Otherwise undefined (the image is saved alone).
+   */
+  private async wholeIndex(rec: ImageRecord): Promise<Descriptor | undefined> {
+    if (!rec.index || !(await this.store.hasBlob(rec.index.digest))) return undefined;
+    const bytes = await this.store.readBlob(rec.index.digest);
+    if (sha256(bytes) !== rec.index.digest) throw new BaleError(`index ${rec.index.digest} in the store is damaged (run bale fsck)`);
+    const doc = JSON.parse(bytes.toString('utf8')) as Index;
+    const byManifest = new Map((await this.store.images()).map((r) => [r.manifest.digest, r]));
+    const children = (doc.manifests ?? []).map((m) => byManifest.get(m.digest));
+    if (children.some((c) => !c)) return undefined;
+    for (const c of children) if (c!.id !== rec.id) await this.image({ rec: c!, tags: [] });
+    this.addBlob({ digest: rec.index.digest, size: bytes.length, bytes, verify: false, kind: 0 });
+    return rec.index;
   }
 
   async cleanup(): Promise<void> {
@@ -254,7 +276,8 @@ function json(v: unknown): Buffer {
 function indexJson(images: OutImage[], excluded: Digest[]): Buffer {
   const manifests: Descriptor[] = [];
   for (const img of images) {
-    const base: Descriptor = { mediaType: img.manifest.mediaType, digest: img.manifest.digest, size: img.manifest.size };
+    const top = img.index ?? img.manifest;
+    const base: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.size };
     if (img.tags.length === 0) manifests.push(base);
     for (const t of img.tags) {
       const { name, tag } = splitTag(t);
@@ -281,12 +304,84 @@ function manifestJson(images: OutImage[]): Buffer {
   );
 }
 
+/** Where the archive's entries go, in order: one tar stream (below), or a directory (dir-writer.ts). */
+export interface EntrySink {
+  directory(name: string): Promise<void>;
+  bytes(name: string, body: Buffer): Promise<void>;
+  /** Copy the file `src` (`size` bytes) in as `name`; resolves to the sha256 of what was copied. */
+  file(name: string, src: string, size: number, onBytes: (n: number) => void): Promise<Digest>;
+  symlink(name: string, target: string): Promise<void>;
+  finish(): Promise<void>;
+}
+
+/** Entries as one tar on `out`: mtime 0, uid/gid 0, fixed modes, so the same inputs give the same bytes. */
+function tarSink(out: Writable, end: boolean): EntrySink {
+  const pack = tar.pack();
+  const piped = new Promise<void>((resolve, reject) => {
+    pack.on('error', reject);
+    out.on('error', reject);
+    if (!end) {
+      pack.on('end', () => out.write('', () => resolve()));
+      (pack as unknown as NodeJS.ReadableStream).pipe(out, { end: false });
+    } else {
+      out.on('finish', () => resolve());
+      (pack as unknown as NodeJS.ReadableStream).pipe(out);
+    }
+  });
+  piped.catch(() => {});
+  const header = (name: string, extra: Partial<tar.Header> = {}): tar.Header => ({
+    name,
+    size: 0,
+    mtime: new Date(0),
+    uid: 0,
+    gid: 0,
+    uname: '',
+    gname: '',
+    mode: extra.type === 'directory' ? 0o755 : extra.type === 'symlink' ? 0o777 : 0o644,
+    ...extra,
+  }) as tar.Header;
+  // A failed output (ENOSPC) destroys the packer and its open entry: every step races that failure,
+  // and the entry's own error is listened to, or it would crash the process.
+  const failed = new Promise<never>((_resolve, reject) => {
+    pack.on('error', reject);
+    out.on('error', reject);
+  });
+  failed.catch(() => {});
+  const add = (h: tar.Header, body?: Buffer) =>
+    Promise.race([
+      failed,
+      new Promise<void>((resolve, reject) => {
+        pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+      }),
+    ]);
+  const fileEntry = (name: string, src: string, size: number, onBytes: (n: number) => void) =>
+    new Promise<Digest>((resolve, reject) => {
+      const hc = new HashCounter();
+      const entry = pack.entry(header(name, { size }), (err) => (err ? reject(err) : resolve(hc.digest())));
+      entry.on('error', reject);
+      const rs = createReadStream(src, { highWaterMark: 1024 * 1024 });
+      rs.on('error', reject);
+      hc.on('data', (c: Buffer) => onBytes(c.length));
+      rs.pipe(hc).pipe(entry as unknown as NodeJS.WritableStream);
+    });
+  return {
+    directory: (name) => add(header(`${name}/`, { type: 'directory' })),
+    bytes: (name, body) => add(header(name, { size: body.length }), body),
+    symlink: (name, target) => add(header(name, { type: 'symlink', linkname: target })),
+    file: (name, src, size, onBytes) => Promise.race([failed, fileEntry(name, src, size, onBytes)]),
+    finish: async () => {
+      pack.finalize();
+      await piped;
+    },
+  };
+}
+
 /**
- * Write the requested images as one archive to `out`. Blobs stream from the store (stored ones are
+ * Write the requested images as one archive to `out` (a tar stream, or a new directory). Blobs stream from the store (stored ones are
  * checked against their digests on the way); nothing layer-sized is held in memory. `out` is ended
  * unless `end` is false (stdout).
  */
-export async function writeArchive(store: Store, requests: SaveRequest[], out: Writable, opts: WriteOptions & { end?: boolean }): Promise<WriteSummary> {
+export async function writeArchive(store: Store, requests: SaveRequest[], out: Writable | { dir: string }, opts: WriteOptions & { end?: boolean }): Promise<WriteSummary> {
   const planner = new Planner(store, opts);
   try {
     const images: OutImage[] = [];
@@ -295,69 +390,20 @@ export async function writeArchive(store: Store, requests: SaveRequest[], out: W
     const docker = opts.format !== 'oci';
     const oci = opts.format !== 'docker';
 
-    const pack = tar.pack();
-    const piped = new Promise<void>((resolve, reject) => {
-      pack.on('error', reject);
-      out.on('error', reject);
-      if (opts.end === false) {
-        pack.on('end', () => out.write('', () => resolve()));
-        (pack as unknown as NodeJS.ReadableStream).pipe(out, { end: false });
-      } else {
-        out.on('finish', () => resolve());
-        (pack as unknown as NodeJS.ReadableStream).pipe(out);
-      }
-    });
-    piped.catch(() => {});
-
-    const header = (name: string, extra: Partial<tar.Header> = {}): tar.Header => ({
-      name,
-      size: 0,
-      mtime: new Date(0),
-      uid: 0,
-      gid: 0,
-      uname: '',
-      gname: '',
-      mode: extra.type === 'directory' ? 0o755 : extra.type === 'symlink' ? 0o777 : 0o644,
-      ...extra,
-    }) as tar.Header;
-    // A failed output (ENOSPC) destroys the packer and its open entry: every step races that failure,
-    // and the entry's own error is listened to, or it would crash the process.
-    const failed = new Promise<never>((_resolve, reject) => {
-      pack.on('error', reject);
-      out.on('error', reject);
-    });
-    failed.catch(() => {});
-    const add = (h: tar.Header, body?: Buffer) =>
-      Promise.race([
-        failed,
-        new Promise<void>((resolve, reject) => {
-          pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-        }),
-      ]);
-    const addFile = (name: string, b: OutBlob, onBytes: (n: number) => void) =>
-      Promise.race([failed, addFileEntry(name, b, onBytes)]);
-    const addFileEntry = (name: string, b: OutBlob, onBytes: (n: number) => void) =>
-      new Promise<void>((resolve, reject) => {
-        const hc = new HashCounter();
-        const entry = pack.entry(header(name, { size: b.size }), (err) => {
-          if (err) return reject(err);
-          if (b.verify && hc.digest() !== b.digest) return reject(new BaleError(`blob ${b.digest} in the store is damaged (run bale fsck)`));
-          resolve();
-        });
-        entry.on('error', reject);
-        const src = createReadStream(b.file!, { highWaterMark: 1024 * 1024 });
-        src.on('error', reject);
-        hc.on('data', (c: Buffer) => onBytes(c.length));
-        src.pipe(hc).pipe(entry as unknown as NodeJS.WritableStream);
-      });
+    const sink = 'dir' in out ? await dirSink(out.dir) : tarSink(out, opts.end !== false);
+    const add = (name: string, body: Buffer) => sink.bytes(name, body);
+    const addFile = async (name: string, b: OutBlob, onBytes: (n: number) => void) => {
+      const got = await sink.file(name, b.file!, b.size, onBytes);
+      if (b.verify && got !== b.digest) throw new BaleError(`blob ${b.digest} in the store is damaged (run bale fsck)`);
+    };
 
     if (oci) {
-      await add(header('oci-layout'), json({ imageLayoutVersion: '1.0.0' }));
-      await add(header('index.json'), indexJson(images, excluded));
+      await add('oci-layout', json({ imageLayoutVersion: '1.0.0' }));
+      await add('index.json', indexJson(images, excluded));
     }
     const v1 = new Map<string, { json: Buffer; layer: OutLayer }>();
     if (docker) {
-      await add(header('manifest.json'), manifestJson(images));
+      await add('manifest.json', manifestJson(images));
       const repos: Record<string, Record<string, string>> = {};
       for (const img of images) {
         const ids = v1Layers(img.rec.id, img.config);
@@ -378,19 +424,19 @@ export async function writeArchive(store: Store, requests: SaveRequest[], out: W
           sorted[n] = {};
           for (const t of Object.keys(repos[n]!).sort()) sorted[n]![t] = repos[n]![t]!;
         }
-        await add(header('repositories'), json(sorted));
+        await add('repositories', json(sorted));
       }
     }
 
     const blobs = [...planner.blobs.entries()].sort(([ha, a], [hb, b]) => a.kind - b.kind || (ha < hb ? -1 : ha > hb ? 1 : 0));
     const total = blobs.reduce((n, [, b]) => n + b.size, 0);
     let done = 0;
-    await add(header('blobs/', { type: 'directory' }));
-    await add(header('blobs/sha256/', { type: 'directory' }));
+    await sink.directory('blobs');
+    await sink.directory('blobs/sha256');
     for (const [hex, b] of blobs) {
       const name = `blobs/sha256/${hex}`;
       if (b.bytes) {
-        await add(header(name, { size: b.bytes.length }), b.bytes);
+        await add(name, b.bytes);
         done += b.bytes.length;
       } else {
         await addFile(name, b, (n) => {
@@ -402,14 +448,13 @@ export async function writeArchive(store: Store, requests: SaveRequest[], out: W
     if (docker) {
       for (const id of [...v1.keys()].sort()) {
         const { json: doc, layer } = v1.get(id)!;
-        await add(header(`${id}/`, { type: 'directory' }));
-        await add(header(`${id}/VERSION`), Buffer.from('1.0'));
-        await add(header(`${id}/json`), doc);
-        if (!layer.excluded) await add(header(`${id}/layer.tar`, { type: 'symlink', linkname: `../blobs/sha256/${hexOf(layer.desc.digest)}` }));
+        await sink.directory(id);
+        await add(`${id}/VERSION`, Buffer.from('1.0'));
+        await add(`${id}/json`, doc);
+        if (!layer.excluded) await sink.symlink(`${id}/layer.tar`, `../blobs/sha256/${hexOf(layer.desc.digest)}`);
       }
     }
-    pack.finalize();
-    await piped;
+    await sink.finish();
     return { images: images.length, blobs: blobs.length, bytes: total, excluded };
   } finally {
     await planner.cleanup();

@@ -7,6 +7,11 @@ import type { VerbModule } from './verb.js';
 export const VERBS: Record<string, string> = {
   load: 'Load images from an archive (docker, podman, skopeo, OCI; plain, gzip or zstd layers)',
   save: 'Save images to an archive that docker, podman and skopeo can load',
+  verify: 'Check every digest and size of an archive or image directory, without loading it',
+  push: 'Push an image to a registry',
+  pull: 'Pull an image from a registry',
+  login: 'Log in to a registry (stored in docker\'s config.json)',
+  logout: 'Log out from a registry',
   images: 'List images',
   inspect: 'Show an image\'s (or container\'s) details as JSON',
   history: 'Show the history of an image',

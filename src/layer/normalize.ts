@@ -13,6 +13,8 @@ import { readTar, type ReadHeader } from './tar-reader.js';
 
 export interface NormalizeStats {
   entries: number;
+  /** The first thing cleaning changed (a name, a dropped root entry or xattr); unset when the input was already clean. */
+  rewritten?: string;
 }
 
 /** The clean layer tar of the (uncompressed) tar `input`. `what` names the source in errors. */
@@ -25,14 +27,22 @@ export async function* normalizeTar(input: Readable, what: string, stats?: Norma
   }
 }
 
-function header(h: ReadHeader, what: string, rules: LayerRules): TarHeader | undefined {
+function header(h: ReadHeader, what: string, rules: LayerRules, stats?: NormalizeStats): TarHeader | undefined {
+  // Only changes of meaning count: re-encoding alone (type bits in the mode, header dialect) does not.
+  const changed = (why: string) => {
+    if (stats && stats.rewritten === undefined) stats.rewritten = why;
+  };
   let e: CheckedEntry;
   try {
     e = rules.check(h);
   } catch (err) {
     throw new BaleError(`${what}: ${(err as Error).message}`, { cause: err });
   }
-  if (e.path === '') return undefined;
+  if (e.path === '') {
+    changed(`root entry ${JSON.stringify(h.name)} dropped`);
+    return undefined;
+  }
+  if (h.name !== e.path && h.name !== `${e.path}/`) changed(`name ${JSON.stringify(h.name)} cleaned`);
   const out: TarHeader = {
     name: e.path,
     type: e.type,
@@ -45,11 +55,15 @@ function header(h: ReadHeader, what: string, rules: LayerRules): TarHeader | und
     devminor: h.devminor,
   };
   if (e.type === 'symlink') out.linkname = h.linkname;
-  if (e.type === 'link') out.linkname = e.target;
+  if (e.type === 'link') {
+    out.linkname = e.target;
+    if (e.target !== h.linkname) changed(`hardlink target ${JSON.stringify(h.linkname)} cleaned`);
+  }
   for (const [k, v] of h.pax) {
     if (!k.startsWith('SCHILY.xattr.')) continue;
     const x = k.slice('SCHILY.xattr.'.length);
     if (keepXattr(x)) (out.xattrs ??= new Map()).set(x, v);
+    else changed(`xattr ${x} dropped`);
   }
   return out;
 }
@@ -67,7 +81,7 @@ async function* normalize(input: Readable, what: string, stats?: NormalizeStats)
   for await (const ev of readTar(input)) {
     if ('header' in ev) {
       yield* finish();
-      current = header(ev.header, what, rules);
+      current = header(ev.header, what, rules, stats);
       written = 0;
       if (current) {
         if (stats) stats.entries++;

@@ -63,3 +63,30 @@ export function canonicalTag(input: string): string {
   if (r.digest && !r.tag) throw new Error(`${input}: a tag is needed here, not a digest`);
   return `${r.name}:${r.tag ?? 'latest'}`;
 }
+
+
+/** A reference to an image in a registry: `REGISTRY/REPO[:TAG|@DIGEST]`. */
+export interface RemoteReference {
+  /** `host[:port]` as given (never docker.io: bale talks to registries it is pointed at). */
+  registry: string;
+  /** The repository path inside that registry: `team/app`. */
+  repository: string;
+  tag?: string;
+  digest?: Digest;
+}
+
+/** Parse `REGISTRY/REPO[:TAG|@DIGEST]`; the first part must be a host (it has a `.` or `:`, or is `localhost`). */
+export function parseRemote(input: string): RemoteReference {
+  const r = parseReference(input);
+  const slash = r.name.indexOf('/');
+  const host = slash > 0 ? r.name.slice(0, slash) : '';
+  if (!host || !(host.includes('.') || host.includes(':') || host === 'localhost')) {
+    throw new Error(`${input}: name a registry first (REGISTRY/REPOSITORY[:TAG], e.g. localhost:5000/app:1)`);
+  }
+  return { registry: host, repository: r.name.slice(slash + 1), tag: r.digest ? r.tag : r.tag ?? 'latest', digest: r.digest };
+}
+
+/** `REGISTRY/REPO:TAG` or `REGISTRY/REPO@DIGEST` back as a string. */
+export function formatRemote(r: RemoteReference): string {
+  return `${r.registry}/${r.repository}${r.digest ? `@${r.digest}` : `:${r.tag ?? 'latest'}`}`;
+}

@@ -119,7 +119,7 @@ async function check(store: Store, opts: FsckOptions): Promise<FsckReport> {
       problems.push({ kind: 'image', images: [rec.id], detail: `images/${n}: record names image ${rec.id}, config ${rec.config.digest}` });
     }
     records.push(rec);
-    for (const d of [rec.manifest.digest, rec.config.digest, ...rec.layers.map((l) => l.digest)]) use(d, rec.id);
+    for (const d of [rec.manifest.digest, rec.config.digest, ...rec.layers.map((l) => l.digest), ...(rec.index ? [rec.index.digest] : [])]) use(d, rec.id);
   }
   const imageIds = new Set(records.map((r) => r.id));
 

@@ -41,6 +41,8 @@ export interface ImageRecord {
   diffSizes?: number[];
   /** When the image entered this store (ISO 8601). */
   added: string;
+  /** The multi-platform index it was loaded with (load --all-platforms): save writes it back whole. */
+  index?: Descriptor;
 }
 
 /** A blob an image names is not there: removed under a reader (rmi racing run), or a damaged store. */
@@ -298,7 +300,7 @@ export class Store {
     const counts = new Map<Digest, number>();
     const bump = (d: Digest) => counts.set(d, (counts.get(d) ?? 0) + 1);
     for (const rec of await this.images()) {
-      const seen = new Set<Digest>([rec.id, rec.manifest.digest, ...rec.layers.map((l) => l.digest)]);
+      const seen = new Set<Digest>([rec.id, rec.manifest.digest, ...rec.layers.map((l) => l.digest), ...(rec.index ? [rec.index.digest] : [])]);
       for (const d of seen) bump(d);
     }
     return counts;

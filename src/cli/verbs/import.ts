@@ -1,7 +1,7 @@
 // bale import: a tar (plain, gzip, zstd), a directory or stdin → a one-layer image.
 import { applyChanges } from '../../image/change.js';
-import { createImage, historyEntry, hostArchitecture, writeLayer } from '../../image/create.js';
-import { importSource } from '../../image/source.js';
+import { createImage, historyEntry, hostArchitecture } from '../../image/create.js';
+import { importLayer } from '../../image/source.js';
 import type { Compression } from '../../oci/media.js';
 import { canonicalTag } from '../../oci/reference.js';
 import type { ImageConfig } from '../../oci/types.js';
@@ -13,8 +13,9 @@ import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 export const help = `Usage: bale import [OPTIONS] FILE|DIR|- [REPOSITORY[:TAG]]
 
 Create an image with one layer from a tar file (plain, gzip or zstd), a directory,
-or a tar on stdin (-). Names are cleaned and paths that climb out of the root are
-refused. Prints the new image id.
+or a tar on stdin (-). Paths that climb out of the root are refused. A clean tar is
+kept byte for byte (its diff_id is its sha256, as with docker import); one with names
+to clean (./, /, a root entry) or overlay xattrs is rewritten. Prints the new image id.
 
 Options:
   -c, --change INSTR    Apply a Dockerfile instruction to the config (repeatable):
@@ -68,11 +69,10 @@ export async function run(args: string[]): Promise<number> {
   const message = typeof p['message'] === 'string' && p['message'] !== '' ? p['message'] : `Imported from ${src}`;
 
   const store = await Store.open();
-  const source = await importSource(src);
   const lock = await store.writerLock();
   try {
     const progress = layerProgress(`importing ${src}`, Boolean(p['quiet']));
-    const layer = await writeLayer(store, source, compression, progress.update).finally(progress.done);
+    const layer = await importLayer(store, src, compression, progress.update).finally(progress.done);
     const created = new Date().toISOString();
     const config: ImageConfig = {
       created,

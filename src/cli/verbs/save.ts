@@ -1,5 +1,6 @@
 // bale save: images from the store into one archive that docker, podman and skopeo load.
-import { rmSync } from 'node:fs';
+import { promises as fsp, rmSync } from 'node:fs';
+import path from 'node:path';
 import { parseFlags, needArgs, wantsHelp } from '../verb.js';
 import { Progress, humanSize } from '../output.js';
 import { Store } from '../../store/store.js';
@@ -8,7 +9,9 @@ import { parseReference } from '../../oci/reference.js';
 import type { Compression } from '../../oci/media.js';
 import { writeArchive, type ArchiveFormat, type LayerSet, type SaveRequest } from '../../archive/writer.js';
 import { archiveLayerSet } from '../../archive/layer-set.js';
-import { UsageError } from '../../util/errors.js';
+import { parseSize, SplitWriter } from '../../archive/split.js';
+import { BaleError, UsageError } from '../../util/errors.js';
+import { uniqueName } from '../../util/fsx.js';
 import { onInterrupt } from '../../util/interrupt.js';
 import { OutputFile } from '../../store/outputs.js';
 
@@ -18,13 +21,17 @@ Save images to a tar archive that is both a Docker archive (manifest.json, repos
 <id>/ dirs) and an OCI image layout (oci-layout, index.json, blobs/sha256). Layers shared by several
 images are written once. Writes to stdout when -o is not given and stdout is not a terminal.
 Images named by tag keep that tag in the archive; images named by id are saved without one.
+With -o DIR/ (a trailing slash, or an existing empty directory) the same layouts are written as a
+directory: --format oci gives an OCI image layout (skopeo oci:DIR, umoci).
 
 Options:
-  -o, --output FILE          Write to FILE (made complete under a temp name, then renamed)
+  -o, --output FILE|DIR/     Write to FILE or DIR (made complete under a temp name, then renamed)
       --format FORMAT        docker, oci or both (default both)
       --compress C           Re-encode layers as none, gzip or zstd (default: as stored; layers
                              already so are kept). zstd needs --format oci: docker reads only
                              plain and gzip layers
+      --split SIZE           Write FILE.000, FILE.001, … of at most SIZE bytes each (4G, 700M)
+                             and FILE.sha256 listing them; bale load -i FILE.000 reads the set
       --exclude-from BASE    Leave out layers the archive BASE already carries (a delta archive
                              for a host that has loaded BASE); may be repeated
       --exclude-image IMAGE  Leave out the layers of an image in the store; may be repeated
@@ -55,10 +62,22 @@ async function request(store: Store, ref: string): Promise<SaveRequest> {
   return { rec: await store.resolve(ref), tags: [] };
 }
 
+/** `-o DIR/` or an existing directory: write the layout as a directory (which must be empty). */
+async function wantsDirectory(output: string): Promise<boolean> {
+  const st = await fsp.stat(output).catch(() => undefined);
+  if (st?.isDirectory()) {
+    if ((await fsp.readdir(output)).length) throw new BaleError(`${output} is a directory that is not empty (save writes a new layout)`);
+    return true;
+  }
+  if (st) return false;
+  if (output.endsWith('/')) return true;
+  return false;
+}
+
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(
     args,
-    { boolean: ['quiet'], string: ['output', 'format', 'compress'], multi: ['exclude-from', 'exclude-image'], alias: { o: 'output', q: 'quiet' } },
+    { boolean: ['quiet'], string: ['output', 'format', 'compress', 'split'], multi: ['exclude-from', 'exclude-image'], alias: { o: 'output', q: 'quiet' } },
     'save',
   );
   if (wantsHelp(p, help)) return 0;
@@ -80,6 +99,15 @@ export async function run(args: string[]): Promise<number> {
     throw new UsageError('refusing to write an archive to a terminal (use -o FILE or redirect stdout)');
   }
   const quiet = Boolean(p['quiet']);
+  let split: number | undefined;
+  if (p['split'] !== undefined) {
+    try {
+      split = parseSize(String(p['split']));
+    } catch (e) {
+      throw new UsageError(`--split: ${(e as Error).message}`);
+    }
+    if (toStdout) throw new UsageError('bale save: --split needs -o FILE (the parts are FILE.000, FILE.001, …)');
+  }
 
   const store = await Store.open();
   // Shared with loads, exclusive for rmi/gc: no blob this save reads is collected under it.
@@ -111,13 +139,32 @@ export async function run(args: string[]): Promise<number> {
 
     // Interrupted: leave no re-encoded layer in the store (OutputFile looks after the archive).
     const temps = new Set<string>();
+    let tmpDir: string | undefined;
     const forget = onInterrupt(() => {
-      for (const f of temps) rmSync(f, { force: true });
+      for (const f of temps) rmSync(f, { force: true, recursive: true });
+      if (tmpDir) rmSync(tmpDir, { force: true, recursive: true });
     });
     let summary;
     try {
       if (toStdout) {
         summary = await writeArchive(store, requests, process.stdout, { format, compress, exclude, onProgress, temps, end: false });
+      } else if (split !== undefined) {
+        const sw = new SplitWriter(path.resolve(output!), split, (t) => temps.add(t));
+        try {
+          summary = await writeArchive(store, requests, sw, { format, compress, exclude, onProgress, temps });
+          await sw.commit();
+        } catch (e) {
+          await sw.abort();
+          throw e;
+        }
+      } else if (await wantsDirectory(output!)) {
+        // A directory is filled under a temp name beside it and renamed into place when complete.
+        const dest = path.resolve(output!);
+        tmpDir = path.join(path.dirname(dest), `.${path.basename(dest)}.${uniqueName('bale')}`);
+        summary = await writeArchive(store, requests, { dir: tmpDir }, { format, compress, exclude, onProgress, temps });
+        await fsp.rmdir(dest).catch(() => {});
+        await fsp.rename(tmpDir, dest);
+        tmpDir = undefined;
       } else {
         const out = await OutputFile.create(store, output!);
         try {
@@ -129,6 +176,7 @@ export async function run(args: string[]): Promise<number> {
       }
     } finally {
       forget();
+      if (tmpDir) await fsp.rm(tmpDir, { force: true, recursive: true });
     }
     progress.done();
     if (!quiet && process.stderr.isTTY) {

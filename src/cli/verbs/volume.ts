@@ -200,6 +200,6 @@ export async function run(args: string[]): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   const fn = SUB[sub];
-  if (!fn) throw new UsageError(`bale volume: unknown command ${JSON.stringify(sub)} (see 'bale volume --help')`);
+  if (!fn) throw new UsageError(`unknown command ${JSON.stringify(sub)} (see 'bale volume --help')`);
   return fn(rest);
 }

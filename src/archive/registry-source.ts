@@ -1,0 +1,132 @@
+// A registry as a source for load (bale pull): the manifest, the config and the layers the store
+// lacks are fetched over the OCI distribution API and run through the same scan as an archive's
+// files (hashed, sniffed, layers checked entry by entry), named `blobs/sha256/HEX` under an
+// index.json made here. layouts.ts then verifies them exactly as it verifies an OCI layout: a blob
+// whose content is not its digest is refused, and nothing is recorded.
+import { promises as fsp } from 'node:fs';
+import { Readable } from 'node:stream';
+import pLimit from 'p-limit';
+import { hexOf, isDigest, sha256, type Digest } from '../oci/digest.js';
+import { isIndexType, MT } from '../oci/media.js';
+import { CONTAINERD_NAME, type Descriptor, type Index, type Manifest } from '../oci/types.js';
+import type { RemoteReference } from '../oci/reference.js';
+import { BaleError } from '../util/errors.js';
+import { discard, readBody, registryError, type RegistryClient, type Response } from './registry-http.js';
+import { scanFile, type ScannedArchive, type ScannedFile, type ScanOptions } from './scan.js';
+
+export const MANIFEST_ACCEPT = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerList].join(', ');
+
+export interface PullOptions {
+  /** Does the store already have this blob? (then it is not fetched) */
+  have: (d: Digest) => Promise<boolean>;
+  os: string;
+  architecture: string;
+  variant?: string;
+  /** Fetch every platform of an index, not only the chosen one. */
+  allPlatforms?: boolean;
+  /** One line per event (`abcdef012345: Pull complete`). */
+  onEvent?: (line: string) => void;
+  /** How many blobs to fetch at once. */
+  parallel?: number;
+}
+
+/** Follow a registry's redirect (blob storage elsewhere) without sending it our Authorization. */
+async function follow(client: RegistryClient, res: Response, what: string): Promise<Response> {
+  for (let i = 0; i < 5 && res.status >= 300 && res.status < 400 && res.headers.location; i++) {
+    discard(res);
+    res = await client.raw('GET', res.headers.location);
+  }
+  if (res.status !== 200) throw await registryError(res, what);
+  return res;
+}
+
+export async function fetchManifest(client: RegistryClient, repo: string, ref: string): Promise<{ bytes: Buffer; digest: Digest; mediaType: string }> {
+  const what = `${client.host}/${repo}: manifest ${ref}`;
+  const res = await client.request('GET', `/v2/${repo}/manifests/${ref}`, `repository:${repo}:pull`, { headers: { Accept: MANIFEST_ACCEPT } });
+  if (res.status !== 200) throw await registryError(res, what);
+  const bytes = await readBody(res, 4 * 1024 * 1024);
+  const digest = sha256(bytes);
+  if (isDigest(ref) && digest !== ref) throw new BaleError(`${what}: digest mismatch (content is ${digest})`);
+  const said = res.headers['docker-content-digest'];
+  if (typeof said === 'string' && said !== digest) throw new BaleError(`${what}: the registry says ${said} but the content is ${digest}`);
+  let mediaType: string = MT.ociManifest;
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: string };
+    mediaType = doc.mediaType ?? String(res.headers['content-type'] ?? MT.ociManifest).split(';')[0]!;
+  } catch {
+    throw new BaleError(`${what}: not JSON`);
+  }
+  return { bytes, digest, mediaType };
+}
+
+function matches(p: Descriptor['platform'], o: PullOptions): boolean {
+  if (!p) return true;
+  return (!p.os || p.os === o.os) && (!p.architecture || p.architecture === o.architecture) && (!o.variant || !p.variant || p.variant === o.variant);
+}
+
+/** Scan what `ref` names into the shape of an OCI layout with one tagged (or untagged) entry. */
+export async function scanRegistry(client: RegistryClient, ref: RemoteReference, opts: PullOptions, scan: ScanOptions): Promise<ScannedArchive> {
+  const files = new Map<string, ScannedFile>();
+  const repo = ref.repository;
+  let read = 0;
+  const keep = async (name: string, body: Readable, size: number) => {
+    body.on('data', (b: Buffer) => {
+      read += b.length;
+      scan.onProgress?.(read);
+    });
+    files.set(name, await scanFile(body, name, size, scan));
+  };
+  const keepBytes = (d: Digest, b: Buffer) => keep(`blobs/sha256/${hexOf(d)}`, Readable.from([b]), b.length);
+  try {
+    const top = await fetchManifest(client, repo, ref.digest ?? ref.tag ?? 'latest');
+    await keepBytes(top.digest, top.bytes);
+    const manifests: Buffer[] = [];
+    if (isIndexType(top.mediaType)) {
+      const index = JSON.parse(top.bytes.toString('utf8')) as Index;
+      const wanted = (index.manifests ?? []).filter((m) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest' && (opts.allPlatforms || matches(m.platform, opts)));
+      for (const d of opts.allPlatforms ? wanted : wanted.slice(0, 1)) {
+        const child = await fetchManifest(client, repo, d.digest);
+        if (child.digest !== d.digest) throw new BaleError(`${client.host}/${repo}: manifest ${d.digest}: digest mismatch`);
+        await keepBytes(child.digest, child.bytes);
+        manifests.push(child.bytes);
+      }
+    } else manifests.push(top.bytes);
+
+    const blobs = new Map<Digest, Descriptor>();
+    for (const b of manifests) {
+      const m = JSON.parse(b.toString('utf8')) as Manifest;
+      if (!m.config || !Array.isArray(m.layers)) continue; // layouts.ts names it
+      blobs.set(m.config.digest, m.config);
+      for (const l of m.layers) if (!(await opts.have(l.digest))) blobs.set(l.digest, l);
+      for (const l of m.layers) if (!blobs.has(l.digest)) opts.onEvent?.(`${hexOf(l.digest).slice(0, 12)}: Already exists`);
+    }
+    const limit = pLimit(opts.parallel ?? 3);
+    // Settled, not all: on a failure every fetch has stopped writing before the temps are removed.
+    const results = await Promise.allSettled(
+      [...blobs.values()].map((d) =>
+        limit(async () => {
+          if (!isDigest(d.digest)) throw new BaleError(`${client.host}/${repo}: bad digest ${JSON.stringify(d.digest)}`);
+          const what = `${client.host}/${repo}: blob ${d.digest}`;
+          const res = await follow(client, await client.request('GET', `/v2/${repo}/blobs/${d.digest}`, `repository:${repo}:pull`), what);
+          const len = Number(res.headers['content-length'] ?? d.size);
+          if (typeof d.size === 'number' && len !== d.size) {
+            discard(res);
+            throw new BaleError(`${what}: size mismatch (descriptor says ${d.size}, registry sends ${len})`);
+          }
+          await keep(`blobs/sha256/${hexOf(d.digest)}`, res.body, len);
+          if (d.mediaType !== MT.ociConfig && d.mediaType !== MT.dockerConfig) opts.onEvent?.(`${hexOf(d.digest).slice(0, 12)}: Pull complete`);
+        }),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const annotations = ref.tag && !ref.digest ? { [CONTAINERD_NAME]: `${ref.registry}/${repo}:${ref.tag}` } : undefined;
+    const index: Index = { schemaVersion: 2, manifests: [{ mediaType: top.mediaType, digest: top.digest, size: top.bytes.length, ...(annotations ? { annotations } : {}) }] };
+    const ib = Buffer.from(JSON.stringify(index));
+    files.set('index.json', await scanFile(Readable.from([ib]), 'index.json', ib.length, scan));
+    return { files, links: new Map() };
+  } catch (e) {
+    await Promise.allSettled([...files.values()].map((f) => fsp.rm(f.tmp, { force: true })));
+    throw e;
+  }
+}

@@ -1,0 +1,53 @@
+// bale push: an image of the store to a registry.
+import { Store } from '../../store/store.js';
+import { formatRemote, parseRemote, type RemoteReference } from '../../oci/reference.js';
+import { pushImage } from '../../archive/registry-sink.js';
+import { UsageError } from '../../util/errors.js';
+import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import { REGISTRY_FLAGS, REGISTRY_HELP, registryClient } from '../registry-flags.js';
+
+export const help = `Usage: bale push [OPTIONS] IMAGE [REGISTRY/REPOSITORY[:TAG]]
+
+Push an image of the store to a registry (OCI distribution API). IMAGE may itself be
+REGISTRY/REPOSITORY[:TAG]; else name the target. Blobs the registry has are skipped, blobs
+another repository of that registry holds are mounted, the rest are uploaded in chunks
+(resumed after a dropped connection), several at once. The manifest goes last, byte for
+byte as stored, so the registry's digest is the one bale save and inspect show.
+Credentials come from bale login (docker's config.json).
+
+Options:
+${REGISTRY_HELP}
+  -q, --quiet          Print only the digest
+  -h, --help           Show this help
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const p = parseFlags(args, { boolean: ['quiet', ...REGISTRY_FLAGS.boolean], string: REGISTRY_FLAGS.string, alias: { q: 'quiet' } }, 'push');
+  if (wantsHelp(p, help)) return 0;
+  needArgs(p, 1, 2, 'push');
+  const [image, dest] = [p._[0]!, p._[1] ?? p._[0]!];
+  let ref: RemoteReference;
+  try {
+    ref = parseRemote(dest);
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}`);
+  }
+  const quiet = Boolean(p['quiet']);
+  const store = await Store.open();
+  const rec = await store.resolve(image);
+  const client = await registryClient(p, ref.registry);
+  const say = (line: string) => {
+    if (!quiet) process.stdout.write(`${line}\n`);
+  };
+  say(`The push refers to repository [${ref.registry}/${ref.repository}]`);
+  // rmi and gc wait while the blobs are read.
+  const lock = await store.writerLock();
+  try {
+    const digest = await pushImage(store, rec, client, ref, { onEvent: say });
+    if (quiet) process.stdout.write(`${digest}\n`);
+    else say(`${ref.digest ? formatRemote(ref) : ref.tag}: digest: ${digest} size: ${rec.manifest.size}`);
+  } finally {
+    await lock.release();
+  }
+  return 0;
+}
