@@ -16,8 +16,8 @@ import { BaleError } from '../../util/errors.js';
 import { applyInstruction, ChangeError, shellWords } from '../change.js';
 import { createImage, hostArchitecture, ociLayers, writeLayer, type StoredLayer } from '../create.js';
 import { cacheGet, cachePut, stepKey, type BuildState } from './cache.js';
-import { contextTree, globTree, hasGlob, hashSource, layersTree, resolveInTree, type Tree } from './context.js';
-import { resolveOwner, stageCopy, type CopySource } from './copy.js';
+import { contextTree, layersTree, resolveInTree, type Tree } from './context.js';
+import { findSources, resolveOwner, stageCopy, stageDir } from './copy.js';
 import { DockerfileError, parseDockerfile, parseInstruction, type Instruction } from './parse.js';
 import { runStep } from './run.js';
 
@@ -338,27 +338,26 @@ class Builder {
     const dir = run.WorkingDir!;
     await this.cached(stage, ['WORKDIR', dir], async () => {
       const tree = await this.tree(stage.state);
-      const found = (await resolveInTree(tree, dir.replace(/^\/+/, ''))).found;
+      const at = await resolveInTree(tree, dir.replace(/^\/+/, ''));
       // docker makes the directory (owned by root) when the image lacks it: a layer with it
       let layer: StoredLayer | undefined;
-      if (!found) {
+      if (!at.found) {
         layer = await this.withStaging(async (staging) => {
-          const rel = dir.replace(/^\/+/, '');
-          const parts = rel.split('/').filter(Boolean);
-          for (let n = 1; n <= parts.length; n++) {
-            const p = parts.slice(0, n).join('/');
-            const have = await tree.lookup(p);
-            await fsp.mkdir(path.join(staging, p), { recursive: true });
-            if (have) {
-              await fsp.chmod(path.join(staging, p), Number(have.st.mode) & 0o7777);
-              await fsp.lchown(path.join(staging, p), Number(have.st.uid), Number(have.st.gid));
-            } else await fsp.chmod(path.join(staging, p), 0o755);
-          }
+          await stageDir(tree, `/${at.rel}`, staging);
           return this.layerOf(staging);
         });
       }
       return this.next(stage.state, run, `${shellOf(run)} #(nop) WORKDIR ${dir}`, layer);
     });
+  }
+
+  /** The tree COPY --from takes files from: an earlier stage (by name or index) or an image in the store. */
+  private async copyFrom(ins: Instruction, from: string): Promise<{ tree: Tree; fromKey: string }> {
+    const src = (/^\d+$/.test(from) ? this.stages[Number(from)] : undefined) ?? this.stages.find((s) => s.name !== undefined && s.name === from.toLowerCase());
+    if (src) return { tree: await this.tree(src.state), fromKey: src.state.layers.map((l) => l.diffId).join(',') };
+    const rec = await this.store.tryResolve(from).catch(() => undefined);
+    if (!rec) throw this.fail(ins, `COPY --from=${from}: no stage of that name and no such image in the store`);
+    return { tree: await this.tree(await this.fromImage(rec)), fromKey: rec.id };
   }
 
   private async copy(stage: Stage, ins: Instruction): Promise<void> {
@@ -378,45 +377,18 @@ class Builder {
       if (!/^[0-7]{3,4}$/.test(chmodFlag)) throw this.fail(ins, `--chmod=${chmodFlag}: wants an octal mode such as 0644`);
       chmod = parseInt(chmodFlag, 8);
     }
-    // where the files come from
-    let tree = this.context;
-    let fromKey: string = 'context';
-    const from = ins.flags.get('from');
-    if (from !== undefined) {
-      const byIndex = /^\d+$/.test(from) ? this.stages[Number(from)] : undefined;
-      const byName = this.stages.find((s) => s.name !== undefined && s.name === from.toLowerCase());
-      const src = byIndex ?? byName;
-      if (src) {
-        tree = await this.tree(src.state);
-        fromKey = src.state.layers.map((l) => l.diffId).join(',');
-      } else {
-        const rec = await this.store.tryResolve(from).catch(() => undefined);
-        if (!rec) throw this.fail(ins, `COPY --from=${from}: no stage of that name and no such image in the store`);
-        tree = await this.tree(await this.fromImage(rec));
-        fromKey = rec.id;
-      }
-    }
-    const sources: CopySource[] = [];
-    const hashes: string[] = [];
     for (const raw of words.slice(0, -1)) {
       if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) || raw.startsWith('git@')) {
         if (isAdd) throw this.fail(ins, `ADD ${raw}: bale builds offline and cannot download; fetch it on a connected host, carry it over and ADD it from the build context`);
         throw this.fail(ins, `COPY ${raw}: COPY takes files from the build context, not URLs`);
       }
-      const rel = path.posix.normalize(raw).replace(/^\/+/, '').replace(/\/+$/, '');
-      if (rel === '..' || rel.startsWith('../')) throw this.fail(ins, `${ins.name} ${raw}: forbidden path outside the build context`);
-      const clean = rel === '.' ? '' : rel;
-      const matches = hasGlob(clean) ? await globTree(tree, clean) : [clean];
-      let any = false;
-      for (const m of matches) {
-        const r = await resolveInTree(tree, m).catch(() => ({ rel: m, found: undefined }));
-        if (!r.found) continue;
-        any = true;
-        sources.push({ tree, rel: r.rel, found: r.found });
-        hashes.push(`${r.rel}:${await hashSource(tree, r.rel, r.found)}`);
-      }
-      if (!any) throw this.fail(ins, `${ins.name} ${raw}: no such file in the ${from !== undefined ? `stage or image ${from}` : 'build context (or excluded by .dockerignore)'}`);
     }
+    const from = ins.flags.get('from');
+    const { tree, fromKey } = from === undefined ? { tree: this.context, fromKey: 'context' } : await this.copyFrom(ins, from);
+    const where = from !== undefined ? `the stage or image ${from}` : 'the build context (or excluded by .dockerignore)';
+    const { sources, hashes } = await findSources(tree, words.slice(0, -1), where).catch((e: Error) => {
+      throw this.fail(ins, `${ins.name} ${e.message}`);
+    });
     if (sources.length > 1 && !dest.endsWith('/')) throw this.fail(ins, `When using ${ins.name} with more than one source file, the destination must be a directory and end with a /`);
     const kind = sources.length > 1 ? 'multi' : sources[0]!.found.st.isDirectory() ? 'dir' : 'file';
     const contentHash = sha256(hashes.join('\n')).slice(7);

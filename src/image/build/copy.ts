@@ -13,7 +13,7 @@ import { sniffCompression } from '../../layer/compression.js';
 import { isDir } from '../../layer/tree.js';
 import { BaleError } from '../../util/errors.js';
 import { layerFromTarStream } from '../source.js';
-import { isSymlink, resolveInTree, type Found, type Tree } from './context.js';
+import { globTree, hasGlob, hashSource, isSymlink, resolveInTree, type Found, type Tree } from './context.js';
 
 export interface CopySource {
   tree: Tree;
@@ -90,7 +90,6 @@ class Stager {
     const mtime = new Date(Number(f.st.mtimeMs / 1000n) * 1000);
     if (isDir(f.st)) {
       await this.ensureDir(dst, { mode });
-      if (dst !== '' && !(await this.plan.image.lookup(dst))) await fsp.lchown(abs, uid, gid);
       for (const n of await tree.list(full)) {
         const child = full === '' ? n : `${full}/${n}`;
         const cf = await tree.lookup(child);
@@ -139,6 +138,35 @@ class Stager {
 /** Lay out the files of one COPY/ADD in `stagingDir` (an empty directory). */
 export async function stageCopy(plan: CopyPlan, stagingDir: string): Promise<void> {
   await new Stager(stagingDir, plan).run();
+}
+
+/** Lay out directory `dir` (absolute, no symlinks on the way) as WORKDIR makes it: new parts 0755 root. */
+export async function stageDir(image: Tree, dir: string, stagingDir: string): Promise<void> {
+  await new Stager(stagingDir, { image, sources: [], dest: dir, owner: { uid: 0, gid: 0 }, extract: false }).ensureDir(dir.replace(/^\/+/, ''));
+}
+
+/**
+ * The sources of one COPY/ADD: each pattern (a path or a glob, relative to the tree's root) found in
+ * the tree, symlinks followed in scope, with a digest of what each holds (the cache key).
+ */
+export async function findSources(tree: Tree, patterns: string[], where: string): Promise<{ sources: CopySource[]; hashes: string[] }> {
+  const sources: CopySource[] = [];
+  const hashes: string[] = [];
+  for (const raw of patterns) {
+    const rel = path.posix.normalize(raw).replace(/^\/+/, '').replace(/\/+$/, '');
+    if (rel === '..' || rel.startsWith('../')) throw new BaleError(`${raw}: forbidden path outside the build context`);
+    const clean = rel === '.' ? '' : rel;
+    let any = false;
+    for (const m of hasGlob(clean) ? await globTree(tree, clean) : [clean]) {
+      const r = await resolveInTree(tree, m).catch(() => ({ rel: m, found: undefined }));
+      if (!r.found) continue;
+      any = true;
+      sources.push({ tree, rel: r.rel, found: r.found });
+      hashes.push(`${r.rel}:${await hashSource(tree, r.rel, r.found)}`);
+    }
+    if (!any) throw new BaleError(`${raw}: no such file in ${where}`);
+  }
+  return { sources, hashes };
 }
 
 /** A user or group name (or number) looked up in the image's /etc/passwd or /etc/group. */
