@@ -126,6 +126,9 @@ test('a failing RUN: exit 1, the Dockerfile line and the status in one line, no 
       ['FROM tiny\nCOPY missing.txt /\n', 'Dockerfile:2: COPY missing.txt: no such file in the build context'],
       ['FROM tiny\nCOPY ../x /\n', 'Dockerfile:2: COPY ../x: forbidden path outside the build context'],
       ['RUN true\n', 'Dockerfile:1: the first instruction (after ARGs) must be FROM'],
+      ['FROM tiny\nCOPY --chown=ghost Dockerfile /\n', "Dockerfile:2: --chown=ghost: no user ghost in the image's /etc/passwd"],
+      ['FROM tiny\nCOPY a b c\n', 'Dockerfile:2: COPY a: no such file'],
+      ['FROM tiny\nCOPY Dockerfile Dockerfile /x\n', 'Dockerfile:2: When using COPY with more than one source file, the destination must be a directory and end with a /'],
     ];
     for (const [text, want] of bad) {
       writeFileSync(path.join(ctx, 'Dockerfile'), text!);

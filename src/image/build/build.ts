@@ -12,7 +12,7 @@ import type { HistoryEntry, ImageConfig, RunConfig } from '../../oci/types.js';
 import { DEFAULT_PATH } from '../../runtime/spec.js';
 import { unpackLayers } from '../../store/layers.js';
 import type { ImageRecord, Store } from '../../store/store.js';
-import { BaleError } from '../../util/errors.js';
+import { BaleError, oneLine } from '../../util/errors.js';
 import { applyInstruction, ChangeError, shellWords } from '../change.js';
 import { createImage, hostArchitecture, ociLayers, writeLayer, type StoredLayer } from '../create.js';
 import { cacheGet, cachePut, stepKey, type BuildState } from './cache.js';
@@ -488,12 +488,18 @@ class Builder {
     for (const x of todo) {
       this.step++;
       this.o.log(`Step ${this.step}/${this.totalSteps} : ${x.name}${[...x.flags].map(([k, v]) => ` --${k}=${v}`).join('')} ${x.args}`.trimEnd());
-      if (x.name === 'FROM') {
-        stage = await this.from(x);
-        this.stages.push(stage);
-        continue;
+      try {
+        if (x.name === 'FROM') {
+          stage = await this.from(x);
+          this.stages.push(stage);
+          continue;
+        }
+        await this.dispatch(stage!, x);
+      } catch (e) {
+        // whatever went wrong, the user learns which line it was
+        if (e instanceof DockerfileError) throw e;
+        throw new DockerfileError(this.file, x.line, oneLine(e));
       }
-      await this.dispatch(stage!, x);
     }
     const unused = [...this.o.buildArgs.keys()].filter((k) => !this.usedArgs.has(k) && !this.globalArgs.has(k));
     if (unused.length) this.o.log(`[Warning] One or more build-args [${unused.join(' ')}] were not consumed`);
