@@ -84,6 +84,16 @@ test('cache: a rebuild with nothing changed makes no new blob and the same image
     const nc = await baleOk(root, ['build', '--no-cache', ctx]);
     assert.not.match(nc, /Using cache/);
     assert.match(nc, /Running in/);
+
+    // gc takes the layers no image uses, and the cache entries that named them
+    const cacheDir = path.join(root, 'build-cache');
+    const entries = readdirSync(cacheDir).length;
+    for (const img of (await baleOk(root, ['images', '-q'])).trim().split('\n')) await baleOk(root, ['rmi', '-f', img]);
+    await baleOk(root, ['load', '-q', '-i', path.join(PEERS, 'docker-tiny.tar')]);
+    await baleOk(root, ['gc', '-q']);
+    assert.ok(readdirSync(cacheDir).length < entries, 'entries whose layers went are dropped');
+    const after = await baleOk(root, ['build', ctx]);
+    assert.match(after, /Running in/, 'a miss: the RUN layer is gone');
   });
 });
 

@@ -1,13 +1,14 @@
 // bale gc: reclaim what nothing uses: blobs no image names, leftovers of interrupted writes.
 import { Store } from '../../store/store.js';
 import { collectLayers } from '../../store/layers.js';
+import { pruneCache } from '../../image/build/cache.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, outputFormat, printJson } from '../output.js';
 
 export const help = `Usage: bale gc [OPTIONS]
 
 Remove blobs that no image uses, unpacked layers that no image or container uses, and temp files
-left by interrupted commands (a killed load, say). Waits for loads in progress.
+left by interrupted commands (a killed load, say), and build-cache entries whose layers are gone. Waits for loads in progress.
 
 Options:
   -q, --quiet      Print nothing
@@ -23,6 +24,8 @@ export async function run(args: string[]): Promise<number> {
   const store = await Store.open();
   const blobs = await store.collect();
   const { layers } = await collectLayers(store);
+  // build-cache entries whose layers just went are misses from now on: drop them too
+  await pruneCache(store);
   const res = { ...blobs, layers };
   if (format === 'json') printJson(res);
   else if (!p['quiet']) {

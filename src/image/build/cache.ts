@@ -50,3 +50,15 @@ export async function cachePut(store: Store, key: string, s: BuildState): Promis
   await fsp.mkdir(cacheDir(store), { recursive: true, mode: 0o700 });
   await writeFileAtomic(path.join(cacheDir(store), `${key.slice(7)}.json`), JSON.stringify(s), store.tmpDir);
 }
+
+/** Drop the entries that name a blob the store no longer has (after gc). Returns how many went. */
+export async function pruneCache(store: Store): Promise<number> {
+  let n = 0;
+  for (const name of await fsp.readdir(cacheDir(store)).catch(() => [] as string[])) {
+    if (!/^[a-f0-9]{64}\.json$/.test(name)) continue;
+    if (await cacheGet(store, `sha256:${name.slice(0, 64)}`)) continue;
+    await fsp.rm(path.join(cacheDir(store), name), { force: true });
+    n++;
+  }
+  return n;
+}
