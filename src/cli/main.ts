@@ -23,6 +23,7 @@ export const VERBS: Record<string, string> = {
   export: 'Write a container\'s (or image\'s) filesystem as one flat tar',
   squash: 'Flatten an image into one layer, keeping its config and history',
   commit: 'Create an image from a container\'s changes',
+  build: 'Build an image from a Dockerfile, offline, with a layer cache',
   diff: 'List the files a container added (A), changed (C) or deleted (D)',
   run: 'Run a command in a new container',
   create: 'Create a container',

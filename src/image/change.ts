@@ -15,8 +15,16 @@ import { UsageError } from '../util/errors.js';
 
 export const CHANGE_INSTRUCTIONS = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'];
 
-function bad(line: string, why: string): UsageError {
-  return new UsageError(`--change ${JSON.stringify(line)}: ${why}`);
+/** A malformed instruction: `why` says what is wrong, without naming where it came from. */
+export class ChangeError extends UsageError {
+  constructor(readonly line: string, readonly why: string) {
+    super(`--change ${JSON.stringify(line)}: ${why}`);
+    this.name = 'ChangeError';
+  }
+}
+
+function bad(line: string, why: string): ChangeError {
+  return new ChangeError(line, why);
 }
 
 /** The exec form `["a","b"]`, if `rest` is one. */
@@ -211,6 +219,100 @@ function signalOk(s: string): boolean {
   return /^(SIG)?(HUP|INT|QUIT|ILL|TRAP|ABRT|IOT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|CHLD|CONT|STOP|TSTP|TTIN|TTOU|URG|XCPU|XFSZ|VTALRM|PROF|WINCH|IO|POLL|PWR|SYS|RTMIN(\+\d+)?|RTMAX(-\d+)?)$/i.test(s);
 }
 
+export interface InstructionOptions {
+  /** What $VAR expands from (default: the config's Env); a build adds its ARGs before the Env. */
+  expandEnv?: string[];
+  /** Whether CMD was set before (an ENTRYPOINT then keeps it; otherwise it resets Cmd). */
+  cmdSet?: boolean;
+}
+
+/**
+ * Apply one instruction (`instr` upper case, `rest` its arguments) to `cfg`, in place. Malformed
+ * arguments are a ChangeError naming `line`.
+ */
+export function applyInstruction(cfg: RunConfig, instr: string, rest: string, line: string, o: InstructionOptions = {}): void {
+  if (!CHANGE_INSTRUCTIONS.includes(instr)) {
+    throw bad(line, `${instr} is not an instruction --change accepts (${CHANGE_INSTRUCTIONS.join(', ')})`);
+  }
+  const env = o.expandEnv ?? cfg.Env ?? [];
+  const shell = cfg.Shell && cfg.Shell.length ? cfg.Shell : ['/bin/sh', '-c'];
+  switch (instr) {
+    case 'CMD':
+    case 'ENTRYPOINT': {
+      const exec = jsonForm(rest);
+      let v: string[] | null;
+      if (exec) v = exec;
+      else if (rest === '') v = instr === 'CMD' ? null : [];
+      else v = [...shell, rest];
+      if (instr === 'CMD') cfg.Cmd = v;
+      else {
+        cfg.Entrypoint = v && v.length ? v : null;
+        if (!o.cmdSet) cfg.Cmd = null;
+      }
+      break;
+    }
+    case 'ENV': {
+      let e = cfg.Env ?? [];
+      // every value expands from the environment before this line, as docker does
+      for (const [k, v] of nameValues(rest, env, line, 'ENV')) e = setEnv(e, k, v);
+      cfg.Env = e;
+      break;
+    }
+    case 'LABEL': {
+      const labels = { ...(cfg.Labels ?? {}) };
+      for (const [k, v] of nameValues(rest, env, line, 'LABEL')) labels[k] = v;
+      cfg.Labels = labels;
+      break;
+    }
+    case 'EXPOSE': {
+      const words = shellWords(rest, env, line);
+      if (words.length === 0) throw bad(line, 'EXPOSE needs at least one port');
+      const ep = { ...(cfg.ExposedPorts ?? {}) };
+      for (const p of ports(words, line)) ep[p] = {};
+      cfg.ExposedPorts = ep;
+      break;
+    }
+    case 'USER': {
+      const words = shellWords(rest, env, line);
+      if (words.length !== 1) throw bad(line, 'USER takes exactly one argument (user[:group])');
+      cfg.User = words[0]!;
+      break;
+    }
+    case 'VOLUME': {
+      const list = jsonForm(rest) ?? shellWords(rest, env, line);
+      if (list.length === 0 || list.some((v) => v.trim() === '')) throw bad(line, 'VOLUME needs at least one non-empty path');
+      const vols = { ...(cfg.Volumes ?? {}) };
+      for (const v of list) vols[v] = {};
+      cfg.Volumes = vols;
+      break;
+    }
+    case 'WORKDIR': {
+      const words = shellWords(rest, env, line);
+      if (words.length !== 1) throw bad(line, 'WORKDIR takes exactly one path');
+      const w = words[0]!;
+      cfg.WorkingDir = path.posix.isAbsolute(w) ? path.posix.normalize(w) : path.posix.join('/', cfg.WorkingDir || '/', w);
+      break;
+    }
+    case 'STOPSIGNAL': {
+      const words = shellWords(rest, env, line);
+      if (words.length !== 1 || !signalOk(words[0]!)) throw bad(line, 'STOPSIGNAL wants one signal name or number');
+      cfg.StopSignal = words[0]!;
+      break;
+    }
+    case 'ONBUILD': {
+      const inner = /^(\S+)/.exec(rest);
+      if (!inner) throw bad(line, 'ONBUILD needs an instruction');
+      const name = inner[1]!.toUpperCase();
+      if (name === 'ONBUILD' || name === 'FROM' || name === 'MAINTAINER') throw bad(line, `ONBUILD ${name} is not allowed`);
+      cfg.OnBuild = [...(cfg.OnBuild ?? []), `${name}${rest.slice(inner[1]!.length)}`];
+      break;
+    }
+    case 'HEALTHCHECK':
+      cfg.Healthcheck = healthcheck(rest, cfg, line);
+      break;
+  }
+}
+
 /**
  * Apply `changes` (each may hold several lines) to a copy of `base` and return it. Unknown or
  * malformed instructions are a UsageError naming the line.
@@ -222,88 +324,11 @@ export function applyChanges(base: RunConfig, changes: string[]): RunConfig {
   for (const line of lines) {
     const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(line)!;
     const instr = m[1]!.toUpperCase();
-    const rest = (m[2] ?? '').trim();
     if (!CHANGE_INSTRUCTIONS.includes(instr)) {
       throw bad(line, `${m[1]} is not an instruction --change accepts (${CHANGE_INSTRUCTIONS.join(', ')})`);
     }
-    const env = cfg.Env ?? [];
-    const shell = cfg.Shell && cfg.Shell.length ? cfg.Shell : ['/bin/sh', '-c'];
-    switch (instr) {
-      case 'CMD':
-      case 'ENTRYPOINT': {
-        const exec = jsonForm(rest);
-        let v: string[] | null;
-        if (exec) v = exec;
-        else if (rest === '') v = instr === 'CMD' ? null : [];
-        else v = [...shell, rest];
-        if (instr === 'CMD') {
-          cfg.Cmd = v;
-          cmdSet = true;
-        } else {
-          cfg.Entrypoint = v && v.length ? v : null;
-          if (!cmdSet) cfg.Cmd = null;
-        }
-        break;
-      }
-      case 'ENV': {
-        let e = env;
-        for (const [k, v] of nameValues(rest, env, line, 'ENV')) e = setEnv(e, k, v);
-        cfg.Env = e;
-        break;
-      }
-      case 'LABEL': {
-        const labels = { ...(cfg.Labels ?? {}) };
-        for (const [k, v] of nameValues(rest, env, line, 'LABEL')) labels[k] = v;
-        cfg.Labels = labels;
-        break;
-      }
-      case 'EXPOSE': {
-        const words = shellWords(rest, env, line);
-        if (words.length === 0) throw bad(line, 'EXPOSE needs at least one port');
-        const ep = { ...(cfg.ExposedPorts ?? {}) };
-        for (const p of ports(words, line)) ep[p] = {};
-        cfg.ExposedPorts = ep;
-        break;
-      }
-      case 'USER': {
-        const words = shellWords(rest, env, line);
-        if (words.length !== 1) throw bad(line, 'USER takes exactly one argument (user[:group])');
-        cfg.User = words[0]!;
-        break;
-      }
-      case 'VOLUME': {
-        const list = jsonForm(rest) ?? shellWords(rest, env, line);
-        if (list.length === 0 || list.some((v) => v.trim() === '')) throw bad(line, 'VOLUME needs at least one non-empty path');
-        const vols = { ...(cfg.Volumes ?? {}) };
-        for (const v of list) vols[v] = {};
-        cfg.Volumes = vols;
-        break;
-      }
-      case 'WORKDIR': {
-        const words = shellWords(rest, env, line);
-        if (words.length !== 1) throw bad(line, 'WORKDIR takes exactly one path');
-        const w = words[0]!;
-        cfg.WorkingDir = path.posix.isAbsolute(w) ? path.posix.normalize(w) : path.posix.join('/', cfg.WorkingDir || '/', w);
-        break;
-      }
-      case 'STOPSIGNAL': {
-        const words = shellWords(rest, env, line);
-        if (words.length !== 1 || !signalOk(words[0]!)) throw bad(line, 'STOPSIGNAL wants one signal name or number');
-        cfg.StopSignal = words[0]!;
-        break;
-      }
-      case 'ONBUILD': {
-        const inner = /^(\S+)/.exec(rest);
-        if (!inner) throw bad(line, 'ONBUILD needs an instruction');
-        const name = inner[1]!.toUpperCase();
-        if (name === 'ONBUILD' || name === 'FROM' || name === 'MAINTAINER') throw bad(line, `ONBUILD ${name} is not allowed`);
-        cfg.OnBuild = [...(cfg.OnBuild ?? []), `${name}${rest.slice(inner[1]!.length)}`];
-        break;
-      }
-      case 'HEALTHCHECK':
-        cfg.Healthcheck = healthcheck(rest, cfg, line);
-        break;
-    }
+    applyInstruction(cfg, instr, (m[2] ?? '').trim(), line, { cmdSet });
+    if (instr === 'CMD') cmdSet = true;
   }
   return cfg;
 }

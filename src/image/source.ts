@@ -57,6 +57,11 @@ async function plainTar(input: NodeJS.ReadableStream, what: string): Promise<Rea
   return plain;
 }
 
+/** The normalised layer tar of a tar stream (plain, gzip or zstd): what ADD of a local tar unpacks. */
+export async function layerFromTarStream(input: NodeJS.ReadableStream, what: string): Promise<Readable> {
+  return Readable.from(normalizeTar(await plainTar(input, what), what), { objectMode: false, highWaterMark: 1024 * 1024 });
+}
+
 /** Passes chunks on after writing them to `file` (with backpressure). */
 function teeTo(file: Writable): Transform {
   return new Transform({

@@ -9,6 +9,7 @@
 //   volumes/<name>/         named volumes (see volumes.ts); gc never touches them
 //   tmp/                    everything is written here first, then renamed into place
 //   locks/                  flock files (see util/lock.ts)
+//   build-cache/            what each `bale build` step made, by step key (see image/build/cache.ts)
 //
 // Locks, always taken in this order:
 //   locks/gc     shared by anything that adds blobs for a while (load, import, commit), exclusive

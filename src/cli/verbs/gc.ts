@@ -3,6 +3,7 @@ import { Store } from '../../store/store.js';
 import { collectLayers } from '../../store/layers.js';
 import { sweepOutputs } from '../../store/outputs.js';
 import { containerLayers } from '../../runtime/container.js';
+import { pruneCache } from '../../image/build/cache.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, outputFormat, printJson } from '../output.js';
 
@@ -10,7 +11,7 @@ export const help = `Usage: bale gc [OPTIONS]
 
 Remove blobs that no image uses, unpacked layers that no image or container uses, and temp files
 left by interrupted commands (a killed load, or the temp file of a killed save -o or
-export -o beside its output). Waits for loads in progress.
+export -o beside its output), and build-cache entries whose layers are gone. Waits for loads in progress.
 
 Options:
   -q, --quiet      Print nothing
@@ -27,6 +28,8 @@ export async function run(args: string[]): Promise<number> {
   const blobs = await store.collect();
   blobs.tmp += await sweepOutputs(store);
   const { layers } = await collectLayers(store, () => containerLayers(store));
+  // build-cache entries whose layers just went are misses from now on: drop them too
+  await pruneCache(store);
   const res = { ...blobs, layers };
   if (format === 'json') printJson(res);
   else if (!p['quiet']) {

@@ -1,0 +1,71 @@
+// The Dockerfile parser and the .dockerignore matcher, in process (no root, no store): tables of
+// inputs and what docker makes of them.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isIgnored, parseIgnore, patternRegExp } from '../src/image/build/context.js';
+import { DockerfileError, parseDockerfile } from '../src/image/build/parse.js';
+
+const parse = (text: string) => parseDockerfile(text).instructions.map((i) => ({ line: i.line, name: i.name, flags: Object.fromEntries(i.flags), args: i.args, json: i.json }));
+
+test('continuations join without the escape and newline; comments and blank lines inside are dropped', () => {
+  const got = parse('FROM tiny\nRUN a \\\n && b \\\n# note\n\n && c\ncmd ["x", "y"]\n');
+  assert.equal(got, [
+    { line: 1, name: 'FROM', flags: {}, args: 'tiny', json: undefined },
+    { line: 2, name: 'RUN', flags: {}, args: 'a  && b  && c', json: undefined },
+    { line: 7, name: 'CMD', flags: {}, args: '["x", "y"]', json: ['x', 'y'] },
+  ]);
+});
+
+test('parser directives: escape=` makes the backtick continue lines; directives only count at the top', () => {
+  const df = parseDockerfile('# escape=`\nFROM tiny\nRUN dir C:\\ `\n  && echo\n');
+  assert.is(df.escape, '`');
+  assert.is(df.instructions[1]!.args, 'dir C:\\   && echo');
+  // after an instruction, "# escape=" is only a comment
+  assert.is(parseDockerfile('FROM tiny\n# escape=`\nRUN a \\\n b\n').escape, '\\');
+  assert.throws(() => parseDockerfile('# escape=x\nFROM tiny\n'), /invalid escape token/);
+});
+
+test('flags, exec forms and errors naming the line', () => {
+  const [, copy, from] = parse('FROM tiny AS a\nCOPY --from=a --chown=1:2 ["/x y", "/z/"]\nFROM --platform=linux/amd64 scratch\n');
+  assert.equal(copy!.flags, { from: 'a', chown: '1:2' });
+  assert.equal(copy!.json, ['/x y', '/z/']);
+  assert.equal(from!.flags, { platform: 'linux/amd64' });
+  // not JSON: shell form, kept as written
+  assert.is(parse('FROM tiny\nCMD [not json\n')[1]!.json, undefined);
+  for (const [text, want] of [
+    ['FROM tiny\n\nBOGUS x\n', 'Dockerfile:3: unknown instruction: BOGUS'],
+    ['# only a comment\n', 'Dockerfile:1: file with no instructions'],
+    ['ARG X=1\nRUN true\n', 'Dockerfile:2: the first instruction (after ARGs) must be FROM'],
+    ['FROM tiny\nRUN cat <<EOF\n', 'Dockerfile:2: here-documents (<<EOF) are not supported'],
+  ] as const) {
+    try {
+      parseDockerfile(text);
+      assert.unreachable(text);
+    } catch (e) {
+      assert.instance(e, DockerfileError);
+      assert.is((e as Error).message, want);
+    }
+  }
+});
+
+test('.dockerignore: globs, ** across directories, a matched directory covers what is below it, last match wins', () => {
+  const rules = parseIgnore('# comment\n*.log\n!keep.log\nbuild/\n/abs\ndocs/**/*.md\n**/tmp\n');
+  const cases: [string, boolean][] = [
+    ['a.log', true],
+    ['keep.log', false],
+    ['sub/a.log', false], // *.log only matches at the top
+    ['build', true],
+    ['build/x/y.o', true],
+    ['abs/file', true],
+    ['docs/a.md', true],
+    ['docs/x/y/z.md', true],
+    ['docs/x/y/z.txt', false],
+    ['deep/down/tmp/f', true],
+    ['src/main.ts', false],
+  ];
+  for (const [p, want] of cases) assert.is(isIgnored(rules, p), want, p);
+  assert.ok(patternRegExp('a?[bc]').test('axb'));
+  assert.not.ok(patternRegExp('a*').test('a/b'));
+});
+
+test.run();
