@@ -3,10 +3,13 @@
 import { Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { cleanEntryPath } from './entry-path.js';
+import { entrySize } from './size.js';
 import { parseWhiteout } from './whiteout.js';
 
 export interface LayerStats {
   entries: number;
+  /** The layer's size as docker counts it (see size.ts), when asked for. */
+  diffSize?: number;
 }
 
 /**
@@ -90,6 +93,7 @@ export function layerChecker(stats: LayerStats = { entries: 0 }): Writable {
     stats.entries++;
     try {
       check(header);
+      if (stats.diffSize !== undefined) stats.diffSize += entrySize(header.type, header.size, header.linkname);
     } catch (e) {
       failed = e as Error;
       body.on('error', () => {});
