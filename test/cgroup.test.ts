@@ -235,7 +235,7 @@ test(
     assert.is((await baleOk(root, ['inspect', '-f', '{{.resources.nanoCpus}}', 'half'])).trim(), '500000000');
     for (const bad of [['--cpus', 'x'], ['--cpus', '1000'], ['--memory', '1k'], ['--memory', '12q'], ['--memory-swap', '1g'], ['--memory', '64m', '--memory-swap', '32m'], ['--pids-limit', 'x']]) {
       const r = await bale(root, ['run', ...bad, 'busybox', 'true']);
-      assert.is(r.code, 2, `${bad.join(' ')}: ${r.stderr}`);
+      assert.is(r.code, 125, `${bad.join(' ')}: ${r.stderr}`);
       assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
     }
   }),

@@ -91,10 +91,10 @@ test(
     await seedBusybox(root);
     const missing = path.join(host, 'nope');
     const r = await bale(root, ['create', '-v', '/anon', '--mount', `type=bind,source=${missing},target=/x`, 'busybox']);
-    assert.is(r.code, 1);
+    assert.is(r.code, 125);
     assert.is(r.stderr, `bale: invalid mount config for type "bind": bind source path does not exist: ${missing}\n`);
     const rel = await bale(root, ['run', '-v', 'data:rel', 'busybox', 'true']);
-    assert.is(rel.code, 2);
+    assert.is(rel.code, 125);
     assert.is(rel.stderr.split('\n').length, 2, 'one line');
     const dup = await bale(root, ['run', '-v', 'data:/x', '--tmpfs', '/x', 'busybox', 'true']);
     assert.is(dup.stderr, 'bale: Duplicate mount point: /x\n');

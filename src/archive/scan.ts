@@ -11,7 +11,7 @@ import tar from 'tar-stream';
 import { HashCounter, type Digest } from '../oci/digest.js';
 import type { Compression } from '../oci/media.js';
 import { FormatError } from '../util/errors.js';
-import { layerChecker } from '../layer/check.js';
+import { layerChecker, type LayerStats } from '../layer/check.js';
 import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../layer/compression.js';
 
 /** A regular file of the archive, as it was found. */
@@ -27,7 +27,7 @@ export interface ScannedFile {
   json?: Buffer;
   /** For a tar (possibly compressed): the digest of the uncompressed tar, i.e. its diff_id. */
   diffId?: Digest;
-  /** For a tar: its uncompressed size. */
+  /** For a tar: the layer's size as docker counts it (layer/size.ts: file contents, not tar bytes). */
   diffSize?: number;
   /** Why it is not a valid layer tar, if it looked like one (only matters if a manifest calls it a layer). */
   layerError?: string;
@@ -166,6 +166,7 @@ export async function scanFile(body: Readable, name: string, size: number, opts:
   let layerDone: Promise<void> | undefined;
   let layerHash: HashCounter | undefined;
   let layerError: string | undefined;
+  const layerStats: LayerStats = { entries: 0, diffSize: 0 };
   let total = 0;
 
   const decide = () => {
@@ -173,7 +174,7 @@ export async function scanFile(body: Readable, name: string, size: number, opts:
     const c = sniffCompression(head);
     if ((c === 'gzip' || c === 'zstd') || looksLikeTar(head)) {
       compression = c === 'gzip' || c === 'zstd' ? c : 'none';
-      const checker = layerChecker();
+      const checker = layerChecker(layerStats);
       const cap = new SizeCap(maxLayerBytes(), `layer ${name}`);
       if (compression === 'none') {
         layerIn = cap;
@@ -249,7 +250,7 @@ export async function scanFile(body: Readable, name: string, size: number, opts:
     if (layerError) file.layerError = layerError;
     else {
       file.diffId = compression === 'none' ? digest : layerHash!.digest();
-      file.diffSize = compression === 'none' ? total : layerHash!.bytes;
+      file.diffSize = layerStats.diffSize;
     }
   }
   return file;

@@ -33,7 +33,8 @@ export function humanSize(n: number): string {
     v /= 1000;
     u++;
   }
-  return u === 0 ? `${v}B` : `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)}${units[u]}`;
+  // three significant digits, trailing zeros dropped (Go's %.3g, as docker prints sizes): 70kB, 1.98MB
+  return `${Number(v.toPrecision(3))}${units[u]}`;
 }
 
 /** "3 minutes ago", "2 days ago". */

@@ -1,7 +1,7 @@
 // Creating images in the store from layers and a config: what import, squash and commit share.
 //
-// writeLayer streams a layer tar into a blob (diff_id hashed on the way in, optional compression,
-// blob digest hashed on the way out), never holding it in memory. createImage writes the config and
+// writeLayer streams a layer tar into a blob (diff_id hashed and docker's size measured on the way
+// in, optional compression, blob digest hashed on the way out), never holding it in memory. createImage writes the config and
 // an OCI manifest and records the image and its tags in one transaction. Callers hold
 // store.writerLock() from the first blob written until createImage returns, so gc never takes a
 // blob that is about to be named by an image.
@@ -9,6 +9,7 @@ import { createWriteStream, promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compressor } from '../layer/compression.js';
+import { measureLayer } from '../layer/size.js';
 import { HashCounter, type Digest } from '../oci/digest.js';
 import { layerCompression, MT, ociLayerType, type Compression } from '../oci/media.js';
 import type { Descriptor, HistoryEntry, ImageConfig, Manifest } from '../oci/types.js';
@@ -20,7 +21,7 @@ export interface StoredLayer {
   descriptor: Descriptor;
   /** sha256 of the uncompressed tar. */
   diffId: Digest;
-  /** Bytes of the uncompressed tar, where known. */
+  /** The layer's size as docker counts it (layer/size.ts: file contents, not tar bytes), where known. */
   diffSize?: number;
 }
 
@@ -29,17 +30,19 @@ export async function writeLayer(store: Store, tarStream: Readable, compression:
   const tmp = store.tmpPath('layer');
   const diff = new HashCounter();
   const blob = new HashCounter();
+  const measured = { diffSize: 0 };
+  const measure = (src: AsyncIterable<Buffer>) => measureLayer(src, measured);
   if (onBytes) diff.on('data', () => onBytes(diff.bytes));
   try {
     if (compression === 'none') {
-      await pipeline(tarStream, diff, createWriteStream(tmp, { mode: 0o644 }));
+      await pipeline(tarStream, measure, diff, createWriteStream(tmp, { mode: 0o644 }));
     } else {
-      await pipeline(tarStream, diff, compressor(compression), blob, createWriteStream(tmp, { mode: 0o644 }));
+      await pipeline(tarStream, measure, diff, compressor(compression), blob, createWriteStream(tmp, { mode: 0o644 }));
     }
     const digest = compression === 'none' ? diff.digest() : blob.digest();
     const size = compression === 'none' ? diff.bytes : blob.bytes;
     await store.putBlobFile(tmp, digest);
-    return { descriptor: { mediaType: ociLayerType(compression), digest, size }, diffId: diff.digest(), diffSize: diff.bytes };
+    return { descriptor: { mediaType: ociLayerType(compression), digest, size }, diffId: diff.digest(), diffSize: measured.diffSize };
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;

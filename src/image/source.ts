@@ -12,6 +12,7 @@ import type { Store } from '../store/store.js';
 import { writeLayer, type StoredLayer } from './create.js';
 import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../layer/compression.js';
 import { normalizeTar, type NormalizeStats } from '../layer/normalize.js';
+import { measureLayer } from '../layer/size.js';
 import { packEntries } from '../layer/pack.js';
 import { walkDir } from '../layer/tree.js';
 import { BaleError } from '../util/errors.js';
@@ -88,8 +89,9 @@ async function importTar(store: Store, input: NodeJS.ReadableStream, what: strin
   const raw = new HashCounter();
   if (onBytes) raw.on('data', () => onBytes(raw.bytes));
   const stats: NormalizeStats = { entries: 0 };
+  const measured = { diffSize: 0 };
   try {
-    await pipelineAsync(plain, raw, teeTo(createWriteStream(tmp, { mode: 0o644 })), async (src: AsyncIterable<Buffer>) => {
+    await pipelineAsync(plain, raw, (src: AsyncIterable<Buffer>) => measureLayer(src, measured), teeTo(createWriteStream(tmp, { mode: 0o644 })), async (src: AsyncIterable<Buffer>) => {
       for await (const _ of normalizeTar(Readable.from(src, { objectMode: false }), what, stats));
     });
     if (stats.rewritten !== undefined) {
@@ -97,7 +99,7 @@ async function importTar(store: Store, input: NodeJS.ReadableStream, what: strin
     }
     if (compression !== 'none') return await writeLayer(store, createReadStream(tmp, { highWaterMark: 1024 * 1024 }), compression);
     await store.putBlobFile(tmp, raw.digest());
-    return { descriptor: { mediaType: ociLayerType('none'), digest: raw.digest(), size: raw.bytes }, diffId: raw.digest(), diffSize: raw.bytes };
+    return { descriptor: { mediaType: ociLayerType('none'), digest: raw.digest(), size: raw.bytes }, diffId: raw.digest(), diffSize: measured.diffSize };
   } finally {
     await fsp.rm(tmp, { force: true });
   }

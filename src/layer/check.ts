@@ -4,10 +4,13 @@
 import { PassThrough, Writable } from 'node:stream';
 import { FormatError } from '../util/errors.js';
 import { LayerRules } from './rules.js';
+import { entrySize } from './size.js';
 import { readTar, TarFormatError } from './tar-reader.js';
 
 export interface LayerStats {
   entries: number;
+  /** The layer's size as docker counts it (see size.ts), when asked for. */
+  diffSize?: number;
 }
 
 async function checkAll(input: AsyncIterable<Buffer>, stats: LayerStats): Promise<void> {
@@ -17,6 +20,7 @@ async function checkAll(input: AsyncIterable<Buffer>, stats: LayerStats): Promis
       if (!('header' in ev)) continue;
       stats.entries++;
       rules.check(ev.header);
+      if (stats.diffSize !== undefined) stats.diffSize += entrySize(ev.header.typeflag, ev.header.size, ev.header.linkname);
     }
   } catch (e) {
     if (e instanceof TarFormatError) throw new FormatError(`not a valid layer tar: ${e.message}`, { cause: e });

@@ -3,7 +3,8 @@
 // Input is a walk (tree.ts) in tar order. Output is an async iterable of buffers (wrap it with
 // Readable.from to pipe). What is kept: type, mode (with setuid/setgid/sticky), uid/gid, mtime
 // (whole seconds), symlink targets, device numbers, xattrs (pax SCHILY.xattr.*), hardlinks (by
-// dev+inode when nlink > 1: the first name seen is the file, later names are link entries).
+// dev+inode when nlink > 1: the first name seen is the file, later names are link entries that
+// repeat the file's xattrs).
 // Overlay-internal xattrs (trusted.overlay.*, user.overlay.*) and security.selinux (a host label)
 // are left out.
 //
@@ -167,7 +168,10 @@ export async function* packEntries(walk: AsyncIterable<TreeEntry>, opts: PackOpt
       const key = `${e.st.dev}:${e.st.ino}`;
       const first = links.get(key);
       if (first !== undefined) {
-        yield count(encodeHeader({ ...h, type: 'link', linkname: first, xattrs: undefined }));
+        // The xattrs again, as docker's own layers carry them: an unpacker chowns every entry, links
+        // included, and the kernel drops security.capability from the shared inode on chown;
+        // only xattrs set after that (from this entry) bring it back.
+        yield count(encodeHeader({ ...h, type: 'link', linkname: first }));
         continue;
       }
       links.set(key, e.rel);

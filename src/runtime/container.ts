@@ -2,7 +2,7 @@
 //
 //   containers/<id>/container.json   this record (written atomically)
 //   containers/<id>/init/            the init layer: /etc/hostname, /etc/hosts, /etc/resolv.conf,
-//                                    mount points (/proc, /sys, /dev)
+//                                    /etc/mtab -> /proc/mounts, mount points (/proc, /sys, /dev)
 //   containers/<id>/upper/           the read-write layer (overlay upperdir)
 //   containers/<id>/work/            overlay workdir
 //   containers/<id>/rootfs/          where the merged view is mounted while it runs

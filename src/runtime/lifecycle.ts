@@ -105,6 +105,7 @@ async function writeInitLayer(dir: string, rec: ContainerRecord): Promise<void> 
   await fsp.writeFile(path.join(dir, 'etc/hostname'), rec.hostname + '\n', { mode: 0o644 });
   await fsp.writeFile(path.join(dir, 'etc/hosts'), hostsFile(rec), { mode: 0o644 });
   await fsp.writeFile(path.join(dir, 'etc/resolv.conf'), resolvConf(rec), { mode: 0o644 });
+  await fsp.symlink('/proc/mounts', path.join(dir, 'etc/mtab'));
 }
 
 export async function createContainer(store: Store, o: CreateOptions): Promise<ContainerRecord> {

@@ -38,7 +38,7 @@ export interface ImageRecord {
   layers: Descriptor[];
   /** Uncompressed layer digests, bottom first (= config rootfs.diff_ids). */
   diffIds: Digest[];
-  /** Uncompressed layer sizes, bottom first, where known (what `images` shows, as docker does). */
+  /** Layer sizes as docker counts them (the files' sizes, layer/size.ts), bottom first, where known. */
   diffSizes?: number[];
   /** When the image entered this store (ISO 8601). */
   added: string;
@@ -289,7 +289,7 @@ export class Store {
     }
   }
 
-  /** The image's size as docker shows it: its layers uncompressed, or as stored where unknown. */
+  /** The image's size as docker shows it: the sum of its layers' sizes, each as stored where unknown. */
   static imageSize(rec: ImageRecord): number {
     return rec.layers.reduce((n, l, i) => n + (rec.diffSizes?.[i] ?? l.size), 0);
   }

@@ -1,5 +1,6 @@
-// bale diff: what a container added (A), changed (C) and deleted (D), from its read-write layer.
-import { changes } from '../../layer/changes.js';
+// bale diff: what a container added (A), changed (C) and deleted (D), compared as docker compares
+// (layer/changes.ts).
+import { upperChanges } from '../../layer/changes.js';
 import { containerPaths, findContainer } from '../../runtime/container.js';
 import { containerLowers } from '../../runtime/rootfs.js';
 import { Store } from '../../store/store.js';
@@ -8,9 +9,11 @@ import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 
 export const help = `Usage: bale diff [OPTIONS] CONTAINER
 
-List the paths a container changed, sorted by path:
+List the paths a container changed, sorted by path, as docker diff does:
   A  added (not in the image)
-  C  changed (in the image, written or replaced; parents of changes show too)
+  C  changed: a file whose mode, owner, mtime, size or capabilities differ from the image's
+     (one only opened for writing is not), a directory whose mode or owner differ, or that
+     holds a change
   D  deleted (also the image's entries under a directory the container replaced)
 
 Options:
@@ -24,7 +27,7 @@ export async function run(args: string[]): Promise<number> {
   const format = outputFormat(p['format'], 'diff');
   const store = await Store.open();
   const ctr = await findContainer(store, p._[0]!);
-  const list = await changes(containerPaths(store, ctr.id).upper, await containerLowers(store, ctr));
+  const list = await upperChanges(containerPaths(store, ctr.id).upper, await containerLowers(store, ctr));
   if (format === 'json') {
     printJson(list.map((c) => ({ Path: c.path, Kind: c.kind === 'C' ? 0 : c.kind === 'A' ? 1 : 2 })));
   } else if (list.length) {

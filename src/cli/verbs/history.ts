@@ -2,13 +2,14 @@
 import { Store } from '../../store/store.js';
 import { shortId } from '../../oci/digest.js';
 import type { HistoryEntry } from '../../oci/types.js';
+import { ellipsis } from '../command-text.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanAge, humanSize, outputFormat, printJson, printTable } from '../output.js';
 
 export const help = `Usage: bale history [OPTIONS] IMAGE
 
 Show the history of an image, newest first. Entries that made no layer (ENV, CMD, ...) show 0B.
-SIZE is the layer uncompressed.
+SIZE is what docker shows: the sizes of the files in the layer, not the tar's length.
 
 Options:
       --no-trunc   Do not shorten ids and commands
@@ -63,15 +64,14 @@ export async function run(args: string[]): Promise<number> {
     printJson(rows);
     return 0;
   }
-  const trunc = (s: string, n: number) => (p['no-trunc'] || s.length <= n ? s : s.slice(0, n - 1) + '…');
   printTable(
     ['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'],
     rows.map((r) => [
       r.ID === '<missing>' || p['no-trunc'] ? r.ID : shortId(rec.id),
       humanAge(r.Created),
-      trunc(r.CreatedBy.replace(/\s+/g, ' '), 45),
+      p['no-trunc'] ? r.CreatedBy.replace(/\t/g, ' ') : ellipsis(r.CreatedBy.replace(/\t/g, ' '), 45),
       humanSize(r.Size),
-      trunc(r.Comment, 30),
+      r.Comment,
     ]),
   );
   return 0;

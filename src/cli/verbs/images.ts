@@ -17,8 +17,8 @@ Options:
       --format F     table (default) or json
   -h, --help         Show this help
 
-SIZE is the image's layers uncompressed, as docker shows it (for images from before bale recorded
-that, the layers as stored).
+SIZE is what docker shows: the sizes of the files in the image's layers (not the tars' length;
+for images from before bale recorded that, the layers as stored).
 `;
 
 export interface ImageRow {

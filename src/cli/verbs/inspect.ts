@@ -22,11 +22,12 @@ Options:
 export async function imageDetails(store: Store, rec: ImageRecord): Promise<Record<string, unknown>> {
   const cfg = await store.config(rec);
   const tags = await store.tagsOf(rec.id);
-  const repos = [...new Set(tags.map((t) => t.slice(0, t.lastIndexOf(':'))))];
   return {
     Id: rec.id,
     RepoTags: tags,
-    RepoDigests: repos.map((r) => `${r}@${rec.manifest.digest}`),
+    // docker names digests here only for images pulled from or pushed to a registry, never for a
+    // loaded, imported or committed one; bale has no registry.
+    RepoDigests: [],
     Created: cfg.created ?? '',
     Author: cfg.author ?? '',
     Config: cfg.config ?? {},

@@ -2,6 +2,7 @@
 import { Store } from '../../store/store.js';
 import type { ContainerRecord } from '../../runtime/container.js';
 import { repairAll } from '../../runtime/lifecycle.js';
+import { psCommand } from '../command-text.js';
 import { humanAge, outputFormat, printTable } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 
@@ -46,10 +47,7 @@ export async function run(args: string[]): Promise<number> {
     for (const c of shown) process.stdout.write(id(c) + '\n');
     return 0;
   }
-  const command = (c: ContainerRecord) => {
-    const s = c.process.args.join(' ');
-    return trunc && s.length > 20 ? `"${s.slice(0, 19)}…"` : `"${s}"`;
-  };
+  const command = (c: ContainerRecord) => psCommand(c.process.args, trunc);
   if (format === 'json') {
     for (const c of shown) {
       process.stdout.write(
