@@ -1,6 +1,15 @@
 // Output for people and for scripts: tables, JSON, sizes, ages, progress on a terminal.
 import { UsageError } from '../util/errors.js';
 
+/** Colour only on a terminal, and never when NO_COLOR is set (no-color.org) or TERM is dumb. */
+export function useColor(stream: { isTTY?: boolean } = process.stdout): boolean {
+  return Boolean(stream.isTTY) && !process.env['NO_COLOR'] && process.env['TERM'] !== 'dumb';
+}
+
+export const style = {
+  bold: (s: string): string => (useColor() ? `\x1b[1m${s}\x1b[22m` : s),
+};
+
 export type OutputFormat = 'table' | 'json';
 
 export function outputFormat(v: unknown, verb: string): OutputFormat {
@@ -133,4 +142,17 @@ export class Progress {
   done(): void {
     if (this.on) process.stderr.write('\r\x1b[2K');
   }
+}
+
+/** docker's "Are you sure you want to continue? [y/N]": one line from stdin; only y or yes agrees. */
+export async function confirm(warning: string): Promise<boolean> {
+  process.stdout.write(`WARNING! ${warning}\nAre you sure you want to continue? [y/N] `);
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: process.stdin });
+  const line = await new Promise<string>((resolve) => {
+    rl.once('line', resolve);
+    rl.once('close', () => resolve(''));
+  });
+  rl.close();
+  return /^y(es)?$/i.test(line.trim());
 }

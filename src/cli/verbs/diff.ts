@@ -7,17 +7,19 @@ import { exists } from '../../util/fsx.js';
 import { outputFormat, printJson } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { containerLowers } from './export.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale diff [OPTIONS] CONTAINER
-
-List the paths a container changed, sorted by path:
+export const help: Help = {
+  usage: 'bale diff [OPTIONS] CONTAINER',
+  summary: `List the paths a container changed, sorted by path:
   A  added (not in the image)
   C  changed (in the image, written or replaced; parents of changes show too)
-  D  deleted (also the image's entries under a directory the container replaced)
-
-Options:
-      --format FMT   table (default) or json ([{"Path":..., "Kind":0|1|2}] as docker's API)
-`;
+  D  deleted (also the image's entries under a directory the container replaced)`,
+  operands: 'container',
+  options: [
+    { flags: '--format', arg: 'FMT', text: "table (default) or json ([{\"Path\":..., \"Kind\":0|1|2}] as docker's API)", values: ['table', 'json'] },
+  ],
+};
 
 export type ChangeKind = 'A' | 'C' | 'D';
 

@@ -3,17 +3,18 @@ import { Store } from '../../store/store.js';
 import { collectLayers } from '../../store/layers.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, outputFormat, printJson } from '../output.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale gc [OPTIONS]
-
-Remove blobs that no image uses, unpacked layers that no image or container uses, and temp files
-left by interrupted commands (a killed load, say). Waits for loads in progress.
-
-Options:
-  -q, --quiet      Print nothing
-      --format F   table (default) or json
-  -h, --help       Show this help
-`;
+export const help: Help = {
+  usage: 'bale gc [OPTIONS]',
+  summary: `Remove blobs that no image uses, unpacked layers that no image or container uses, and temp files
+left by interrupted commands (a killed load, say). Waits for loads in progress.`,
+  options: [
+    { flags: '-q, --quiet', text: 'Print nothing' },
+    { flags: '--format', arg: 'F', text: 'table (default) or json', values: ['table', 'json'] },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { boolean: ['quiet'], string: ['format'], alias: { q: 'quiet' } }, 'gc');

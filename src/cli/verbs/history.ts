@@ -5,21 +5,22 @@ import type { HistoryEntry } from '../../oci/types.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanAge, humanSize, rfc3339 } from '../output.js';
 import { FORMAT_HELP, printRows, type Listing } from '../format.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale history [OPTIONS] IMAGE
-
-Show the history of an image, newest first. Entries that made no layer (ENV, CMD, ...) show 0B.
-SIZE is the layer uncompressed.
-
-Options:
-      --no-trunc     Do not shorten ids and commands
-  -q, --quiet        Only image ids
-  -H, --human        Sizes and dates for people (default true; --human=false for bytes and RFC 3339)
-      --format F     ${FORMAT_HELP}
-  -h, --help         Show this help
-
-Template fields: .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment
-`;
+export const help: Help = {
+  usage: 'bale history [OPTIONS] IMAGE',
+  summary: `Show the history of an image, newest first. Entries that made no layer (ENV, CMD, ...) show 0B.
+SIZE is the layer uncompressed.`,
+  operands: 'image',
+  options: [
+    { flags: '--no-trunc', text: 'Do not shorten ids and commands' },
+    { flags: '-q, --quiet', text: 'Only image ids' },
+    { flags: '-H, --human', text: 'Sizes and dates for people (default true; --human=false for bytes and RFC 3339)' },
+    { flags: '--format', arg: 'F', text: FORMAT_HELP, values: ['table', 'json'] },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+  notes: 'Template fields: .ID .CreatedSince .CreatedAt .CreatedBy .Size .Comment',
+};
 
 export interface HistoryRow {
   ID: string;

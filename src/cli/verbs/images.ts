@@ -8,23 +8,24 @@ import { parseFilters } from '../../util/filters.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { goTime, humanAge, humanSize } from '../output.js';
 import { FORMAT_HELP, printRows, type Listing } from '../format.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale images [OPTIONS] [REPOSITORY[:TAG]]
-
-List images: one row per tag, untagged images once (as <none>).
-
-Options:
-  -q, --quiet           Only image ids (each once)
-      --no-trunc        Full image ids
-      --digests         Show manifest digests
-  -f, --filter FILTER   dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE
-      --format F        ${FORMAT_HELP}
-  -h, --help            Show this help
-
-SIZE is the image's layers uncompressed, as docker shows it (for images from before bale recorded
+export const help: Help = {
+  usage: 'bale images [OPTIONS] [REPOSITORY[:TAG]]',
+  summary: 'List images: one row per tag, untagged images once (as <none>).',
+  operands: 'image',
+  options: [
+    { flags: '-q, --quiet', text: 'Only image ids (each once)' },
+    { flags: '--no-trunc', text: 'Full image ids' },
+    { flags: '--digests', text: 'Show manifest digests' },
+    { flags: '-f, --filter', arg: 'FILTER', text: 'dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE' },
+    { flags: '--format', arg: 'F', text: FORMAT_HELP, values: ['table', 'json'] },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+  notes: `SIZE is the image's layers uncompressed, as docker shows it (for images from before bale recorded
 that, the layers as stored). Template fields: .ID .Repository .Tag .Digest .CreatedSince
-.CreatedAt .Size .VirtualSize .SharedSize .UniqueSize .Containers
-`;
+.CreatedAt .Size .VirtualSize .SharedSize .UniqueSize .Containers`,
+};
 
 /** One image under one name, before it is formatted. */
 export interface ImageRow {

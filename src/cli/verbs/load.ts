@@ -6,20 +6,21 @@ import { loadArchive } from '../../archive/load.js';
 import { BaleError, UsageError } from '../../util/errors.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { Progress, humanSize } from '../output.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale load [OPTIONS]
-
-Load images from an archive: docker save (any version since 1.10), podman save, skopeo
+export const help: Help = {
+  usage: 'bale load [OPTIONS]',
+  summary: `Load images from an archive: docker save (any version since 1.10), podman save, skopeo
 docker-archive and oci-archive, crane, or a plain OCI image layout tar. Layers may be plain, gzip
 or zstd; the archive itself may be gzip or zstd compressed. Every blob digest and layer diff_id is
-verified while reading; on any error nothing is added to the store.
-
-Options:
-  -i, --input FILE   Read from FILE instead of standard input
-  -q, --quiet        Print nothing on success
-      --platform P   Pick P (os/arch[/variant]) from multi-platform archives (default: this host)
-  -h, --help         Show this help
-`;
+verified while reading; on any error nothing is added to the store.`,
+  options: [
+    { flags: '-i, --input', arg: 'FILE', text: 'Read from FILE instead of standard input', values: 'file' },
+    { flags: '-q, --quiet', text: 'Print nothing on success' },
+    { flags: '--platform', arg: 'P', text: 'Pick P (os/arch[/variant]) from multi-platform archives (default: this host)' },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { boolean: ['quiet'], string: ['input', 'platform'], alias: { i: 'input', q: 'quiet' } }, 'load');

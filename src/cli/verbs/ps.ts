@@ -7,21 +7,21 @@ import { parseFilters } from '../../util/filters.js';
 import { goTime, humanAge, humanDuration } from '../output.js';
 import { FORMAT_HELP, printRows, type Listing } from '../format.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale ps [OPTIONS]
-
-List containers (running ones; -a for all).
-
-Options:
-  -a, --all             Show all containers, not just running ones
-  -q, --quiet           Only show container ids
-      --no-trunc        Do not truncate ids and commands
-  -f, --filter FILTER   id=, name=REGEXP, label=KEY[=VALUE], status=running|exited|created, exited=CODE, ancestor=IMAGE, before=, since=
-      --format FORMAT   ${FORMAT_HELP}
-
-Template fields: .ID .Image .Command .CreatedAt .RunningFor .Status .State .Names .Ports .Labels
-.Mounts .Networks .LocalVolumes .Size, and bale's .ExitCode .Pid
-`;
+export const help: Help = {
+  usage: 'bale ps [OPTIONS]',
+  summary: 'List containers (running ones; -a for all).',
+  options: [
+    { flags: '-a, --all', text: 'Show all containers, not just running ones' },
+    { flags: '-q, --quiet', text: 'Only show container ids' },
+    { flags: '--no-trunc', text: 'Do not truncate ids and commands' },
+    { flags: '-f, --filter', arg: 'FILTER', text: 'id=, name=REGEXP, label=KEY[=VALUE], status=running|exited|created, exited=CODE, ancestor=IMAGE, before=, since=' },
+    { flags: '--format', arg: 'FORMAT', text: FORMAT_HELP, values: ['table', 'json'] },
+  ],
+  notes: `Template fields: .ID .Image .Command .CreatedAt .RunningFor .Status .State .Names .Ports .Labels
+.Mounts .Networks .LocalVolumes .Size, and bale's .ExitCode .Pid`,
+};
 
 export function statusText(c: ContainerRecord, now = Date.now()): string {
   switch (c.state.status) {

@@ -3,14 +3,16 @@ import { Store } from '../../store/store.js';
 import { findContainer } from '../../runtime/container.js';
 import { removeContainer, repairAll } from '../../runtime/lifecycle.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale rm [OPTIONS] CONTAINER [CONTAINER...]
-
-Remove containers. A running one is refused unless -f, which kills it first.
-
-Options:
-  -f, --force   Kill a running container and remove it
-`;
+export const help: Help = {
+  usage: 'bale rm [OPTIONS] CONTAINER [CONTAINER...]',
+  summary: 'Remove containers. A running one is refused unless -f, which kills it first.',
+  operands: 'container',
+  options: [
+    { flags: '-f, --force', text: 'Kill a running container and remove it' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { boolean: ['force'], alias: { f: 'force' } }, 'rm');

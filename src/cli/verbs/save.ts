@@ -12,26 +12,25 @@ import { writeArchive, type ArchiveFormat, type LayerSet, type SaveRequest } fro
 import { archiveLayerSet } from '../../archive/layer-set.js';
 import { BaleError, UsageError } from '../../util/errors.js';
 import { uniqueName } from '../../util/fsx.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale save [OPTIONS] IMAGE [IMAGE...]
-
-Save images to a tar archive that is both a Docker archive (manifest.json, repositories, legacy
+export const help: Help = {
+  usage: 'bale save [OPTIONS] IMAGE [IMAGE...]',
+  summary: `Save images to a tar archive that is both a Docker archive (manifest.json, repositories, legacy
 <id>/ dirs) and an OCI image layout (oci-layout, index.json, blobs/sha256). Layers shared by several
 images are written once. Writes to stdout when -o is not given and stdout is not a terminal.
-Images named by tag keep that tag in the archive; images named by id are saved without one.
-
-Options:
-  -o, --output FILE          Write to FILE (made complete under a temp name, then renamed)
-      --format FORMAT        docker, oci or both (default both)
-      --compress C           Re-encode layers as none, gzip or zstd (default: as stored; layers
-                             already so are kept). zstd needs an OCI archive (--format oci, or
-                             both with --compress zstd)
-      --exclude-from BASE    Leave out layers the archive BASE already carries (a delta archive
-                             for a host that has loaded BASE); may be repeated
-      --exclude-image IMAGE  Leave out the layers of an image in the store; may be repeated
-  -q, --quiet                No progress
-  -h, --help                 Show this help
-`;
+Images named by tag keep that tag in the archive; images named by id are saved without one.`,
+  operands: 'image',
+  options: [
+    { flags: '-o, --output', arg: 'FILE', text: 'Write to FILE (made complete under a temp name, then renamed)', values: 'file' },
+    { flags: '--format', arg: 'FORMAT', text: 'docker, oci or both (default both)', values: ['docker', 'oci', 'both'] },
+    { flags: '--compress', arg: 'C', text: 'Re-encode layers as none, gzip or zstd (default: as stored; layers already so are kept). zstd needs an OCI archive (--format oci, or both with --compress zstd)', values: ['none', 'gzip', 'zstd'] },
+    { flags: '--exclude-from', arg: 'BASE', text: 'Leave out layers the archive BASE already carries (a delta archive for a host that has loaded BASE); may be repeated', values: 'file' },
+    { flags: '--exclude-image', arg: 'IMAGE', text: 'Leave out the layers of an image in the store; may be repeated', values: 'image' },
+    { flags: '-q, --quiet', text: 'No progress' },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+};
 
 const FORMATS: ArchiveFormat[] = ['docker', 'oci', 'both'];
 const COMPRESSIONS: Compression[] = ['none', 'gzip', 'zstd'];
