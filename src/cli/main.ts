@@ -4,7 +4,13 @@ import type { VerbModule } from './verb.js';
 import { renderHelp, type Help } from './help.js';
 import { style } from './output.js';
 
-/** Every verb, with the line `bale --help` shows. Modules live in ./verbs/<name>.js, loaded on use. */
+/**
+ * Every verb, with the line `bale --help` shows. Modules live in ./verbs/<name>.js, loaded on use.
+ * A new verb: add it here (or to GROUPS for a two-word name), export `help: Help` from its module
+ * (usage, summary, options with `arg`/`values`, `operands` for completion; a plain help string
+ * still works but completes less), and list `./dist/man/bale-VERB.1` in package.json's `man`
+ * (test/cli-docs.test.ts fails until it is). --help, the man page and completion then follow.
+ */
 export const VERBS: Record<string, string> = {
   load: 'Load images from an archive (docker, podman, skopeo, OCI; plain, gzip or zstd layers)',
   save: 'Save images to an archive that docker, podman and skopeo can load',
