@@ -138,6 +138,8 @@ test('bash completion: verbs, subverbs, options, option values, files, image and
     assert.equal(c('bale images --f'), ['--filter', '--format']);
     assert.equal(c('bale images --format '), ['json', 'table']);
     assert.equal(c('bale save --compress z'), ['zstd']);
+    assert.equal(c('bale images -f d'), ['dangling=false', 'dangling=true']);
+    assert.equal(c('bale ps --filter status=e'), ['status=exited']);
     assert.equal(c('bale save -o ou'), ['out.tar']);
     assert.equal(c('bale rmi bus'), ['busybox:latest']);
     assert.equal(c('bale rmi '), ['app:2', 'busybox:latest', 'registry.example.com/app:1.0']);

@@ -82,7 +82,9 @@ _bale() {
       @file) COMPREPLY=($(compgen -f -- "$cur")) ;;
       @image|@container) COMPREPLY=($(compgen -W "$(_bale_names "\${v#@}")" -- "$cur")) ;;
       @*) COMPREPLY=() ;;
-      *) COMPREPLY=($(compgen -W "$v" -- "$cur")) ;;
+      *) COMPREPLY=($(compgen -W "$v" -- "$cur"))
+        # A filter key (reference=) still wants its value: no space after it.
+        [[ \${#COMPREPLY[@]} -eq 1 && "\${COMPREPLY[0]}" == *= ]] && compopt -o nospace 2>/dev/null ;;
     esac
     return
   fi

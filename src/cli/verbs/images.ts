@@ -18,7 +18,7 @@ export const help: Help = {
     { flags: '-q, --quiet', text: 'Only image ids (each once)' },
     { flags: '--no-trunc', text: 'Full image ids' },
     { flags: '--digests', text: 'Show manifest digests' },
-    { flags: '-f, --filter', arg: 'FILTER', text: 'dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE' },
+    { flags: '-f, --filter', arg: 'FILTER', text: 'dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE', values: ['dangling=true', 'dangling=false', 'reference=', 'label=', 'before=', 'since='] },
     { flags: '--format', arg: 'F', text: FORMAT_HELP, values: ['table', 'json'] },
     { flags: '-h, --help', text: 'Show this help' },
   ],

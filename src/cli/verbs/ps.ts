@@ -16,7 +16,7 @@ export const help: Help = {
     { flags: '-a, --all', text: 'Show all containers, not just running ones' },
     { flags: '-q, --quiet', text: 'Only show container ids' },
     { flags: '--no-trunc', text: 'Do not truncate ids and commands' },
-    { flags: '-f, --filter', arg: 'FILTER', text: 'id=, name=REGEXP, label=KEY[=VALUE], status=running|exited|created, exited=CODE, ancestor=IMAGE, before=, since=' },
+    { flags: '-f, --filter', arg: 'FILTER', text: 'id=, name=REGEXP, label=KEY[=VALUE], status=running|exited|created, exited=CODE, ancestor=IMAGE, before=, since=', values: ['id=', 'name=', 'label=', 'status=running', 'status=exited', 'status=created', 'exited=', 'ancestor=', 'before=', 'since='] },
     { flags: '--format', arg: 'FORMAT', text: FORMAT_HELP, values: ['table', 'json'] },
   ],
   notes: `Template fields: .ID .Image .Command .CreatedAt .RunningFor .Status .State .Names .Ports .Labels
