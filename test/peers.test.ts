@@ -62,7 +62,7 @@ for (const row of index.filter((r) => ['docker-archive', 'oci-archive', 'oci-lay
     const root = path.join(t.dir, 'store');
     try {
       await baleOk(root, ['load', '-q', '-i', path.join(PEERS, row.file)]);
-      const rows = JSON.parse(await baleOk(root, ['images', '--format', 'json'])) as ImageRow[];
+      const rows = (await baleOk(root, ['images', '--no-trunc', '--format', 'json'])).split('\n').filter(Boolean).map((l) => JSON.parse(l) as ImageRow);
       assert.is(new Set(rows.map((r) => r.ID)).size, row.images.length, 'one image per index entry, no others');
       for (const [i, img] of row.images.entries()) {
         const mine = rows.filter((r) => r.ID.startsWith(`sha256:${img.id}`));

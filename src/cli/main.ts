@@ -2,8 +2,16 @@
 import { BaleError, UsageError } from '../util/errors.js';
 import { printError } from './output.js';
 import type { VerbModule } from './verb.js';
+import { renderHelp, type Help } from './help.js';
+import { style } from './output.js';
 
-/** Every verb, with the line `bale --help` shows. Modules live in ./verbs/<name>.js, loaded on use. */
+/**
+ * Every verb, with the line `bale --help` shows. Modules live in ./verbs/<name>.js, loaded on use.
+ * A new verb: add it here (or to GROUPS for a two-word name), export `help: Help` from its module
+ * (usage, summary, options with `arg`/`values`, `operands` for completion; a plain help string
+ * still works but completes less), and list `./dist/man/bale-VERB.1` in package.json's `man`
+ * (test/cli-docs.test.ts fails until it is). --help, the man page and completion then follow.
+ */
 export const VERBS: Record<string, string> = {
   load: 'Load images from an archive (docker, podman, skopeo, OCI; plain, gzip or zstd layers)',
   save: 'Save images to an archive that docker, podman and skopeo can load',
@@ -38,19 +46,74 @@ export const VERBS: Record<string, string> = {
   unpause: 'Unpause all processes within containers',
   stats: 'Show containers\' CPU, memory and process counts',
   volume: 'Manage volumes (create, ls, inspect, rm, prune)',
+  image: 'Manage images: prune, and the image verbs by docker\'s longer names (image ls, image rm...)',
+  container: 'Manage containers: prune, and the container verbs by docker\'s longer names (container ls...)',
+  completion: 'Print a shell completion script (bash, zsh or fish)',
+};
+
+/**
+ * docker's two-word verbs: `bale image prune` runs ./verbs/image-prune.js, `bale image ls` the
+ * `images` verb. Each entry: subverb → module, and the module's one line for help and man pages.
+ */
+export const GROUPS: Record<string, Record<string, [module: string, summary: string]>> = {
+  image: {
+    prune: ['image-prune', 'Remove dangling images (-a: all images no container uses)'],
+    ls: ['images', VERBS['images']!],
+    rm: ['rmi', VERBS['rmi']!],
+    inspect: ['inspect', VERBS['inspect']!],
+    history: ['history', VERBS['history']!],
+    tag: ['tag', VERBS['tag']!],
+    save: ['save', VERBS['save']!],
+    load: ['load', VERBS['load']!],
+    import: ['import', VERBS['import']!],
+  },
+  container: {
+    prune: ['container-prune', 'Remove all stopped containers'],
+    ls: ['ps', VERBS['ps']!],
+    rm: ['rm', VERBS['rm']!],
+    create: ['create', VERBS['create']!],
+    run: ['run', VERBS['run']!],
+    start: ['start', VERBS['start']!],
+    stop: ['stop', VERBS['stop']!],
+    kill: ['kill', VERBS['kill']!],
+    exec: ['exec', VERBS['exec']!],
+    logs: ['logs', VERBS['logs']!],
+    inspect: ['inspect', VERBS['inspect']!],
+    commit: ['commit', VERBS['commit']!],
+    diff: ['diff', VERBS['diff']!],
+    export: ['export', VERBS['export']!],
+  },
 };
 
 const ALIASES: Record<string, string> = { ls: 'images', list: 'images' };
+
+/** The help of a group verb (`bale image`), as data like every verb's. */
+export function groupHelp(group: string): Help {
+  const subs = Object.entries(GROUPS[group]!);
+  const width = Math.max(...subs.map(([s]) => s.length));
+  return {
+    usage: `bale ${group} SUBVERB [OPTIONS] [ARGS]`,
+    summary: `${VERBS[group]}.\n\nSubverbs:\n${subs.map(([s, [, line]]) => `  ${s.padEnd(width)}  ${line}`).join('\n')}`,
+    options: [],
+    notes: `Run 'bale ${group} SUBVERB --help' for a subverb's options.`,
+  };
+}
+
+/** Load a verb's module: a top-level verb, or `image prune` style (group, subverb). */
+export async function verbModule(verb: string, sub?: string): Promise<VerbModule | undefined> {
+  const name = GROUPS[verb] ? GROUPS[verb]![sub ?? '']?.[0] : VERBS[verb] ? verb : undefined;
+  return name ? ((await import(`./verbs/${name}.js`)) as VerbModule) : undefined;
+}
 
 function mainHelp(): string {
   const width = Math.max(...Object.keys(VERBS).map((v) => v.length));
   const lines = Object.entries(VERBS).map(([v, s]) => `  ${v.padEnd(width)}  ${s}`);
   return [
-    'Usage: bale VERB [OPTIONS] [ARGS]',
+    `${style.bold('Usage:')} bale VERB [OPTIONS] [ARGS]`,
     '',
     'Container images on hosts with no registry.',
     '',
-    'Verbs:',
+    style.bold('Verbs:'),
     ...lines,
     '',
     'Store: $BALE_ROOT, else /var/lib/bale (root) or $XDG_DATA_HOME/bale.',
@@ -62,7 +125,7 @@ function mainHelp(): string {
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
-    if (first === 'help' && rest[0] && VERBS[rest[0]]) return main([rest[0], '--help']);
+    if (first === 'help' && rest[0] && VERBS[rest[0]]) return main([...rest.slice(0, GROUPS[rest[0]] && rest[1] ? 2 : 1), '--help']);
     process.stdout.write(mainHelp());
     return first === undefined ? 2 : 0;
   }
@@ -72,13 +135,26 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`bale ${pkg.version}\n`);
     return 0;
   }
+  if (first === '__complete') return (await import('./completion.js')).completeNames(rest[0] ?? '');
   const verb = ALIASES[first] ?? first;
   if (!VERBS[verb]) {
     process.stderr.write(`bale: unknown verb ${JSON.stringify(first)} (see 'bale --help')\n`);
     return 2;
   }
-  const mod = (await import(`./verbs/${verb}.js`)) as VerbModule;
-  return mod.run(rest);
+  if (GROUPS[verb]) {
+    const [sub, ...subArgs] = rest;
+    if (sub === undefined || sub === '--help' || sub === '-h') {
+      process.stdout.write(renderHelp(groupHelp(verb)));
+      return sub === undefined ? 2 : 0;
+    }
+    const mod = await verbModule(verb, sub);
+    if (!mod) {
+      process.stderr.write(`bale: unknown verb ${JSON.stringify(`${verb} ${sub}`)} (see 'bale ${verb} --help')\n`);
+      return 2;
+    }
+    return mod.run(subArgs);
+  }
+  return (await verbModule(verb))!.run(rest);
 }
 
 /**

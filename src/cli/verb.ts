@@ -1,10 +1,15 @@
 // What every verb module exports, and the option parsing they share.
 import minimist from 'minimist';
 import { UsageError } from '../util/errors.js';
+import { helpOf, renderHelp, type Help } from './help.js';
 
 export interface VerbModule {
-  /** Help text: usage line, one-line summary, then the options. */
-  help: string;
+  /**
+   * The verb's help as data (usage, summary, options, notes): it renders --help, the man page and
+   * the shell completion. A plain string in the old shape ("Usage: ...", "Options:" lines) is still
+   * read, but completion and man pages only know what that text's parse finds.
+   */
+  help: Help | string;
   /** Runs the verb with its own arguments (after the verb). Returns the exit code. */
   run(args: string[]): Promise<number>;
 }
@@ -98,9 +103,9 @@ export function parseFlagsUntilCommand(args: string[], spec: FlagSpec, verb: str
   return parsed;
 }
 
-export function wantsHelp(p: Parsed, help: string): boolean {
+export function wantsHelp(p: Parsed, help: Help | string): boolean {
   if (p['help']) {
-    process.stdout.write(help.endsWith('\n') ? help : help + '\n');
+    process.stdout.write(renderHelp(helpOf(help)));
     return true;
   }
   return false;

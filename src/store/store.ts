@@ -266,7 +266,7 @@ export class Store {
    * Delete an image: its record, its tags, and the blobs no other image uses (reference counts).
    * Takes the collector lock, so it waits for loads in flight that might be about to reuse a blob.
    */
-  async deleteImage(id: Digest): Promise<{ untagged: string[]; blobs: number }> {
+  async deleteImage(id: Digest): Promise<{ untagged: string[]; blobs: number; bytes: number }> {
     const lock = await this.collectorLock();
     try {
       return await this.transaction(async () => {
@@ -277,12 +277,14 @@ export class Store {
         await this.deleteImageRecord(id);
         const counts = await this.blobRefCounts();
         let blobs = 0;
+        let bytes = 0;
         for (const d of new Set<Digest>([rec.id, rec.manifest.digest, ...rec.layers.map((l) => l.digest)])) {
           if (counts.has(d)) continue;
+          bytes += await this.blobSize(d).catch(() => 0);
           await fsp.rm(this.blobPath(d), { force: true });
           blobs++;
         }
-        return { untagged, blobs };
+        return { untagged, blobs, bytes };
       });
     } finally {
       await lock.release();

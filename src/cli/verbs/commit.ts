@@ -5,21 +5,23 @@ import { Store } from '../../store/store.js';
 import { BaleError } from '../../util/errors.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { layerProgress, parseCompression, parseTag } from './import.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]
-
-Create an image from a container's changes: its read-write layer becomes one new
+export const help: Help = {
+  usage: 'bale commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]',
+  summary: `Create an image from a container's changes: its read-write layer becomes one new
 layer on top of the container's image (deletions become .wh. whiteouts, replaced
 directories .wh..wh..opq). The image's config is kept (change it with --change);
-history gets one entry. Prints the new image id.
-
-Options:
-  -c, --change INSTR   Apply a Dockerfile instruction to the config (repeatable)
-  -m, --message MSG    History comment
-  -a, --author NAME    Author (e.g. "Jane <jane@example.com>")
-      --compress ALG   Store the new layer as none (default), gzip or zstd
-  -q, --quiet          No progress (progress only shows on a terminal)
-`;
+history gets one entry. Prints the new image id.`,
+  operands: 'container',
+  options: [
+    { flags: '-c, --change', arg: 'INSTR', text: 'Apply a Dockerfile instruction to the config (repeatable)' },
+    { flags: '-m, --message', arg: 'MSG', text: 'History comment' },
+    { flags: '-a, --author', arg: 'NAME', text: 'Author (e.g. "Jane <jane@example.com>")' },
+    { flags: '--compress', arg: 'ALG', text: 'Store the new layer as none (default), gzip or zstd', values: ['none', 'gzip', 'zstd'] },
+    { flags: '-q, --quiet', text: 'No progress (progress only shows on a terminal)' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { string: ['message', 'author', 'compress'], multi: ['change'], boolean: ['quiet'], alias: { q: 'quiet', c: 'change', m: 'message', a: 'author' } }, 'commit');

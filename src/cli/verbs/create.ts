@@ -5,6 +5,7 @@ import { needArgs, parseFlagsUntilCommand, wantsHelp, type FlagSpec, type Parsed
 import { UsageError } from '../../util/errors.js';
 import { RESOURCE_ALIASES, RESOURCE_FLAGS, RESOURCE_STRINGS, resourceOptions } from '../resources.js';
 import { mountSpecs } from '../../runtime/mounts.js';
+import type { Help } from '../help.js';
 
 export const CREATE_FLAGS = `Options:
   -e, --env K=V         Set an environment variable (-e K takes the host's value); repeatable
@@ -30,12 +31,23 @@ export const CREATE_FLAGS = `Options:
       --privileged      Every capability, no seccomp filter, /proc and /sys unmasked (unsafe)
 ${RESOURCE_FLAGS}`;
 
-export const help = `Usage: bale create [OPTIONS] IMAGE [COMMAND] [ARG...]
-
-Create a container from an image without starting it; prints its id.
-
-${CREATE_FLAGS}
-`;
+export const help: Help = {
+  usage: 'bale create [OPTIONS] IMAGE [COMMAND] [ARG...]',
+  summary: 'Create a container from an image without starting it; prints its id.',
+  operands: 'image',
+  options: [
+    { flags: '-e, --env', arg: 'K=V', text: "Set an environment variable (-e K takes the host's value); repeatable" },
+    { flags: '-w, --workdir', arg: 'DIR', text: "Working directory inside the container (overrides the image's)" },
+    { flags: '-u, --user', arg: 'USER', text: "User: name, uid, name:group or uid:gid (overrides the image's)" },
+    { flags: '--entrypoint', arg: 'CMD', text: "Replace the image's Entrypoint (and drop its Cmd); '' for none" },
+    { flags: '--hostname', arg: 'NAME', text: 'Hostname (default: the first 12 hex digits of the container id)' },
+    { flags: '--net', arg: 'MODE', text: 'none (default: own network namespace with only lo) or host', values: ['none', 'host'] },
+    { flags: '--name', arg: 'NAME', text: 'Name the container (default: a generated adjective_name)' },
+    { flags: '-i, --interactive', text: 'Keep stdin attached' },
+    { flags: '-t, --tty', text: 'Give the container a terminal of its own (a new pty, relayed)' },
+    { flags: '--rm', text: 'Remove the container when it exits' },
+  ],
+};
 
 export const createSpec: FlagSpec = {
   boolean: ['interactive', 'tty', 'rm', 'privileged', 'read-only'],

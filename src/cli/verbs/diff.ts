@@ -6,19 +6,21 @@ import { containerLowers } from '../../runtime/rootfs.js';
 import { Store } from '../../store/store.js';
 import { outputFormat, printJson } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale diff [OPTIONS] CONTAINER
-
-List the paths a container changed, sorted by path, as docker diff does:
+export const help: Help = {
+  usage: 'bale diff [OPTIONS] CONTAINER',
+  summary: `List the paths a container changed, sorted by path, as docker diff does:
   A  added (not in the image)
   C  changed: a file whose mode, owner, mtime, size or capabilities differ from the image's
      (one only opened for writing is not), a directory whose mode or owner differ, or that
      holds a change
-  D  deleted (also the image's entries under a directory the container replaced)
-
-Options:
-      --format FMT   table (default) or json ([{"Path":..., "Kind":0|1|2}] as docker's API)
-`;
+  D  deleted (also the image's entries under a directory the container replaced)`,
+  operands: 'container',
+  options: [
+    { flags: '--format', arg: 'FMT', text: "table (default) or json ([{\"Path\":..., \"Kind\":0|1|2}] as docker's API)", values: ['table', 'json'] },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { string: ['format'] }, 'diff');

@@ -5,20 +5,22 @@ import { execInContainer, repairAll, requireRoot } from '../../runtime/lifecycle
 import { mergeEnv } from '../../runtime/spec.js';
 import { needArgs, parseFlagsUntilCommand, wantsHelp } from '../verb.js';
 import { BaleError, UsageError } from '../../util/errors.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale exec [OPTIONS] CONTAINER COMMAND [ARG...]
-
-Run a command in a running container, with the container's environment, user and working
-directory unless overridden. bale's exit code is the command's. Needs root.
-
-Options:
-  -e, --env K=V        Set an environment variable; repeatable
-  -w, --workdir DIR    Working directory inside the container
-  -u, --user USER      User: name, uid, name:group or uid:gid
-  -i, --interactive    Keep stdin attached
-  -t, --tty            Give the command a terminal of its own (a new pty, relayed)
-  -d, --detach         Run it in the background
-`;
+export const help: Help = {
+  usage: 'bale exec [OPTIONS] CONTAINER COMMAND [ARG...]',
+  summary: `Run a command in a running container, with the container's environment, user and working
+directory unless overridden. bale's exit code is the command's. Needs root.`,
+  operands: 'container',
+  options: [
+    { flags: '-e, --env', arg: 'K=V', text: 'Set an environment variable; repeatable' },
+    { flags: '-w, --workdir', arg: 'DIR', text: 'Working directory inside the container' },
+    { flags: '-u, --user', arg: 'USER', text: 'User: name, uid, name:group or uid:gid' },
+    { flags: '-i, --interactive', text: 'Keep stdin attached' },
+    { flags: '-t, --tty', text: 'Give the command a terminal of its own (a new pty, relayed)' },
+    { flags: '-d, --detach', text: 'Run it in the background' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlagsUntilCommand(

@@ -10,19 +10,21 @@ import { exists } from '../../util/fsx.js';
 import { OutputFile } from '../../store/outputs.js';
 import { humanSize, Progress } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale export [OPTIONS] CONTAINER|IMAGE
-
-Write the merged filesystem of a container (its image layers, init layer and
+export const help: Help = {
+  usage: 'bale export [OPTIONS] CONTAINER|IMAGE',
+  summary: `Write the merged filesystem of a container (its image layers, init layer and
 changes) or of an image as one flat tar: no whiteouts, hardlinks kept (a link
 whose other name a later layer replaced becomes a file of its own), modes,
 ownership and xattrs kept. The tar is streamed, never staged on disk.
-Names are sorted, so the same filesystem gives the same tar.
-
-Options:
-  -o, --output FILE   Write to FILE (atomically) instead of stdout
-  -q, --quiet         No progress (progress only shows on a terminal, with -o)
-`;
+Names are sorted, so the same filesystem gives the same tar.`,
+  operands: 'container',
+  options: [
+    { flags: '-o, --output', arg: 'FILE', text: 'Write to FILE (atomically) instead of stdout', values: 'file' },
+    { flags: '-q, --quiet', text: 'No progress (progress only shows on a terminal, with -o)' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { string: ['output'], boolean: ['quiet'], alias: { o: 'output', q: 'quiet' } }, 'export');

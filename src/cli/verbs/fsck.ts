@@ -5,19 +5,20 @@ import { Store } from '../../store/store.js';
 import { UsageError } from '../../util/errors.js';
 import { humanSize, outputFormat, printJson, Progress } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale fsck [OPTIONS]
-
-Re-hash every blob in the store and check every image and tag against it. Reports blobs whose
+export const help: Help = {
+  usage: 'bale fsck [OPTIONS]',
+  summary: `Re-hash every blob in the store and check every image and tag against it. Reports blobs whose
 content no longer matches their digest, blobs an image needs that are missing, and records that
-contradict their blobs. Exits 0 when the store is sound, 1 when anything is wrong.
-
-Options:
-  -j, --jobs N      Blobs hashed at once (default 2)
-      --format F    table (default) or json
-  -q, --quiet       Print problems only, no summary and no progress
-  -h, --help        Show this help
-`;
+contradict their blobs. Exits 0 when the store is sound, 1 when anything is wrong.`,
+  options: [
+    { flags: '-j, --jobs', arg: 'N', text: 'Blobs hashed at once (default 2)' },
+    { flags: '--format', arg: 'F', text: 'table (default) or json', values: ['table', 'json'] },
+    { flags: '-q, --quiet', text: 'Print problems only, no summary and no progress' },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { boolean: ['quiet'], string: ['format', 'jobs'], alias: { q: 'quiet', j: 'jobs' } }, 'fsck');

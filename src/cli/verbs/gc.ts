@@ -6,18 +6,19 @@ import { containerLayers } from '../../runtime/container.js';
 import { pruneCache } from '../../image/build/cache.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, outputFormat, printJson } from '../output.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale gc [OPTIONS]
-
-Remove blobs that no image uses, unpacked layers that no image or container uses, and temp files
+export const help: Help = {
+  usage: 'bale gc [OPTIONS]',
+  summary: `Remove blobs that no image uses, unpacked layers that no image or container uses, and temp files
 left by interrupted commands (a killed load, or the temp file of a killed save -o or
-export -o beside its output), and build-cache entries whose layers are gone. Waits for loads in progress.
-
-Options:
-  -q, --quiet      Print nothing
-      --format F   table (default) or json
-  -h, --help       Show this help
-`;
+export -o beside its output), and build-cache entries whose layers are gone. Waits for loads in progress.`,
+  options: [
+    { flags: '-q, --quiet', text: 'Print nothing' },
+    { flags: '--format', arg: 'F', text: 'table (default) or json', values: ['table', 'json'] },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { boolean: ['quiet'], string: ['format'], alias: { q: 'quiet' } }, 'gc');

@@ -9,23 +9,23 @@ import { Store } from '../../store/store.js';
 import { UsageError } from '../../util/errors.js';
 import { humanSize, Progress } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale import [OPTIONS] FILE|DIR|- [REPOSITORY[:TAG]]
-
-Create an image with one layer from a tar file (plain, gzip or zstd), a directory,
+export const help: Help = {
+  usage: 'bale import [OPTIONS] FILE|DIR|- [REPOSITORY[:TAG]]',
+  summary: `Create an image with one layer from a tar file (plain, gzip or zstd), a directory,
 or a tar on stdin (-). Paths that climb out of the root are refused. A clean tar is
 kept byte for byte (its diff_id is its sha256, as with docker import); one with names
-to clean (./, /, a root entry) or overlay xattrs is rewritten. Prints the new image id.
-
-Options:
-  -c, --change INSTR    Apply a Dockerfile instruction to the config (repeatable):
-                        CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD,
-                        STOPSIGNAL, USER, VOLUME, WORKDIR
-  -m, --message MSG     History comment (default "Imported from SOURCE")
-      --compress ALG    Store the layer as none (default), gzip or zstd
-      --platform OS/ARCH  Platform to record (default linux/<this host>)
-  -q, --quiet           No progress (progress only shows on a terminal)
-`;
+to clean (./, /, a root entry) or overlay xattrs is rewritten. Prints the new image id.`,
+  operands: 'file',
+  options: [
+    { flags: '-c, --change', arg: 'INSTR', text: 'Apply a Dockerfile instruction to the config (repeatable): CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR' },
+    { flags: '-m, --message', arg: 'MSG', text: 'History comment (default "Imported from SOURCE")' },
+    { flags: '--compress', arg: 'ALG', text: 'Store the layer as none (default), gzip or zstd', values: ['none', 'gzip', 'zstd'] },
+    { flags: '--platform', arg: 'OS/ARCH', text: 'Platform to record (default linux/<this host>)' },
+    { flags: '-q, --quiet', text: 'No progress (progress only shows on a terminal)' },
+  ],
+};
 
 export function parseCompression(v: unknown, verb: string): Compression {
   if (v === undefined || v === '' || v === 'none') return 'none';

@@ -6,18 +6,19 @@ import { BaleError, UsageError } from '../../util/errors.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { printJson } from '../output.js';
 import { renderTemplate } from '../template.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale inspect [OPTIONS] NAME|ID [NAME|ID...]
-
-Show details of images or containers as a JSON array (docker inspect's fields: Id, RepoTags,
-RepoDigests, Created, Config, Architecture, Os, Size, RootFS, History, Descriptor).
-
-Options:
-  -f, --format T   Print each object through a template: {{.Config.Cmd}}, {{json .Config}},
-                   {{index .Config.Labels "k"}}
-      --type T     image or container (default: image, then container)
-  -h, --help       Show this help
-`;
+export const help: Help = {
+  usage: 'bale inspect [OPTIONS] NAME|ID [NAME|ID...]',
+  summary: `Show details of images or containers as a JSON array (docker inspect's fields: Id, RepoTags,
+RepoDigests, Created, Config, Architecture, Os, Size, RootFS, History, Descriptor).`,
+  operands: 'image',
+  options: [
+    { flags: '-f, --format', arg: 'T', text: 'Print each object through a template: {{.Config.Cmd}}, {{json .Config}}, {{index .Config.Labels "k"}}' },
+    { flags: '--type', arg: 'T', text: 'image or container (default: image, then container)', values: ['image', 'container'] },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+};
 
 export async function imageDetails(store: Store, rec: ImageRecord): Promise<Record<string, unknown>> {
   const cfg = await store.config(rec);

@@ -6,14 +6,16 @@ import { parseSignal } from '../../runtime/proc.js';
 import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { UsageError } from '../../util/errors.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale kill [OPTIONS] CONTAINER [CONTAINER...]
-
-Send a signal (default SIGKILL) to running containers.
-
-Options:
-  -s, --signal SIG   Signal name (KILL, SIGTERM, ...) or number
-`;
+export const help: Help = {
+  usage: 'bale kill [OPTIONS] CONTAINER [CONTAINER...]',
+  summary: 'Send a signal (default SIGKILL) to running containers.',
+  operands: 'container',
+  options: [
+    { flags: '-s, --signal', arg: 'SIG', text: 'Signal name (KILL, SIGTERM, ...) or number' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { string: ['signal'], alias: { s: 'signal' } }, 'kill');

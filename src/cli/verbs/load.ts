@@ -6,25 +6,25 @@ import { BaleError, UsageError } from '../../util/errors.js';
 import { damagedPart, joinParts, listName, readPartList, splitBase } from '../../archive/split.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { Progress, humanSize } from '../output.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale load [OPTIONS]
-
-Load images from an archive: docker save (any version since 1.10), podman save, skopeo
+export const help: Help = {
+  usage: 'bale load [OPTIONS]',
+  summary: `Load images from an archive: docker save (any version since 1.10), podman save, skopeo
 docker-archive and oci-archive, crane, or a plain OCI image layout tar; or from a directory: an
 OCI image layout (skopeo oci:, umoci), the containers dir: layout (skopeo dir:, podman save
 --format docker-dir) or an unpacked docker save. FILE.000 reads the parts bale save --split wrote,
 in the order FILE.sha256 lists them, each checked against it. Layers may be plain, gzip
 or zstd; the archive itself may be gzip or zstd compressed. Every blob digest and layer diff_id is
-verified while reading; on any error nothing is added to the store.
-
-Options:
-  -i, --input PATH   Read from the archive or directory PATH instead of standard input
-  -q, --quiet        Print nothing on success
-      --platform P   Pick P (os/arch[/variant]) from multi-platform archives (default: this host)
-      --all-platforms  Load every platform of a multi-platform image and keep its index, so
-                     bale save writes the same index back (the tags go to --platform's image)
-  -h, --help         Show this help
-`;
+verified while reading; on any error nothing is added to the store.`,
+  options: [
+    { flags: '-i, --input', arg: 'PATH', text: 'Read from the archive or directory PATH instead of standard input', values: 'file' },
+    { flags: '-q, --quiet', text: 'Print nothing on success' },
+    { flags: '--platform', arg: 'P', text: 'Pick P (os/arch[/variant]) from multi-platform archives (default: this host)' },
+    { flags: '--all-platforms', text: "Load every platform of a multi-platform image and keep its index, so bale save writes the same index back (the tags go to --platform's image)" },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { boolean: ['quiet', 'all-platforms'], string: ['input', 'platform'], alias: { i: 'input', q: 'quiet' } }, 'load');

@@ -5,15 +5,17 @@ import { Store } from '../../store/store.js';
 import { containerPaths, findContainer } from '../../runtime/container.js';
 import { refresh, repairAll } from '../../runtime/lifecycle.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale logs [OPTIONS] CONTAINER
-
-Print the output (stdout and stderr) of a container started in the background (run -d, start).
-An attached run writes to the terminal, not to the log.
-
-Options:
-  -f, --follow   Keep printing new output until the container exits
-`;
+export const help: Help = {
+  usage: 'bale logs [OPTIONS] CONTAINER',
+  summary: `Print the output (stdout and stderr) of a container started in the background (run -d, start).
+An attached run writes to the terminal, not to the log.`,
+  operands: 'container',
+  options: [
+    { flags: '-f, --follow', text: 'Keep printing new output until the container exits' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { boolean: ['follow'], alias: { f: 'follow' } }, 'logs');

@@ -4,15 +4,17 @@ import { findContainer } from '../../runtime/container.js';
 import { removeContainer, repairAll } from '../../runtime/lifecycle.js';
 import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale rm [OPTIONS] CONTAINER [CONTAINER...]
-
-Remove containers. A running one is refused unless -f, which kills it first.
-
-Options:
-  -f, --force     Kill a running container and remove it
-  -v, --volumes   Also remove the container's anonymous volumes (named ones stay)
-`;
+export const help: Help = {
+  usage: 'bale rm [OPTIONS] CONTAINER [CONTAINER...]',
+  summary: 'Remove containers. A running one is refused unless -f, which kills it first.',
+  operands: 'container',
+  options: [
+    { flags: '-f, --force', text: 'Kill a running container and remove it' },
+    { flags: '-v, --volumes', text: "Also remove the container's anonymous volumes (named ones stay)" },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { boolean: ['force', 'volumes'], alias: { f: 'force', v: 'volumes' } }, 'rm');

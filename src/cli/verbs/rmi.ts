@@ -5,17 +5,19 @@ import { listContainers } from '../../runtime/container.js';
 import { BaleError } from '../../util/errors.js';
 import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale rmi [OPTIONS] IMAGE [IMAGE...]
-
-Remove images. Naming a tag removes that tag, and the image too once no tag is left. Naming an
+export const help: Help = {
+  usage: 'bale rmi [OPTIONS] IMAGE [IMAGE...]',
+  summary: `Remove images. Naming a tag removes that tag, and the image too once no tag is left. Naming an
 image id removes the image (with --force if it has several tags). Layers another image uses are
-kept: blobs are reference-counted.
-
-Options:
-  -f, --force   Remove an image with several tags, or one that containers use
-  -h, --help    Show this help
-`;
+kept: blobs are reference-counted.`,
+  operands: 'image',
+  options: [
+    { flags: '-f, --force', text: 'Remove an image with several tags, or one that containers use' },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { boolean: ['force'], alias: { f: 'force' } }, 'rmi');

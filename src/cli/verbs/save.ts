@@ -14,30 +14,28 @@ import { BaleError, UsageError } from '../../util/errors.js';
 import { uniqueName } from '../../util/fsx.js';
 import { onInterrupt } from '../../util/interrupt.js';
 import { OutputFile } from '../../store/outputs.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale save [OPTIONS] IMAGE [IMAGE...]
-
-Save images to a tar archive that is both a Docker archive (manifest.json, repositories, legacy
+export const help: Help = {
+  usage: 'bale save [OPTIONS] IMAGE [IMAGE...]',
+  summary: `Save images to a tar archive that is both a Docker archive (manifest.json, repositories, legacy
 <id>/ dirs) and an OCI image layout (oci-layout, index.json, blobs/sha256). Layers shared by several
 images are written once. Writes to stdout when -o is not given and stdout is not a terminal.
 Images named by tag keep that tag in the archive; images named by id are saved without one.
 With -o DIR/ (a trailing slash, or an existing empty directory) the same layouts are written as a
-directory: --format oci gives an OCI image layout (skopeo oci:DIR, umoci).
-
-Options:
-  -o, --output FILE|DIR/     Write to FILE or DIR (made complete under a temp name, then renamed)
-      --format FORMAT        docker, oci or both (default both)
-      --compress C           Re-encode layers as none, gzip or zstd (default: as stored; layers
-                             already so are kept). zstd needs --format oci: docker reads only
-                             plain and gzip layers
-      --split SIZE           Write FILE.000, FILE.001, … of at most SIZE bytes each (4G, 700M)
-                             and FILE.sha256 listing them; bale load -i FILE.000 reads the set
-      --exclude-from BASE    Leave out layers the archive BASE already carries (a delta archive
-                             for a host that has loaded BASE); may be repeated
-      --exclude-image IMAGE  Leave out the layers of an image in the store; may be repeated
-  -q, --quiet                No progress
-  -h, --help                 Show this help
-`;
+directory: --format oci gives an OCI image layout (skopeo oci:DIR, umoci).`,
+  operands: 'image',
+  options: [
+    { flags: '-o, --output', arg: 'FILE|DIR/', text: 'Write to FILE or DIR (made complete under a temp name, then renamed)', values: 'file' },
+    { flags: '--format', arg: 'FORMAT', text: 'docker, oci or both (default both)', values: ['docker', 'oci', 'both'] },
+    { flags: '--compress', arg: 'C', text: 'Re-encode layers as none, gzip or zstd (default: as stored; layers already so are kept). zstd needs --format oci: docker reads only plain and gzip layers', values: ['none', 'gzip', 'zstd'] },
+    { flags: '--split', arg: 'SIZE', text: 'Write FILE.000, FILE.001, … of at most SIZE bytes each (4G, 700M) and FILE.sha256 listing them; bale load -i FILE.000 reads the set' },
+    { flags: '--exclude-from', arg: 'BASE', text: 'Leave out layers the archive BASE already carries (a delta archive for a host that has loaded BASE); may be repeated', values: 'file' },
+    { flags: '--exclude-image', arg: 'IMAGE', text: 'Leave out the layers of an image in the store; may be repeated', values: 'image' },
+    { flags: '-q, --quiet', text: 'No progress' },
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+};
 
 const FORMATS: ArchiveFormat[] = ['docker', 'oci', 'both'];
 const COMPRESSIONS: Compression[] = ['none', 'gzip', 'zstd'];

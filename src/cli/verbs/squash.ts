@@ -3,21 +3,23 @@ import { squashImage } from '../../image/squash.js';
 import { Store } from '../../store/store.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { layerProgress, parseCompression, parseTag } from './import.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale squash [OPTIONS] IMAGE REPOSITORY[:TAG]
-
-Flatten an image into a new image with one layer: the merged filesystem of all
+export const help: Help = {
+  usage: 'bale squash [OPTIONS] IMAGE REPOSITORY[:TAG]',
+  summary: `Flatten an image into a new image with one layer: the merged filesystem of all
 its layers (whiteouts applied). The config is kept whole (Cmd, Entrypoint, Env,
 WorkingDir, User, Labels, ...). The history is kept too: the old entries are
 marked empty_layer and one entry for the squashed layer is added, so
-'bale history' still tells how the image was made. Prints the new image id.
-
-Options:
-  -c, --change INSTR   Apply a Dockerfile instruction to the config (repeatable)
-  -m, --message MSG    Comment of the squashed layer's history entry
-      --compress ALG   Store the layer as none (default), gzip or zstd
-  -q, --quiet          No progress (progress only shows on a terminal)
-`;
+'bale history' still tells how the image was made. Prints the new image id.`,
+  operands: 'image',
+  options: [
+    { flags: '-c, --change', arg: 'INSTR', text: 'Apply a Dockerfile instruction to the config (repeatable)' },
+    { flags: '-m, --message', arg: 'MSG', text: "Comment of the squashed layer's history entry" },
+    { flags: '--compress', arg: 'ALG', text: 'Store the layer as none (default), gzip or zstd', values: ['none', 'gzip', 'zstd'] },
+    { flags: '-q, --quiet', text: 'No progress (progress only shows on a terminal)' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { string: ['message', 'compress'], multi: ['change'], boolean: ['quiet'], alias: { q: 'quiet', c: 'change', m: 'message' } }, 'squash');

@@ -5,16 +5,18 @@ import { removeContainer, repairAll, requireRoot, startContainer, startDetached 
 import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { BaleError } from '../../util/errors.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale start [OPTIONS] CONTAINER [CONTAINER...]
-
-Start one or more created or stopped containers. Without -a they run in the background and their
-output goes to 'bale logs'; with -a bale waits and its exit code is the container's.
-
-Options:
-  -a, --attach        Attach stdout/stderr (one container) and wait for it
-  -i, --interactive   Attach stdin too
-`;
+export const help: Help = {
+  usage: 'bale start [OPTIONS] CONTAINER [CONTAINER...]',
+  summary: `Start one or more created or stopped containers. Without -a they run in the background and their
+output goes to 'bale logs'; with -a bale waits and its exit code is the container's.`,
+  operands: 'container',
+  options: [
+    { flags: '-a, --attach', text: 'Attach stdout/stderr (one container) and wait for it' },
+    { flags: '-i, --interactive', text: 'Attach stdin too' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { boolean: ['attach', 'interactive', 'monitor'], alias: { a: 'attach', i: 'interactive' } }, 'start');

@@ -5,14 +5,16 @@ import { repairAll, stopContainer } from '../../runtime/lifecycle.js';
 import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { UsageError } from '../../util/errors.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale stop [OPTIONS] CONTAINER [CONTAINER...]
-
-Stop running containers: SIGTERM to the container's process, SIGKILL after the grace period.
-
-Options:
-  -t, --time SECS   Seconds to wait before killing (default 10)
-`;
+export const help: Help = {
+  usage: 'bale stop [OPTIONS] CONTAINER [CONTAINER...]',
+  summary: "Stop running containers: SIGTERM to the container's process, SIGKILL after the grace period.",
+  operands: 'container',
+  options: [
+    { flags: '-t, --time', arg: 'SECS', text: 'Seconds to wait before killing (default 10)' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { string: ['time'], alias: { t: 'time' } }, 'stop');

@@ -3,15 +3,17 @@ import { Store } from '../../store/store.js';
 import { canonicalTag } from '../../oci/reference.js';
 import { UsageError } from '../../util/errors.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
+import type { Help } from '../help.js';
 
-export const help = `Usage: bale tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]
-
-Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE (a tag or an image id). A tag that already
-exists is moved to the new image.
-
-Options:
-  -h, --help   Show this help
-`;
+export const help: Help = {
+  usage: 'bale tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]',
+  summary: `Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE (a tag or an image id). A tag that already
+exists is moved to the new image.`,
+  operands: 'image',
+  options: [
+    { flags: '-h, --help', text: 'Show this help' },
+  ],
+};
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, {}, 'tag');
