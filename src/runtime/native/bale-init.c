@@ -52,12 +52,10 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "mounts.h"
+#include "seccomp.h"
 
 extern char **environ;
-
-/* Optional modules (seccomp.c, mounts.c): linked in when present; an option needing an absent one is refused. */
-extern int bale_seccomp_load(const char *rules_file, char *err, size_t errlen) __attribute__((weak));
-extern int bale_mounts_apply(const char *mounts_file, char *err, size_t errlen) __attribute__((weak));
 
 static void die(int code, const char *fmt, ...) {
   va_list ap;
@@ -439,8 +437,6 @@ static void parse(int argc, char **argv, struct opts *o) {
   }
   if (i >= argc) die(SETUP_FAIL, "No command specified");
   if (o->privileged) o->caps = ~0ULL;
-  if (o->seccomp && !bale_seccomp_load) die(SETUP_FAIL, "this bale-init was built without seccomp support");
-  if (o->mounts && !bale_mounts_apply) die(SETUP_FAIL, "this bale-init was built without mount support");
   o->argv = argv + i;
 }
 
