@@ -2,6 +2,7 @@
 // (test/docker-oracle.ts serves it the same data through a fake Engine API).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { exitCode } from '../src/cli/main.js';
 import { renderTemplate } from '../src/cli/template.js';
 import { humanSize } from '../src/cli/output.js';
 import { Store, type ImageRecord } from '../src/store/store.js';
@@ -100,7 +101,7 @@ test('bad templates are one-line usage errors', () => {
       assert.unreachable(tpl);
     } catch (e) {
       assert.match((e as Error).message, msg, tpl);
-      assert.is((e as { exitCode?: number }).exitCode, 2);
+      assert.is(exitCode('inspect', e), 2);
     }
   }
 });
@@ -256,7 +257,8 @@ test('ps: the table, --no-trunc, -q and templates print what docker prints for t
       Names: [`/${c.name}`],
       Image: c.imageRef,
       ImageID: c.image,
-      Command: c.process.args.join(' '),
+      // as dockerd composes it: arguments holding a space in single quotes
+      Command: c.process.args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' '),
       Created: Math.floor(Date.parse(c.created) / 1000),
       Ports: [],
       Labels: {},

@@ -75,7 +75,7 @@ test('an unpacked docker save loads like the tar, with its tags', async () => {
     const out = await baleOk(t.dir, ['load', '-i', d]);
     assert.match(out, 'Loaded image: layered:1.0');
     assert.match(out, 'Loaded image: layered-alt:latest');
-    const rows = JSON.parse(await baleOk(t.dir, ['images', '--format', 'json'])) as { ID: string }[];
+    const rows = (await baleOk(t.dir, ['images', '--format', 'json'])).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { ID: string });
     assert.is(new Set(rows.map((x) => x.ID)).size, 2);
   } finally {
     t.cleanup();

@@ -4,11 +4,6 @@ import type { Resources } from '../runtime/cgroup.js';
 import { UsageError } from '../util/errors.js';
 import type { Parsed } from './verb.js';
 
-export const RESOURCE_FLAGS = `  -m, --memory SIZE     Memory limit: a number with b, k, m or g (at least 6m); the kernel kills past it
-      --memory-swap SIZE  Memory plus swap; -1 for unlimited swap (default: twice --memory)
-      --cpus N.N        CPUs the container may use (CFS quota per 100ms period; 0: unlimited)
-      --pids-limit N    Most processes and threads at once (0 or -1: unlimited)`;
-
 export const RESOURCE_STRINGS = ['memory', 'memory-swap', 'cpus', 'pids-limit'];
 export const RESOURCE_ALIASES = { m: 'memory' };
 

@@ -13,6 +13,7 @@ import { writeLayer, type StoredLayer } from './create.js';
 import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../layer/compression.js';
 import { normalizeTar, type NormalizeStats } from '../layer/normalize.js';
 import { measureLayer } from '../layer/size.js';
+import { TarFormatError } from '../layer/tar-reader.js';
 import { packEntries } from '../layer/pack.js';
 import { walkDir } from '../layer/tree.js';
 import { BaleError } from '../util/errors.js';
@@ -93,6 +94,9 @@ async function importTar(store: Store, input: NodeJS.ReadableStream, what: strin
   try {
     await pipelineAsync(plain, raw, (src: AsyncIterable<Buffer>) => measureLayer(src, measured), teeTo(createWriteStream(tmp, { mode: 0o644 })), async (src: AsyncIterable<Buffer>) => {
       for await (const _ of normalizeTar(Readable.from(src, { objectMode: false }), what, stats));
+    }).catch((e: Error) => {
+      // the size count reads the same tar and may meet a broken header first
+      throw e instanceof TarFormatError ? new BaleError(`${what}: not a valid tar (${e.message})`, { cause: e }) : e;
     });
     if (stats.rewritten !== undefined) {
       return await writeLayer(store, Readable.from(normalizeTar(createReadStream(tmp), what), { objectMode: false, highWaterMark: 1024 * 1024 }), compression);

@@ -378,7 +378,7 @@ async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCg
     await flushed(child);
     const oomKilled = await cg.finish();
     const now = (await reload(store, rec.id)) ?? rec;
-    now.state = { status: 'exited', exitCode: code, ...(oomKilled ? { oomKilled } : {}), startedAt: rec.state.startedAt, finishedAt: new Date().toISOString() };
+    now.state = { status: 'exited', exitCode: code, oomKilled, startedAt: rec.state.startedAt, finishedAt: new Date().toISOString() };
     await saveContainer(store, now);
     return code;
   } finally {

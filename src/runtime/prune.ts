@@ -2,7 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Store } from '../store/store.js';
-import { containerDir } from './container.js';
+import { containerPaths } from './container.js';
 import { removeContainer, repairAll } from './lifecycle.js';
 
 /** Bytes of the files below `dir` (not following symlinks); 0 when it is gone. */
@@ -27,7 +27,8 @@ export async function pruneContainers(store: Store): Promise<{ removed: string[]
   let bytes = 0;
   for (const c of await repairAll(store)) {
     if (c.state.status === 'running') continue;
-    const size = await du(containerDir(store, c.id));
+    // docker reclaims the container's read-write layer (its SizeRw), not its bookkeeping files
+    const size = await du(containerPaths(store, c.id).upper);
     await removeContainer(store, c, false);
     removed.push(c.id);
     bytes += size;

@@ -12,7 +12,8 @@ test('fields, json, index, Go %v forms', () => {
   assert.is(renderTemplate('{{index .Config.Labels "a.b"}}', data), 'c');
   assert.is(renderTemplate('{{.Config.Labels}}', data), 'map[a.b:c]');
   assert.is(renderTemplate('{{.Size}} bytes', data), '42 bytes');
-  assert.is(renderTemplate('{{.Nope.Deeper}}', data), '<no value>');
+  // docker's inspect runs templates with missingkey=error
+  assert.throws(() => renderTemplate('{{.Nope.Deeper}}', data), /map has no entry for key "Nope"/);
   assert.is(renderTemplate('{{json .Nil}}', data), 'null');
 });
 

@@ -3,50 +3,42 @@ import { Store } from '../../store/store.js';
 import { createContainer, repairAll, requireRoot, type CreateOptions } from '../../runtime/lifecycle.js';
 import { needArgs, parseFlagsUntilCommand, wantsHelp, type FlagSpec, type Parsed } from '../verb.js';
 import { UsageError } from '../../util/errors.js';
-import { RESOURCE_ALIASES, RESOURCE_FLAGS, RESOURCE_STRINGS, resourceOptions } from '../resources.js';
+import { RESOURCE_ALIASES, RESOURCE_STRINGS, resourceOptions } from '../resources.js';
 import { mountSpecs } from '../../runtime/mounts.js';
-import type { Help } from '../help.js';
+import type { Help, HelpOption } from '../help.js';
 
-export const CREATE_FLAGS = `Options:
-  -e, --env K=V         Set an environment variable (-e K takes the host's value); repeatable
-      --env-file FILE   Read variables from FILE (K=V or K lines, # comments); repeatable
-  -v, --volume SPEC     Bind /HOST:/CTR[:ro], named volume NAME:/CTR[:ro], or anonymous /CTR
-      --mount SPEC      type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=N]
-      --tmpfs /CTR      A tmpfs at /CTR; options after a colon: size=1m,mode=1777,ro,exec
-      --read-only       Mount the container's root file system read-only
-  -w, --workdir DIR     Working directory inside the container (overrides the image's)
-  -u, --user USER       User: name, uid, name:group or uid:gid (overrides the image's)
-      --entrypoint CMD  Replace the image's Entrypoint (and drop its Cmd); '' for none
-      --hostname NAME   Hostname (default: the first 12 hex digits of the container id)
-      --net MODE        none (default: own network namespace with only lo) or host
-      --name NAME       Name the container (default: a generated adjective_name)
-  -i, --interactive     Keep stdin attached
-  -t, --tty             Give the container a terminal of its own (a new pty, relayed)
-      --rm              Remove the container when it exits
-      --cap-add CAP     Add a capability (SYS_ADMIN or CAP_SYS_ADMIN; ALL for every one); repeatable
-      --cap-drop CAP    Drop a capability from docker's default 14 (ALL for every one); repeatable
-      --security-opt O  seccomp=unconfined (no filter), seccomp=FILE.json (a docker seccomp profile),
-                        no-new-privileges[=true|false] (setuid binaries and file capabilities do not
-                        raise privileges); default: docker's seccomp profile; repeatable
-      --privileged      Every capability, no seccomp filter, /proc and /sys unmasked (unsafe)
-${RESOURCE_FLAGS}`;
+/** The options of create and run: one list for --help, the man pages and completion. */
+export const CREATE_OPTIONS: HelpOption[] = [
+  { flags: '-e, --env', arg: 'K=V', text: "Set an environment variable (-e K takes the host's value); repeatable" },
+  { flags: '--env-file', arg: 'FILE', text: 'Read variables from FILE (K=V or K lines, # comments); repeatable', values: 'file' },
+  { flags: '-v, --volume', arg: 'SPEC', text: 'Bind /HOST:/CTR[:ro], named volume NAME:/CTR[:ro], or anonymous /CTR' },
+  { flags: '--mount', arg: 'SPEC', text: 'type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=N]' },
+  { flags: '--tmpfs', arg: '/CTR', text: 'A tmpfs at /CTR; options after a colon: size=1m,mode=1777,ro,exec' },
+  { flags: '--read-only', text: "Mount the container's root file system read-only" },
+  { flags: '-w, --workdir', arg: 'DIR', text: "Working directory inside the container (overrides the image's)" },
+  { flags: '-u, --user', arg: 'USER', text: "User: name, uid, name:group or uid:gid (overrides the image's)" },
+  { flags: '--entrypoint', arg: 'CMD', text: "Replace the image's Entrypoint (and drop its Cmd); '' for none" },
+  { flags: '--hostname', arg: 'NAME', text: "Hostname (default: the first 12 hex digits of the container id; the host's with --net host)" },
+  { flags: '--net', arg: 'MODE', text: 'none (default: own network namespace with only lo) or host', values: ['none', 'host'] },
+  { flags: '--name', arg: 'NAME', text: 'Name the container (default: a generated adjective_name)' },
+  { flags: '-i, --interactive', text: 'Keep stdin attached' },
+  { flags: '-t, --tty', text: 'Give the container a terminal of its own (a new pty, relayed)' },
+  { flags: '--rm', text: 'Remove the container when it exits' },
+  { flags: '--cap-add', arg: 'CAP', text: 'Add a capability (SYS_ADMIN or CAP_SYS_ADMIN; ALL for every one); repeatable' },
+  { flags: '--cap-drop', arg: 'CAP', text: "Drop a capability from docker's default 14 (ALL for every one); repeatable" },
+  { flags: '--security-opt', arg: 'O', text: "seccomp=unconfined (no filter), seccomp=FILE.json (a docker seccomp profile), no-new-privileges[=true|false] (setuid binaries and file capabilities do not raise privileges); default: docker's seccomp profile; repeatable" },
+  { flags: '--privileged', text: 'Every capability, no seccomp filter, /proc and /sys unmasked (unsafe)' },
+  { flags: '-m, --memory', arg: 'SIZE', text: 'Memory limit: a number with b, k, m or g (at least 6m); the kernel kills past it' },
+  { flags: '--memory-swap', arg: 'SIZE', text: 'Memory plus swap; -1 for unlimited swap (default: twice --memory)' },
+  { flags: '--cpus', arg: 'N.N', text: 'CPUs the container may use (CFS quota per 100ms period; 0: unlimited)' },
+  { flags: '--pids-limit', arg: 'N', text: 'Most processes and threads at once (0 or -1: unlimited)' },
+];
 
 export const help: Help = {
   usage: 'bale create [OPTIONS] IMAGE [COMMAND] [ARG...]',
   summary: 'Create a container from an image without starting it; prints its id.',
   operands: 'image',
-  options: [
-    { flags: '-e, --env', arg: 'K=V', text: "Set an environment variable (-e K takes the host's value); repeatable" },
-    { flags: '-w, --workdir', arg: 'DIR', text: "Working directory inside the container (overrides the image's)" },
-    { flags: '-u, --user', arg: 'USER', text: "User: name, uid, name:group or uid:gid (overrides the image's)" },
-    { flags: '--entrypoint', arg: 'CMD', text: "Replace the image's Entrypoint (and drop its Cmd); '' for none" },
-    { flags: '--hostname', arg: 'NAME', text: 'Hostname (default: the first 12 hex digits of the container id)' },
-    { flags: '--net', arg: 'MODE', text: 'none (default: own network namespace with only lo) or host', values: ['none', 'host'] },
-    { flags: '--name', arg: 'NAME', text: 'Name the container (default: a generated adjective_name)' },
-    { flags: '-i, --interactive', text: 'Keep stdin attached' },
-    { flags: '-t, --tty', text: 'Give the container a terminal of its own (a new pty, relayed)' },
-    { flags: '--rm', text: 'Remove the container when it exits' },
-  ],
+  options: CREATE_OPTIONS,
 };
 
 export const createSpec: FlagSpec = {

@@ -4,7 +4,7 @@ import { createContainer, removeContainer, repairAll, requireRoot, startContaine
 import { findContainer } from '../../runtime/container.js';
 import { parseFlagsUntilCommand, wantsHelp } from '../verb.js';
 import { BaleError } from '../../util/errors.js';
-import { CREATE_FLAGS, createOptions, createSpec, warnPrivileged } from './create.js';
+import { CREATE_OPTIONS, createOptions, createSpec, warnPrivileged } from './create.js';
 import type { Help } from '../help.js';
 
 export const help: Help = {
@@ -13,16 +13,7 @@ export const help: Help = {
 signal N ended it) and signals bale gets are passed on to it. Needs root.`,
   operands: 'image',
   options: [
-    { flags: '-e, --env', arg: 'K=V', text: "Set an environment variable (-e K takes the host's value); repeatable" },
-    { flags: '-w, --workdir', arg: 'DIR', text: "Working directory inside the container (overrides the image's)" },
-    { flags: '-u, --user', arg: 'USER', text: "User: name, uid, name:group or uid:gid (overrides the image's)" },
-    { flags: '--entrypoint', arg: 'CMD', text: "Replace the image's Entrypoint (and drop its Cmd); '' for none" },
-    { flags: '--hostname', arg: 'NAME', text: 'Hostname (default: the first 12 hex digits of the container id)' },
-    { flags: '--net', arg: 'MODE', text: 'none (default: own network namespace with only lo) or host', values: ['none', 'host'] },
-    { flags: '--name', arg: 'NAME', text: 'Name the container (default: a generated adjective_name)' },
-    { flags: '-i, --interactive', text: 'Keep stdin attached' },
-    { flags: '-t, --tty', text: 'Give the container a terminal of its own (a new pty, relayed)' },
-    { flags: '--rm', text: 'Remove the container when it exits' },
+    ...CREATE_OPTIONS,
     { flags: '-d, --detach', text: "Run in the background (output goes to 'bale logs'); prints the id" },
   ],
 };
