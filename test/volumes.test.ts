@@ -302,7 +302,7 @@ test(
     assert.is(missing.stderr, `bale: open ${path.join(host, 'none')}: no such file or directory\n`);
     writeFileSync(f, '=oops\n');
     const bad = await bale(root, ['run', '--rm', '--env-file', f, 'busybox', 'true']);
-    assert.is(bad.code, 1);
+    assert.is(bad.code, 125);
     assert.match(bad.stderr, /no variable name on line '=oops'/);
   }),
 );
@@ -324,7 +324,7 @@ test(
     const anon = (await baleOk(root, ['volume', 'create'])).trim();
     assert.match(anon, /^[a-f0-9]{64}$/);
     assert.is(await baleOk(root, ['volume', 'ls', '-q']), [anon, 'named'].sort().join('\n') + '\n');
-    assert.match(await baleOk(root, ['volume', 'ls']), /^DRIVER {3}VOLUME NAME\nlocal {4}/);
+    assert.match(await baleOk(root, ['volume', 'ls']), /^DRIVER {4}VOLUME NAME\nlocal {5}/);
     const json = (await baleOk(root, ['volume', 'ls', '--format', 'json'])).trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
     assert.equal(json.find((v) => v['Name'] === 'named'), { Driver: 'local', Labels: 'team=db', Mountpoint: path.join(root, 'volumes/named/_data'), Name: 'named', Scope: 'local' });
     const ins = JSON.parse(await baleOk(root, ['volume', 'inspect', 'named'])) as Record<string, unknown>[];
