@@ -13,7 +13,7 @@ export const CREATE_OPTIONS: HelpOption[] = [
   { flags: '--env-file', arg: 'FILE', text: 'Read variables from FILE (K=V or K lines, # comments); repeatable', values: 'file' },
   { flags: '-v, --volume', arg: 'SPEC', text: 'Bind /HOST:/CTR[:ro], named volume NAME:/CTR[:ro], or anonymous /CTR' },
   { flags: '--mount', arg: 'SPEC', text: 'type=bind|volume|tmpfs,source=...,target=...[,readonly][,tmpfs-size=N]' },
-  { flags: '--tmpfs', arg: '/CTR', text: 'A tmpfs at /CTR; options after a colon: size=1m,mode=1777,ro,exec' },
+  { flags: '--tmpfs', arg: 'DIR', text: 'A tmpfs at DIR in the container; options after a colon: size=1m,mode=1777,ro,exec' },
   { flags: '--read-only', text: "Mount the container's root file system read-only" },
   { flags: '-w, --workdir', arg: 'DIR', text: "Working directory inside the container (overrides the image's)" },
   { flags: '-u, --user', arg: 'USER', text: "User: name, uid, name:group or uid:gid (overrides the image's)" },
