@@ -18,7 +18,7 @@ import {
   type CgroupHost,
 } from '../src/runtime/cgroup.js';
 import { isAlive } from '../src/runtime/proc.js';
-import { bale, baleOk, tmpDir } from './helpers.js';
+import { bale, baleOk, ps, tmpDir, waitFor, type PsRow } from './helpers.js';
 import { seedBusybox, type Entry } from './images.js';
 
 function sleeper(): ChildProcess {
@@ -137,28 +137,8 @@ test('module: cgroup v2 (the hybrid unified tree): join, freeze, stats, kill, re
 
 // ---- containers ----------------------------------------------------------------------------------
 
-interface PsRow {
-  ID: string;
-  Names: string;
-  State: string;
-  Status: string;
-  ExitCode: number | null;
-  Pid: number | null;
-}
 
-async function ps(root: string): Promise<PsRow[]> {
-  const out = await baleOk(root, ['ps', '-a', '--no-trunc', '--format', 'json']);
-  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as PsRow);
-}
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  for (const until = Date.now() + ms; Date.now() < until; ) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -83,3 +83,29 @@ export function storeListing(root: string): string[] {
   walk(root, '');
   return out;
 }
+
+/** A row of `bale ps -a --no-trunc --format json`. */
+export interface PsRow {
+  ID: string;
+  Names: string;
+  State: string;
+  Status: string;
+  ExitCode: number | null;
+  Pid: number | null;
+}
+
+/** Every container of the store at `root`, as `bale ps -a` lists them. */
+export async function ps(root: string): Promise<PsRow[]> {
+  const out = await baleOk(root, ['ps', '-a', '--no-trunc', '--format', 'json']);
+  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as PsRow);
+}
+
+/** Poll `fn` every 100 ms until it gives a value, for at most `ms`. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  for (const until = Date.now() + ms; Date.now() < until; ) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

@@ -5,34 +5,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bale, baleOk, tmpDir } from './helpers.js';
+import { bale, baleOk, ps, tmpDir, waitFor, type PsRow } from './helpers.js';
 import { seedBusybox, type Entry } from './images.js';
 import { Store } from '../src/store/store.js';
 import { collectLayers } from '../src/store/layers.js';
 import { containerLayers, findContainer, lowerDirs } from '../src/runtime/container.js';
 
-interface PsRow {
-  ID: string;
-  Names: string;
-  State: string;
-  Status: string;
-  ExitCode: number | null;
-  Pid: number | null;
-}
 
-async function ps(root: string): Promise<PsRow[]> {
-  const out = await baleOk(root, ['ps', '-a', '--no-trunc', '--format', 'json']);
-  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as PsRow);
-}
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Mount points on the host (this process's mount namespace) below `dir`. */
 function hostMountsUnder(dir: string): string[] {

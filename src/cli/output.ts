@@ -1,4 +1,5 @@
 // Output for people and for scripts: tables, JSON, sizes, ages, progress on a terminal.
+import { readlinkSync } from 'node:fs';
 import { oneLine, UsageError } from '../util/errors.js';
 
 /** Colour only on a terminal, and never when NO_COLOR is set (no-color.org) or TERM is dumb. */
@@ -91,6 +92,33 @@ export function humanAge(iso: string | undefined, now = Date.now()): string {
   return `${humanDuration(Math.max(0, now - t))} ago`;
 }
 
+let utcHost: boolean | undefined;
+let zoneFormat: Intl.DateTimeFormat | undefined;
+
+/**
+ * Whether local time is UTC, found without ICU: building an Intl.DateTimeFormat loads its zone data,
+ * some 30 ms of every listing otherwise. TZ if set, else what /etc/localtime links to (none: UTC).
+ */
+function isUtcHost(): boolean {
+  if (utcHost !== undefined) return utcHost;
+  const utc = /^:?(Etc\/)?(UTC|UCT|Universal|Zulu)0?$/;
+  const tz = process.env['TZ'];
+  if (tz !== undefined) return (utcHost = tz === '' || utc.test(tz));
+  try {
+    utcHost = utc.test(readlinkSync('/etc/localtime').replace(/^.*zoneinfo\//, ''));
+  } catch (e) {
+    utcHost = (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  return utcHost;
+}
+
+/** The zone's abbreviation as Go prints it (UTC, CET, EST...). */
+function zoneName(d: Date, off: string): string {
+  if (isUtcHost()) return 'UTC';
+  zoneFormat ??= new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' });
+  return zoneFormat.formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? off;
+}
+
 function localParts(iso: string): { d: Date; date: string; time: string; off: string; zone: string } | undefined {
   const t = Date.parse(iso);
   if (!Number.isFinite(t)) return undefined;
@@ -98,7 +126,7 @@ function localParts(iso: string): { d: Date; date: string; time: string; off: st
   const p2 = (n: number) => String(n).padStart(2, '0');
   const offMin = -d.getTimezoneOffset();
   const off = `${offMin < 0 ? '-' : '+'}${p2(Math.floor(Math.abs(offMin) / 60))}${p2(Math.abs(offMin) % 60)}`;
-  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((x) => x.type === 'timeZoneName')?.value ?? off;
+  const zone = zoneName(d, off);
   return {
     d,
     date: `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}`,
