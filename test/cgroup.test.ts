@@ -18,7 +18,7 @@ import {
   type CgroupHost,
 } from '../src/runtime/cgroup.js';
 import { isAlive } from '../src/runtime/proc.js';
-import { bale, baleOk, ps, tmpDir, waitFor, type PsRow } from './helpers.js';
+import { bale, baleOk, ps, tmpDir, waitFor, withContainers, type PsRow } from './helpers.js';
 import { seedBusybox, type Entry } from './images.js';
 
 function sleeper(): ChildProcess {
@@ -148,17 +148,7 @@ function seed(root: string) {
   return seedBusybox(root, { layers: [links] });
 }
 
-function withStore(fn: (root: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const t = tmpDir();
-    try {
-      await fn(t.dir);
-    } finally {
-      for (const c of await ps(t.dir).catch(() => [] as PsRow[])) await bale(t.dir, ['rm', '-f', c.ID]);
-      t.cleanup();
-    }
-  };
-}
+const withStore = withContainers;
 
 async function runningId(root: string, name: string): Promise<PsRow> {
   return waitFor(`${name} to run`, async () => (await ps(root)).find((c) => c.Names === name && c.Pid !== null));

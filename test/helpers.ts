@@ -109,3 +109,16 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** A test body with a store of its own; every container left in it is removed, then the store. */
+export function withContainers(fn: (root: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const t = tmpDir();
+    try {
+      await fn(t.dir);
+    } finally {
+      for (const c of await ps(t.dir).catch(() => [] as PsRow[])) await bale(t.dir, ['rm', '-f', c.ID]);
+      t.cleanup();
+    }
+  };
+}

@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bale, baleOk, ps, tmpDir, waitFor, type PsRow } from './helpers.js';
+import { bale, baleOk, ps, tmpDir, waitFor, withContainers, type PsRow } from './helpers.js';
 import { seedBusybox, type Entry } from './images.js';
 import { Store } from '../src/store/store.js';
 import { collectLayers } from '../src/store/layers.js';
@@ -22,17 +22,7 @@ function hostMountsUnder(dir: string): string[] {
     .filter((p) => p.startsWith(dir));
 }
 
-function withStore(fn: (root: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const t = tmpDir();
-    try {
-      await fn(t.dir);
-    } finally {
-      for (const c of await ps(t.dir).catch(() => [] as PsRow[])) await bale(t.dir, ['rm', '-f', c.ID]);
-      t.cleanup();
-    }
-  };
-}
+const withStore = withContainers;
 
 test(
   "the issue's example: env, hostname, and the command as pid 1",

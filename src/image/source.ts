@@ -12,8 +12,6 @@ import type { Store } from '../store/store.js';
 import { writeLayer, type StoredLayer } from './create.js';
 import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../layer/compression.js';
 import { normalizeTar, type NormalizeStats } from '../layer/normalize.js';
-import { measureLayer } from '../layer/size.js';
-import { TarFormatError } from '../layer/tar-reader.js';
 import { packEntries } from '../layer/pack.js';
 import { walkDir } from '../layer/tree.js';
 import { BaleError } from '../util/errors.js';
@@ -89,21 +87,18 @@ async function importTar(store: Store, input: NodeJS.ReadableStream, what: strin
   const tmp = store.tmpPath('import');
   const raw = new HashCounter();
   if (onBytes) raw.on('data', () => onBytes(raw.bytes));
-  const stats: NormalizeStats = { entries: 0 };
-  const measured = { diffSize: 0 };
+  // The checking pass also counts docker's size of the layer, for when the bytes are kept as they are.
+  const stats: NormalizeStats = { entries: 0, diffSize: 0 };
   try {
-    await pipelineAsync(plain, raw, (src: AsyncIterable<Buffer>) => measureLayer(src, measured), teeTo(createWriteStream(tmp, { mode: 0o644 })), async (src: AsyncIterable<Buffer>) => {
+    await pipelineAsync(plain, raw, teeTo(createWriteStream(tmp, { mode: 0o644 })), async (src: AsyncIterable<Buffer>) => {
       for await (const _ of normalizeTar(Readable.from(src, { objectMode: false }), what, stats));
-    }).catch((e: Error) => {
-      // the size count reads the same tar and may meet a broken header first
-      throw e instanceof TarFormatError ? new BaleError(`${what}: not a valid tar (${e.message})`, { cause: e }) : e;
     });
     if (stats.rewritten !== undefined) {
       return await writeLayer(store, Readable.from(normalizeTar(createReadStream(tmp), what), { objectMode: false, highWaterMark: 1024 * 1024 }), compression);
     }
     if (compression !== 'none') return await writeLayer(store, createReadStream(tmp, { highWaterMark: 1024 * 1024 }), compression);
     await store.putBlobFile(tmp, raw.digest());
-    return { descriptor: { mediaType: ociLayerType('none'), digest: raw.digest(), size: raw.bytes }, diffId: raw.digest(), diffSize: measured.diffSize };
+    return { descriptor: { mediaType: ociLayerType('none'), digest: raw.digest(), size: raw.bytes }, diffId: raw.digest(), diffSize: stats.diffSize };
   } finally {
     await fsp.rm(tmp, { force: true });
   }

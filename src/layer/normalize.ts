@@ -7,12 +7,15 @@
 import type { Readable } from 'node:stream';
 import { BaleError } from '../util/errors.js';
 import { keepXattr, LayerRules, type CheckedEntry } from './rules.js';
+import { entrySize } from './size.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from './tar-header.js';
 import { readTar, type ReadHeader } from './tar-reader.js';
 
 
 export interface NormalizeStats {
   entries: number;
+  /** The layer's size as docker counts it (size.ts), when asked for. */
+  diffSize?: number;
   /** The first thing cleaning changed (a name, a dropped root entry or xattr); unset when the input was already clean. */
   rewritten?: string;
 }
@@ -84,7 +87,10 @@ async function* normalize(input: Readable, what: string, stats?: NormalizeStats)
       current = header(ev.header, what, rules, stats);
       written = 0;
       if (current) {
-        if (stats) stats.entries++;
+        if (stats) {
+          stats.entries++;
+          if (stats.diffSize !== undefined) stats.diffSize += entrySize(current.type, current.size, current.linkname);
+        }
         yield encodeHeader(current);
       }
     } else if (current?.type === 'file') {
