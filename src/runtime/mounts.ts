@@ -8,8 +8,8 @@ import { createVolume, getVolume, removeAnonymousVolumes, validVolumeName, volum
 import { BaleError, UsageError } from '../util/errors.js';
 
 export interface MountSpec {
-  type: 'bind' | 'volume' | 'tmpfs';
-  /** bind: absolute host path; volume: the volume's name ('' until an anonymous one is made); tmpfs: ''. */
+  type: 'bind' | 'volume' | 'tmpfs' | 'overlay';
+  /** bind: absolute host path; volume: the volume's name ('' until an anonymous one is made); tmpfs, overlay: ''. */
   source: string;
   /** Absolute path inside the container (cleaned). */
   target: string;
@@ -24,6 +24,11 @@ export interface MountSpec {
   tmpfsMode?: number;
   /** tmpfs: mount flags that lift docker's default nosuid/noexec (`exec`, `suid`; always nodev). */
   tmpfsFlags?: string[];
+  /**
+   * overlay (build's RUN --mount of a stage, or a writable view whose writes are thrown away): host
+   * directories, top first; with `upper` and `work` it is writable (they hold what was written).
+   */
+  overlay?: { lower: string[]; upper?: string; work?: string };
 }
 
 export interface MountFlags {
@@ -287,6 +292,12 @@ async function mountLine(store: Store, m: MountSpec): Promise<string> {
     source = 'tmpfs';
     data = tmpfsData(m);
     flags.push(...(m.tmpfsFlags ?? []));
+  } else if (m.type === 'overlay') {
+    const o = m.overlay!;
+    for (const d of [...o.lower, o.upper ?? '', o.work ?? '']) if (/[:,]/.test(d)) throw new BaleError(`mount ${JSON.stringify(m.target)}: overlay directory ${d} has ':' or ','`);
+    type = 'overlay';
+    source = 'overlay';
+    data = [`lowerdir=${o.lower.join(':')}`, ...(o.upper ? [`upperdir=${o.upper}`, `workdir=${o.work}`] : [])].join(',');
   } else if (!(await fsp.stat(m.source).catch(() => undefined))) {
     throw new BaleError(invalid('bind', `bind source path does not exist: ${m.source}`));
   }

@@ -16,10 +16,12 @@ import { BaleError, oneLine } from '../../util/errors.js';
 import { applyInstruction, ChangeError, shellWords } from '../change.js';
 import { createImage, hostArchitecture, ociLayers, writeLayer, type StoredLayer } from '../create.js';
 import { cacheGet, cachePut, stepKey, type BuildState } from './cache.js';
-import { contextTree, layersTree, resolveInTree, type Tree } from './context.js';
-import { findSources, resolveOwner, stageCopy, stageDir } from './copy.js';
-import { DockerfileError, parseDockerfile, parseInstruction, type Instruction } from './parse.js';
+import { contextTree, hashSource, layersTree, resolveInTree, type Tree } from './context.js';
+import { findSources, resolveOwner, stageCopy, stageDir, type CopySource } from './copy.js';
+import { cacheMount, dirMount, layersWithDir, parseRunMount, type RunMount } from './mounts.js';
+import { DockerfileError, parseDockerfile, parseInstruction, type Heredoc, type Instruction } from './parse.js';
 import { runStep } from './run.js';
+import type { MountSpec } from '../../runtime/mounts.js';
 
 export interface BuildOptions {
   contextDir: string;
@@ -55,6 +57,12 @@ function expandOnly(word: string, env: string[]): string {
   });
 }
 
+/** A COPY here-document's body with $VAR expanded (`\\$` keeps a `$`), unless its word was quoted. */
+function heredocBody(h: Heredoc, env: string[]): string {
+  if (!h.expand) return h.content;
+  return h.content.split('\\$').map((part) => expandOnly(part, env)).join('$');
+}
+
 /** The shell docker names in a `#(nop)` history line: the stage's SHELL, else /bin/sh -c. */
 function shellOf(run: RunConfig): string {
   return (run.Shell && run.Shell.length ? run.Shell : ['/bin/sh', '-c']).join(' ');
@@ -84,7 +92,7 @@ class Builder {
 
   constructor(private readonly store: Store, private readonly o: BuildOptions) {
     this.file = o.dockerfile.name;
-    this.context = contextTree(o.contextDir);
+    this.context = contextTree(path.resolve(o.contextDir));
   }
 
   private now(): string {
@@ -150,12 +158,16 @@ class Builder {
     return { config, layers };
   }
 
-  /** The state's filesystem (its layers unpacked in the store), top first. */
-  private async tree(s: BuildState): Promise<Tree> {
-    if (s.layers.length === 0) return layersTree([]);
+  /** The state's layers unpacked in the store, top first. */
+  private async diffs(s: BuildState): Promise<string[]> {
+    if (s.layers.length === 0) return [];
     const rec = { id: 'sha256:build', layers: s.layers.map((l) => l.descriptor), diffIds: s.layers.map((l) => l.diffId) } as unknown as ImageRecord;
-    const dirs = await unpackLayers(this.store, rec);
-    return layersTree([...dirs].reverse());
+    return [...(await unpackLayers(this.store, rec))].reverse();
+  }
+
+  /** The state's filesystem (its layers merged by overlay's rules). */
+  private async tree(s: BuildState): Promise<Tree> {
+    return layersTree(await this.diffs(s));
   }
 
   /** A staging directory packed into a layer blob. */
@@ -351,13 +363,13 @@ class Builder {
     });
   }
 
-  /** The tree COPY --from takes files from: an earlier stage (by name or index) or an image in the store. */
-  private async copyFrom(ins: Instruction, from: string): Promise<{ tree: Tree; fromKey: string }> {
+  /** What COPY --from and RUN --mount from= name: an earlier stage (by name or index) or an image in the store. */
+  private async fromState(ins: Instruction, from: string): Promise<{ state: BuildState; fromKey: string }> {
     const src = (/^\d+$/.test(from) ? this.stages[Number(from)] : undefined) ?? this.stages.find((s) => s.name !== undefined && s.name === from.toLowerCase());
-    if (src) return { tree: await this.tree(src.state), fromKey: src.state.layers.map((l) => l.diffId).join(',') };
+    if (src) return { state: src.state, fromKey: src.state.layers.map((l) => l.diffId).join(',') };
     const rec = await this.store.tryResolve(from).catch(() => undefined);
-    if (!rec) throw this.fail(ins, `COPY --from=${from}: no stage of that name and no such image in the store`);
-    return { tree: await this.tree(await this.fromImage(rec)), fromKey: rec.id };
+    if (!rec) throw this.fail(ins, `${ins.name} ${ins.name === 'RUN' ? '--mount from' : '--from'}=${from}: no stage of that name and no such image in the store`);
+    return { state: await this.fromImage(rec), fromKey: rec.id };
   }
 
   private async copy(stage: Stage, ins: Instruction): Promise<void> {
@@ -384,11 +396,53 @@ class Builder {
       }
     }
     const from = ins.flags.get('from');
-    const { tree, fromKey } = from === undefined ? { tree: this.context, fromKey: 'context' } : await this.copyFrom(ins, from);
+    let tree: Tree = this.context;
+    let fromKey = 'context';
+    if (from !== undefined) {
+      const f = await this.fromState(ins, from);
+      tree = await this.tree(f.state);
+      fromKey = f.fromKey;
+    }
     const where = from !== undefined ? `the stage or image ${from}` : 'the build context (or excluded by .dockerignore)';
-    const { sources, hashes } = await findSources(tree, words.slice(0, -1), where).catch((e: Error) => {
-      throw this.fail(ins, `${ins.name} ${e.message}`);
-    });
+    // here-documents are files of their own, named by their word, in a directory of their own
+    const heredocs = ins.heredocs ?? [];
+    const hdDir = heredocs.length ? await this.heredocFiles(ins, heredocs, env) : undefined;
+    try {
+      await this.copySources(stage, ins, { words, dest, chmod, tree, fromKey, where, hdDir, isAdd, env, run });
+    } finally {
+      if (hdDir) await fsp.rm(hdDir, { recursive: true, force: true });
+    }
+  }
+
+  /** COPY <<NAME: the bodies as files NAME (0644) in a new directory under the store's tmp. */
+  private async heredocFiles(ins: Instruction, heredocs: Heredoc[], env: string[]): Promise<string> {
+    const dir = this.store.tmpPath('heredoc');
+    await fsp.mkdir(dir, { mode: 0o700 });
+    const when = new Date(this.o.epoch !== undefined ? this.o.epoch * 1000 : Date.now());
+    for (const h of heredocs) {
+      if (h.name.includes('/') || h.name === '.' || h.name === '..') throw this.fail(ins, `here-document name ${JSON.stringify(h.name)} cannot name a file`);
+      const f = path.join(dir, h.name);
+      await fsp.writeFile(f, heredocBody(h, env), { mode: 0o644 });
+      await fsp.chmod(f, 0o644);
+      await fsp.utimes(f, when, when);
+    }
+    return dir;
+  }
+
+  private async copySources(stage: Stage, ins: Instruction, c: { words: string[]; dest: string; chmod?: number; tree: Tree; fromKey: string; where: string; hdDir?: string; isAdd: boolean; env: string[]; run: RunConfig }): Promise<void> {
+    const { words, dest, chmod, fromKey, isAdd, env, run } = c;
+    const sources: CopySource[] = [];
+    const hashes: string[] = [];
+    let nthHeredoc = 0;
+    for (const w of words.slice(0, -1)) {
+      const h = /^<<-?(.+)$/.exec(w);
+      const hd = h && ins.heredocs?.[nthHeredoc]?.name === h[1] ? ins.heredocs[nthHeredoc++] : undefined;
+      const found = await (hd ? findSources(layersTree([c.hdDir!]), [hd.name], 'the here-documents') : findSources(c.tree, [w], c.where)).catch((e: Error) => {
+        throw this.fail(ins, `${ins.name} ${e.message}`);
+      });
+      sources.push(...found.sources);
+      hashes.push(...found.hashes.map((x) => (hd ? `<<${x}` : x)));
+    }
     if (sources.length > 1 && !dest.endsWith('/')) throw this.fail(ins, `When using ${ins.name} with more than one source file, the destination must be a directory and end with a /`);
     const kind = sources.length > 1 ? 'multi' : sources[0]!.found.st.isDirectory() ? 'dir' : 'file';
     const contentHash = sha256(hashes.join('\n')).slice(7);
@@ -417,26 +471,139 @@ class Builder {
     });
   }
 
+  /**
+   * RUN's command line. With here-documents, as BuildKit runs them: a lone `<<WORD` runs its body
+   * with the shell (or, when the body starts with `#!`, as a script mounted at /dev/pipes/WORD);
+   * otherwise the shell gets the line and the bodies, each closed by its word, as a shell script.
+   */
+  private runArgv(ins: Instruction, shell: string[]): { argv: string[]; script?: Heredoc } {
+    const hd = ins.heredocs;
+    if (ins.json) return { argv: ins.json };
+    if (!hd?.length) return { argv: [...shell, ins.args] };
+    if (hd.length === 1 && ins.args.trim() === hd[0]!.token) {
+      if (hd[0]!.content.startsWith('#!')) {
+        if (hd[0]!.name.includes('/')) throw this.fail(ins, `here-document name ${JSON.stringify(hd[0]!.name)} cannot name a file`);
+        return { argv: [...shell, `/dev/pipes/${hd[0]!.name}`], script: hd[0]! };
+      }
+      return { argv: [...shell, hd[0]!.content] };
+    }
+    return { argv: [...shell, ins.args + hd.map((h) => `\n${h.content}${h.name}`).join('')] };
+  }
+
+  /** RUN's --mount and --network flags. */
+  private runFlags(ins: Instruction): { mounts: RunMount[]; net?: 'none' | 'host' } {
+    const mounts: RunMount[] = [];
+    let net: 'none' | 'host' | undefined;
+    for (const [f, v] of ins.flagList) {
+      if (f === 'mount') {
+        try {
+          mounts.push(parseRunMount(v));
+        } catch (e) {
+          throw this.fail(ins, `RUN --mount=${v}: ${(e as Error).message}`);
+        }
+      } else if (f === 'network') {
+        if (v === 'none' || v === 'host') net = v;
+        else if (v !== 'default') throw this.fail(ins, `RUN --network=${v}: wants default, none or host`);
+      } else throw this.fail(ins, `RUN --${f} is not supported`);
+    }
+    const targets = mounts.map((m) => m.target);
+    const dup = targets.find((t, k) => targets.indexOf(t) !== k);
+    if (dup) throw this.fail(ins, `RUN --mount: two mounts on ${dup}`);
+    return { mounts, net };
+  }
+
+  /** What a mount adds to the step's cache key: what a bind shows (not a cache's or tmpfs's content). */
+  private async mountKey(ins: Instruction, m: RunMount): Promise<unknown> {
+    if (m.type !== 'bind') return [m.type, m.target, m.id, m.mode, m.uid, m.gid, m.size, m.readOnly];
+    const rel = path.posix.normalize(m.source || '.').replace(/^\/+/, '').replace(/\/+$/, '');
+    if (m.from !== undefined) {
+      const f = await this.fromState(ins, m.from);
+      return ['bind', m.target, f.fromKey, rel, m.readOnly];
+    }
+    if (rel === '..' || rel.startsWith('../')) throw this.fail(ins, `RUN --mount source=${m.source}: outside the build context`);
+    const r = await resolveInTree(this.context, rel === '.' ? '' : rel);
+    if (!r.found) throw this.fail(ins, `RUN --mount source=${m.source}: no such file in the build context`);
+    return ['bind', m.target, 'context', r.rel, m.readOnly, await hashSource(this.context, r.rel, r.found)];
+  }
+
+  /** A RUN --mount as the launcher mounts it; scratch directories it needs are made with `scratch`. */
+  private async mountSpec(ins: Instruction, m: RunMount, scratch: () => Promise<string>): Promise<MountSpec> {
+    if (m.type === 'cache') return cacheMount(this.store, m);
+    if (m.type === 'tmpfs') return { type: 'tmpfs', source: '', target: m.target, readOnly: false, tmpfsFlags: ['exec'], ...(m.size ? { tmpfsSize: m.size } : {}) };
+    const rel0 = path.posix.normalize(m.source || '.').replace(/^\/+/, '').replace(/\/+$/, '');
+    const rel = rel0 === '.' ? '' : rel0;
+    let diffs: string[];
+    let tree: Tree;
+    if (m.from !== undefined) {
+      diffs = await this.diffs((await this.fromState(ins, m.from)).state);
+      tree = layersTree(diffs);
+    } else {
+      diffs = [path.resolve(this.o.contextDir)];
+      tree = this.context;
+    }
+    const r = await resolveInTree(tree, rel);
+    if (!r.found && !(rel === '' && diffs.length === 0)) throw this.fail(ins, `RUN --mount source=${m.source}: no such file in ${m.from ?? 'the build context'}`);
+    if (r.found && !r.found.st.isDirectory()) {
+      if (m.readOnly) return { type: 'bind', source: r.found.abs, target: m.target, readOnly: true };
+      const copy = path.join(await scratch(), path.basename(r.rel));
+      await fsp.copyFile(r.found.abs, copy);
+      return { type: 'bind', source: copy, target: m.target, readOnly: false };
+    }
+    let lower = m.from !== undefined ? await layersWithDir(diffs, r.rel) : [r.found!.abs];
+    if (lower.length === 0) {
+      const empty = await scratch();
+      lower = [empty];
+    }
+    return dirMount(lower, m, scratch);
+  }
+
   private async run(stage: Stage, ins: Instruction): Promise<void> {
-    for (const f of ins.flags.keys()) throw this.fail(ins, `RUN --${f} is not supported`);
+    const flags = this.runFlags(ins);
     const cfg = stage.state.config.config ?? {};
     const shell = cfg.Shell && cfg.Shell.length ? cfg.Shell : ['/bin/sh', '-c'];
-    const argv = ins.json ?? [...shell, ins.args];
+    const { argv, script } = this.runArgv(ins, shell);
     if (argv.length === 0) throw this.fail(ins, 'RUN needs a command');
     const argEnv = this.argEnv(stage).sort();
     const shown = argEnv.filter((kv) => !PREDEFINED_ARGS.includes(kv.split('=')[0]!) || stage.args.has(kv.split('=')[0]!));
     const createdBy = [...(shown.length ? [`|${shown.length}`, ...shown] : []), ...argv].join(' ');
-    await this.cached(stage, ['RUN', argv, argEnv], async () => {
-      const r = await runStep(this.store, stage.state, {
-        argv,
-        argEnv,
-        net: this.o.net,
-        output: this.o.runOutput,
-        clampMtime: this.o.epoch,
-        onContainer: (id) => this.o.log(` ---> Running in ${id}`),
-      });
-      if (r.code !== 0) throw this.fail(ins, `The command '${argv.join(' ')}' returned a non-zero code: ${r.code}`);
-      return this.next(stage.state, cfg, createdBy, r.layer);
+    // what a plain RUN's key has been all along; flags and a script add to it
+    const extra: unknown[] = [];
+    if (flags.net) extra.push(['network', flags.net]);
+    if (script) extra.push(['script', script.content]);
+    for (const m of flags.mounts) extra.push(await this.mountKey(ins, m));
+    await this.cached(stage, ['RUN', argv, argEnv, ...(extra.length ? [extra] : [])], async () => {
+      const scratchDirs: string[] = [];
+      const scratch = async (): Promise<string> => {
+        const d = this.store.tmpPath('run-mount');
+        await fsp.mkdir(d, { mode: 0o755 });
+        scratchDirs.push(d);
+        return d;
+      };
+      try {
+        const mounts: MountSpec[] = [];
+        for (const m of flags.mounts) mounts.push(await this.mountSpec(ins, m, scratch));
+        if (script) {
+          const d = await scratch();
+          await fsp.writeFile(path.join(d, script.name), script.content, { mode: 0o755 });
+          await fsp.chmod(path.join(d, script.name), 0o755);
+          mounts.push({ type: 'bind', source: d, target: '/dev/pipes', readOnly: true });
+        }
+        const tree = mounts.length ? await this.tree(stage.state) : undefined;
+        const r = await runStep(this.store, stage.state, {
+          argv,
+          argEnv,
+          net: flags.net ?? this.o.net,
+          output: this.o.runOutput,
+          clampMtime: this.o.epoch,
+          onContainer: (id) => this.o.log(` ---> Running in ${id}`),
+          mounts,
+          inImage: async (abs) => (await tree!.lookup(abs.replace(/^\/+/, ''))) !== undefined,
+        });
+        if (r.code !== 0) throw this.fail(ins, `The command '${argv.join(' ')}' returned a non-zero code: ${r.code}`);
+        return this.next(stage.state, cfg, createdBy, r.layer);
+      } finally {
+        for (const d of scratchDirs) await fsp.rm(d, { recursive: true, force: true });
+      }
     });
   }
 
@@ -487,7 +654,7 @@ class Builder {
     let stage: Stage | undefined;
     for (const x of todo) {
       this.step++;
-      this.o.log(`Step ${this.step}/${this.totalSteps} : ${x.name}${[...x.flags].map(([k, v]) => ` --${k}=${v}`).join('')} ${x.args}`.trimEnd());
+      this.o.log(`Step ${this.step}/${this.totalSteps} : ${x.name}${x.flagList.map(([k, v]) => ` --${k}=${v}`).join('')} ${x.args}`.trimEnd());
       try {
         if (x.name === 'FROM') {
           stage = await this.from(x);

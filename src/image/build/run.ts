@@ -10,9 +10,11 @@ import { sha256, type Digest } from '../../oci/digest.js';
 import type { ImageConfig } from '../../oci/types.js';
 import { containerPaths } from '../../runtime/container.js';
 import { createContainer, removeContainer, startContainer } from '../../runtime/lifecycle.js';
+import type { MountSpec } from '../../runtime/mounts.js';
 import type { Store } from '../../store/store.js';
 import { createImage, writeLayer, type StoredLayer } from '../create.js';
 import type { BuildState } from './cache.js';
+import { removeStubs } from './mounts.js';
 
 export interface RunStep {
   argv: string[];
@@ -25,6 +27,10 @@ export interface RunStep {
   clampMtime?: number;
   /** Called with the container's short id once it exists. */
   onContainer?: (shortId: string) => void;
+  /** RUN --mount (and a here-document script): mounted for the command, kept out of the layer. */
+  mounts?: MountSpec[];
+  /** Whether the state's filesystem has this absolute path (to tell mount points made for mounts). */
+  inImage?: (abs: string) => Promise<boolean>;
 }
 
 export interface RunResult {
@@ -59,12 +65,14 @@ export async function runStep(store: Store, state: BuildState, step: RunStep): P
       autoRemove: false,
       // RUN steps run as docker's classic builder runs them: default capabilities and seccomp.
       security: { securityOpt: [], capAdd: [], capDrop: [], privileged: false },
+      ...(step.mounts?.length ? { mounts: step.mounts } : {}),
     });
     try {
       step.onContainer?.(rec.id.slice(0, 12));
       const code = await startContainer(store, rec, { stdin: 'ignore', stdout: step.output, stderr: step.output, tty: false });
       if (code !== 0) return { code };
       const upper = containerPaths(store, rec.id).upper;
+      if (step.mounts?.length && step.inImage) await removeStubs(upper, step.mounts.map((m) => m.target), step.inImage);
       if (readdirSync(upper).length === 0) return { code };
       const tar = Readable.from(packEntries(walkDir(upper, { overlayUpper: true }), { clampMtime: step.clampMtime }), { objectMode: false, highWaterMark: 1024 * 1024 });
       return { code, layer: await writeLayer(store, tar) };

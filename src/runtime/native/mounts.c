@@ -7,14 +7,16 @@
  *
  *   TYPE \t SOURCE \t TARGET \t FLAGS \t DATA
  *
- *   TYPE    bind or tmpfs (a volume is a bind of the volume's _data directory)
- *   SOURCE  bind: absolute host path, a directory or a file; tmpfs: "tmpfs"
+ *   TYPE    bind, tmpfs or overlay (a volume is a bind of the volume's _data directory; overlay is
+ *           for bale build's RUN --mount: a stage's layers, or a view whose writes go elsewhere)
+ *   SOURCE  bind: absolute host path, a directory or a file; tmpfs: "tmpfs"; overlay: "overlay"
  *   TARGET  absolute path inside the container
  *   FLAGS   comma-separated, maybe empty: "ro"; "copyup" (bind of a volume: if the volume is empty,
  *           first copy what the container has at TARGET into it, with owners, modes and times, as
  *           docker does on a volume's first use); tmpfs only: "exec", "suid" (lift the default
  *           noexec, nosuid; a tmpfs is always nodev)
- *   DATA    tmpfs: its mount data ("mode=1777,size=1048576"); bind: empty
+ *   DATA    tmpfs: its mount data ("mode=1777,size=1048576"); overlay: its options
+ *           ("lowerdir=A:B[,upperdir=U,workdir=W]", host paths); bind: empty
  *
  * Parents come first (the file is sorted by depth), so a mount inside another one lands in it.
  *
@@ -315,7 +317,8 @@ static unsigned long kept_flags(int fd) {
 
 static int apply_one(int root, const struct stat *root_st, char **f, char *err, size_t errlen) {
   const char *type = f[0], *source = f[1], *target = f[2], *flags = f[3], *data = f[4];
-  int is_tmpfs = !strcmp(type, "tmpfs");
+  int is_overlay = !strcmp(type, "overlay");
+  int is_tmpfs = !strcmp(type, "tmpfs") || is_overlay; /* neither has a host path to bind */
   if (!is_tmpfs && strcmp(type, "bind")) return fail(err, errlen, "mounts file: unknown type %s", type);
   if (target[0] != '/') return fail(err, errlen, "mounts file: target %s is not absolute", target);
   int ro = has_flag(flags, "ro");
@@ -345,12 +348,13 @@ static int apply_one(int root, const struct stat *root_st, char **f, char *err, 
     unsigned long mf = MS_NOSUID | MS_NODEV | MS_NOEXEC | (ro ? MS_RDONLY : 0);
     if (has_flag(flags, "exec")) mf &= ~(unsigned long)MS_NOEXEC;
     if (has_flag(flags, "suid")) mf &= ~(unsigned long)MS_NOSUID;
-    rc = mount("tmpfs", at, "tmpfs", mf, data);
+    if (is_overlay) mf = MS_NODEV | (ro ? MS_RDONLY : 0);
+    rc = mount(type, at, type, mf, data);
   } else {
     rc = mount(source, at, NULL, MS_BIND | MS_REC, NULL);
   }
   close(fd);
-  if (rc != 0) return fail(err, errlen, "mount %s on %s: %s", is_tmpfs ? "tmpfs" : source, target, strerror(errno));
+  if (rc != 0) return fail(err, errlen, "mount %s on %s: %s", is_tmpfs ? type : source, target, strerror(errno));
   if (!is_tmpfs) {
     /*
      * Flags are per mount: remount the new one (reached again, now through it) nodev, as the root
