@@ -36,7 +36,7 @@ test('flags, exec forms and errors naming the line', () => {
     ['FROM tiny\n\nBOGUS x\n', 'Dockerfile:3: unknown instruction: BOGUS'],
     ['# only a comment\n', 'Dockerfile:1: file with no instructions'],
     ['ARG X=1\nRUN true\n', 'Dockerfile:2: the first instruction (after ARGs) must be FROM'],
-    ['FROM tiny\nRUN cat <<EOF\n', 'Dockerfile:2: here-documents (<<EOF) are not supported'],
+    ['FROM tiny\nRUN cat <<EOF\nline\n', 'Dockerfile:2: here-document <<EOF has no closing EOF line'],
   ] as const) {
     try {
       parseDockerfile(text);
@@ -46,6 +46,47 @@ test('flags, exec forms and errors naming the line', () => {
       assert.is((e as Error).message, want);
     }
   }
+});
+
+const heredocs = (text: string) => parseDockerfile(text).instructions.map((i) => ({ line: i.line, name: i.name, args: i.args, heredocs: i.heredocs?.map((h) => ({ ...h })) }));
+
+test('here-documents: bodies in order up to their word, <<- strips tabs, a quoted word turns expansion off', () => {
+  const got = heredocs(
+    'FROM tiny\n' +
+      'RUN <<EOF\necho $A \\\n# not a comment\n\nEOF\n' +
+      'COPY <<-"ONE" <<TWO /dst/\n\tx\n\t\ty\n\tONE\ntwo $B\nTWO\n' +
+      "RUN cat <<'Q' > /f && echo \"<<NOT\" '<<NOT2'\n$Q\nQ\n" +
+      'RUN ["sh", "-c", "cat <<EOF"]\n' +
+      'ADD <<EOF /a\nEOF\n' +
+      'ENV X=1\n',
+  );
+  assert.equal(got, [
+    { line: 1, name: 'FROM', args: 'tiny', heredocs: undefined },
+    // continuation and comment lines inside a body are the body's
+    { line: 2, name: 'RUN', args: '<<EOF', heredocs: [{ name: 'EOF', token: '<<EOF', content: 'echo $A \\\n# not a comment\n\n', expand: true }] },
+    {
+      line: 7,
+      name: 'COPY',
+      args: '<<-"ONE" <<TWO /dst/',
+      heredocs: [
+        { name: 'ONE', token: '<<-"ONE"', content: 'x\ny\n', expand: false },
+        { name: 'TWO', token: '<<TWO', content: 'two $B\n', expand: true },
+      ],
+    },
+    { line: 13, name: 'RUN', args: 'cat <<\'Q\' > /f && echo "<<NOT" \'<<NOT2\'', heredocs: [{ name: 'Q', token: "<<'Q'", content: '$Q\n', expand: false }] },
+    // the exec form has no here-documents
+    { line: 16, name: 'RUN', args: '["sh", "-c", "cat <<EOF"]', heredocs: undefined },
+    { line: 17, name: 'ADD', args: '<<EOF /a', heredocs: [{ name: 'EOF', token: '<<EOF', content: '', expand: true }] },
+    { line: 19, name: 'ENV', args: 'X=1', heredocs: undefined },
+  ]);
+  // only RUN, COPY and ADD read bodies: elsewhere << is text
+  assert.is(heredocs('FROM tiny\nLABEL a=<<EOF\n')[1]!.heredocs, undefined);
+});
+
+test('flags may repeat (RUN --mount): flagList keeps each in order', () => {
+  const ins = parseDockerfile('FROM tiny\nRUN --mount=type=cache,target=/a --network=none --mount=type=tmpfs,target=/b true\n').instructions[1]!;
+  assert.equal(ins.flagList, [['mount', 'type=cache,target=/a'], ['network', 'none'], ['mount', 'type=tmpfs,target=/b']]);
+  assert.is(ins.args, 'true');
 });
 
 test('.dockerignore: globs, ** across directories, a matched directory covers what is below it, last match wins', () => {

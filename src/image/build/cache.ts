@@ -8,7 +8,8 @@
 // same image, id and all.
 //
 // Entries live in <store>/build-cache/<key hex>.json. They name blobs but do not keep them: gc may
-// take a layer no image uses, and an entry whose blobs are gone is a miss.
+// take a layer no image uses, and an entry whose blobs are gone is a miss. RUN --mount=type=cache
+// directories live beside them in build-cache/mounts/ (see mounts.ts); `gc --build-cache` clears both.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from '../../oci/digest.js';
@@ -61,4 +62,25 @@ export async function pruneCache(store: Store): Promise<number> {
     n++;
   }
   return n;
+}
+
+/** Remove every cache entry and every cache mount (`gc --build-cache`). Call with the writer lock held. */
+export async function clearBuildCache(store: Store): Promise<{ entries: number; mounts: number }> {
+  const dir = cacheDir(store);
+  let entries = 0;
+  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+    if (!/^[a-f0-9]{64}\.json$/.test(name)) continue;
+    await fsp.rm(path.join(dir, name), { force: true });
+    entries++;
+  }
+  const mountsDir = path.join(dir, 'mounts');
+  let mounts = 0;
+  for (const name of await fsp.readdir(mountsDir).catch(() => [] as string[])) {
+    // renamed away first, so a half-removed directory is never taken for a cache
+    const doomed = store.tmpPath('cache-mount-rm');
+    await fsp.rename(path.join(mountsDir, name), doomed);
+    await fsp.rm(doomed, { recursive: true, force: true });
+    mounts++;
+  }
+  return { entries, mounts };
 }
