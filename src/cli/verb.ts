@@ -41,7 +41,8 @@ export function parseFlags(args: string[], spec: FlagSpec, verb: string): Parsed
   }
   const parsed = minimist(args, {
     boolean: [...(spec.boolean ?? []), 'help'],
-    string: [...(spec.string ?? []), ...(spec.multi ?? [])],
+    // '_': positionals stay as typed (an id such as 279301357e69 is not a number)
+    string: [...(spec.string ?? []), ...(spec.multi ?? []), '_'],
     alias: { h: 'help', ...(spec.alias ?? {}) },
     default: spec.default ?? {},
     stopEarly: false,

@@ -29,6 +29,10 @@ test('aliases, repeated flags, last value wins, --no- flags', () => {
   assert.equal(parseFlags([], { multi: ['change'] }, 'x')['change'], []);
 });
 
+test('positionals stay as typed: a short id that reads as a number is still that id', () => {
+  assert.equal(parseFlags(['279301357e69', '0123', '5'], {}, 'rmi')._, ['279301357e69', '0123', '5']);
+});
+
 test("run's command keeps its own flags", () => {
   const spec = { boolean: ['rm'], string: ['name'], multi: ['env'], alias: { e: 'env' } };
   const p = parseFlagsUntilCommand(['--rm', '-e', 'A=1', '--name', 'n', 'busybox', 'sh', '-c', 'echo --rm'], spec, 'run');
