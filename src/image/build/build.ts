@@ -30,6 +30,8 @@ export interface BuildOptions {
   tags: string[];
   /** --build-arg values (already resolved from the host environment where only K was given). */
   buildArgs: Map<string, string>;
+  /** --label K=V: a LABEL step after the last instruction, keys sorted (docker's classic builder). */
+  labels?: string[];
   target?: string;
   noCache: boolean;
   net: 'none' | 'host';
@@ -650,6 +652,11 @@ class Builder {
       end = nextFrom < 0 ? body.length : nextFrom;
     }
     const todo = body.slice(0, end);
+    if (this.o.labels?.length) {
+      const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+      const kv = [...this.o.labels].map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      todo.push(parseInstruction(`LABEL ${kv.map(([k, v]) => `${q(k)}=${q(v)}`).join(' ')}`, todo[todo.length - 1]!.line, this.file));
+    }
     this.totalSteps = todo.length;
     let stage: Stage | undefined;
     for (const x of todo) {

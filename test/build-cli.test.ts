@@ -1,0 +1,66 @@
+// docker build's command line where bale build follows it: `-` reads a Dockerfile (no context) or a
+// context tar from stdin, --iidfile, --label (a LABEL step after the last instruction, as the classic
+// builder adds it), --progress.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Store } from '../src/store/store.js';
+import { bale, baleOk, tmpDir } from './helpers.js';
+import { PEERS } from './listing.js';
+
+async function withTiny(fn: (root: string, dir: string) => Promise<void>): Promise<void> {
+  const t = tmpDir('bale-build-cli-');
+  try {
+    const root = path.join(t.dir, 'store');
+    await baleOk(root, ['load', '-q', '-i', path.join(PEERS, 'docker-tiny.tar')]);
+    await fn(root, t.dir);
+  } finally {
+    t.cleanup();
+  }
+}
+
+test('build -: a Dockerfile on stdin builds with an empty context; a gzip tar on stdin is the context', async () => {
+  await withTiny(async (root, dir) => {
+    const id = (await baleOk(root, ['build', '-q', '-t', 's', '-'], { input: 'FROM tiny\nRUN echo hi > /hi\n' })).trim();
+    assert.match(id, /^sha256:[a-f0-9]{64}$/);
+    assert.is(await baleOk(root, ['run', '--rm', 's', 'cat', '/hi']), 'hi\n');
+    const r = await bale(root, ['build', '-'], { input: 'FROM tiny\nCOPY a.txt /\n' });
+    assert.is(r.code, 1);
+    assert.match(r.stderr, /^bale: Dockerfile:2: COPY a.txt: no such file in the build context/);
+
+    const ctx = path.join(dir, 'ctx');
+    mkdirSync(ctx);
+    writeFileSync(path.join(ctx, 'a.txt'), 'from the tar\n');
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM tiny\nCOPY a.txt /a.txt\n');
+    const tgz = spawnSync('tar', ['-C', ctx, '-czf', '-', '.']).stdout;
+    await baleOk(root, ['build', '-q', '-t', 'fromtar', '-'], { input: tgz });
+    assert.is(await baleOk(root, ['run', '--rm', 'fromtar', 'cat', '/a.txt']), 'from the tar\n');
+    assert.equal(readdirSync(path.join(root, 'tmp')), [], 'the unpacked context is gone');
+  });
+});
+
+test('--iidfile, --label, --progress', async () => {
+  await withTiny(async (root, dir) => {
+    const ctx = path.join(dir, 'ctx');
+    mkdirSync(ctx);
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM tiny\nLABEL z=last\n');
+    const iid = path.join(dir, 'iid');
+    const out = await baleOk(root, ['build', '--progress', 'quiet', '--iidfile', iid, '--label', 'b=x y', '--label', "a=it's $HOME", '-t', 'l', ctx]);
+    assert.is(readFileSync(iid, 'utf8'), out.trim(), 'the id, without a newline');
+    const store = await Store.open(root);
+    const c = await store.config(await store.resolve('l'));
+    assert.equal(c.config?.Labels, { 'bale.fixture': 'tiny', 'org.opencontainers.image.title': 'tiny', z: 'last', a: "it's $HOME", b: 'x y' });
+    const last = c.history![c.history!.length - 1]!;
+    assert.is(last.created_by, "/bin/sh -c #(nop)  LABEL a=it's $HOME b=x y");
+    assert.is(last.empty_layer, true);
+    const plain = await baleOk(root, ['build', '--progress', 'plain', '--label', 'a=1', ctx]);
+    assert.match(plain, /Step 3\/3 : LABEL 'a'='1'\n/);
+    const bad = await bale(root, ['build', '--progress', 'fancy', ctx]);
+    assert.is(bad.code, 2, 'a usage error, as every bad flag value');
+    assert.is(bad.stderr, 'bale: bale build: --progress takes auto, plain, tty or quiet, not "fancy"\n');
+  });
+});
+
+test.run();
