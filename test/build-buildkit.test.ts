@@ -171,11 +171,11 @@ RUN --mount=type=bind,from=stage,source=/out,target=/mnt/stage ls /mnt/stage > /
   });
 });
 
-test('RUN --mount=type=tmpfs and --network: an empty tmpfs not in the layer; none has only lo', async () => {
+test('RUN --mount=type=tmpfs and --network: an empty tmpfs (a relative target is in WORKDIR) not in the layer, nor /srv copied up for its mount point; none has only lo', async () => {
   await withTiny(async (root, dir) => {
     const ctx = context(dir, {
       Dockerfile: `FROM tiny
-RUN --mount=type=tmpfs,target=/scratch,size=1048576 echo x > /scratch/y && grep ' /scratch tmpfs ' /proc/mounts | grep -c size=1024k > /t.txt
+RUN --mount=type=tmpfs,target=scratch,size=1048576 echo x > /srv/scratch/y && grep ' /srv/scratch tmpfs ' /proc/mounts | grep -c size=1024k > /t.txt
 RUN --network=none ls /sys/class/net > /none.txt
 RUN --network=host ls /sys/class/net > /host.txt
 `,

@@ -1,12 +1,13 @@
 // docker build's command line where bale build follows it: `-` reads a Dockerfile (no context) or a
 // context tar from stdin, --iidfile, --label (a LABEL step after the last instruction, as the classic
-// builder adds it), --progress.
+// builder adds them: one step per label, keys sorted), --progress.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Store } from '../src/store/store.js';
+import { withDockerd } from './dockerd.js';
 import { bale, baleOk, tmpDir } from './helpers.js';
 import { PEERS } from './listing.js';
 
@@ -52,14 +53,32 @@ test('--iidfile, --label, --progress', async () => {
     const store = await Store.open(root);
     const c = await store.config(await store.resolve('l'));
     assert.equal(c.config?.Labels, { 'bale.fixture': 'tiny', 'org.opencontainers.image.title': 'tiny', z: 'last', a: "it's $HOME", b: 'x y' });
-    const last = c.history![c.history!.length - 1]!;
-    assert.is(last.created_by, "/bin/sh -c #(nop)  LABEL a=it's $HOME b=x y");
-    assert.is(last.empty_layer, true);
+    const last = c.history!.slice(-3);
+    assert.equal(last.map((h) => h.created_by), ['/bin/sh -c #(nop)  LABEL z=last', "/bin/sh -c #(nop)  LABEL a=it's $HOME", '/bin/sh -c #(nop)  LABEL b=x y']);
+    assert.ok(last.every((h) => h.empty_layer));
     const plain = await baleOk(root, ['build', '--progress', 'plain', '--label', 'a=1', ctx]);
     assert.match(plain, /Step 3\/3 : LABEL 'a'='1'\n/);
     const bad = await bale(root, ['build', '--progress', 'fancy', ctx]);
     assert.is(bad.code, 2, 'a usage error, as every bad flag value');
     assert.is(bad.stderr, 'bale: bale build: --progress takes auto, plain, tty or quiet, not "fancy"\n');
+  });
+});
+
+test("--label: the same closing LABEL step as docker 20.10's classic builder (labels, history line, -: Dockerfile on stdin)", async () => {
+  await withTiny(async (root) => {
+    const dockerfile = 'FROM tiny\nLABEL z=last\n';
+    const labels = ['--label', 'b=x y', '--label', 'a=1'];
+    const mine = (await baleOk(root, ['build', '-q', ...labels, '-'], { input: dockerfile })).trim();
+    const store = await Store.open(root);
+    const c = await store.config(await store.resolve(mine));
+    await withDockerd(async (d) => {
+      await d.dockerOk(['load', '-q', '-i', path.join(PEERS, 'docker-tiny.tar')]);
+      const theirs = (await d.dockerOk(['build', '-q', ...labels, '-'], { input: dockerfile })).trim();
+      const want = JSON.parse(await d.dockerOk(['image', 'inspect', '-f', '{{json .Config.Labels}}', theirs]));
+      assert.equal(c.config?.Labels, want);
+      const hist = (await d.dockerOk(['history', '--no-trunc', '--format', '{{.CreatedBy}}', theirs])).trim().split('\n');
+      assert.equal(c.history!.map((h) => h.created_by ?? '').reverse().slice(0, 3), hist.slice(0, 3));
+    });
   });
 });
 

@@ -30,7 +30,7 @@ export interface BuildOptions {
   tags: string[];
   /** --build-arg values (already resolved from the host environment where only K was given). */
   buildArgs: Map<string, string>;
-  /** --label K=V: a LABEL step after the last instruction, keys sorted (docker's classic builder). */
+  /** --label K=V: LABEL steps after the last instruction, one per label, keys sorted (docker's classic builder). */
   labels?: string[];
   target?: string;
   noCache: boolean;
@@ -493,13 +493,13 @@ class Builder {
   }
 
   /** RUN's --mount and --network flags. */
-  private runFlags(ins: Instruction): { mounts: RunMount[]; net?: 'none' | 'host' } {
+  private runFlags(ins: Instruction, workdir: string): { mounts: RunMount[]; net?: 'none' | 'host' } {
     const mounts: RunMount[] = [];
     let net: 'none' | 'host' | undefined;
     for (const [f, v] of ins.flagList) {
       if (f === 'mount') {
         try {
-          mounts.push(parseRunMount(v));
+          mounts.push(parseRunMount(v, workdir));
         } catch (e) {
           throw this.fail(ins, `RUN --mount=${v}: ${(e as Error).message}`);
         }
@@ -560,8 +560,8 @@ class Builder {
   }
 
   private async run(stage: Stage, ins: Instruction): Promise<void> {
-    const flags = this.runFlags(ins);
     const cfg = stage.state.config.config ?? {};
+    const flags = this.runFlags(ins, cfg.WorkingDir || '/');
     const shell = cfg.Shell && cfg.Shell.length ? cfg.Shell : ['/bin/sh', '-c'];
     const { argv, script } = this.runArgv(ins, shell);
     if (argv.length === 0) throw this.fail(ins, 'RUN needs a command');
@@ -599,7 +599,10 @@ class Builder {
           clampMtime: this.o.epoch,
           onContainer: (id) => this.o.log(` ---> Running in ${id}`),
           mounts,
-          inImage: async (abs) => (await tree!.lookup(abs.replace(/^\/+/, ''))) !== undefined,
+          inImage: async (abs) => {
+            const f = await tree!.lookup(abs.replace(/^\/+/, ''));
+            return f && { mode: Number(f.st.mode), uid: Number(f.st.uid), gid: Number(f.st.gid) };
+          },
         });
         if (r.code !== 0) throw this.fail(ins, `The command '${argv.join(' ')}' returned a non-zero code: ${r.code}`);
         return this.next(stage.state, cfg, createdBy, r.layer);
@@ -655,7 +658,8 @@ class Builder {
     if (this.o.labels?.length) {
       const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
       const kv = [...this.o.labels].map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      todo.push(parseInstruction(`LABEL ${kv.map(([k, v]) => `${q(k)}=${q(v)}`).join(' ')}`, todo[todo.length - 1]!.line, this.file));
+      // one step per label, keys sorted, as docker 20.10's classic builder adds them
+      for (const [k, v] of kv) todo.push(parseInstruction(`LABEL ${q(k)}=${q(v)}`, todo[todo.length - 1]!.line, this.file));
     }
     this.totalSteps = todo.length;
     let stage: Stage | undefined;

@@ -49,8 +49,8 @@ function num(v: string | undefined, key: string, base: number): number {
   return parseInt(v, base);
 }
 
-/** One `--mount=` value (comma-separated key=value fields). Errors are plain: the caller names the line. */
-export function parseRunMount(spec: string): RunMount {
+/** One `--mount=` value (comma-separated key=value fields); a relative target is in `workdir`. Errors are plain: the caller names the line. */
+export function parseRunMount(spec: string, workdir = '/'): RunMount {
   let type = 'bind';
   const fields = new Map<string, string | undefined>();
   for (const f of spec.split(',')) {
@@ -81,7 +81,7 @@ export function parseRunMount(spec: string): RunMount {
     }
   }
   if (!m.target) throw new Error('a mount needs target=');
-  m.target = path.posix.normalize(m.target.startsWith('/') ? m.target : `/${m.target}`).replace(/(.)\/+$/, '$1');
+  m.target = path.posix.normalize(m.target.startsWith('/') ? m.target : path.posix.join('/', workdir, m.target)).replace(/(.)\/+$/, '$1');
   if (m.target === '/') throw new Error('target=/ cannot be mounted over');
   if (/[\t\n\r:,]/.test(m.target)) throw new Error(`target=${m.target}: tabs, newlines, ':' and ',' are not allowed`);
   if (m.type === 'cache' && (m.from !== undefined || m.source)) throw new Error('type=cache with from= or source= (seeding a cache) is not supported');
@@ -131,19 +131,32 @@ export async function layersWithDir(diffsTopFirst: string[], rel: string): Promi
   return out;
 }
 
+/** What the image has at a path (for removeStubs): its mode and owner, or undefined. */
+export type InImage = (abs: string) => Promise<{ mode: number; uid: number; gid: number } | undefined>;
+
 /**
  * Remove from a RUN container's read-write layer what the launcher made only to mount on: for each
- * target the image did not have, the empty directory (or empty file) and its parents that are empty
- * and were not in the image either.
+ * target the image did not have, the empty directory (or empty file), and its parents that are empty
+ * and were not in the image either. A parent the image has, copied up only because a mount point was
+ * made in it, goes too when it is empty and its mode and owner are the image's (nothing but its time
+ * changed).
  */
-export async function removeStubs(upper: string, targets: string[], inImage: (abs: string) => Promise<boolean>): Promise<void> {
+export async function removeStubs(upper: string, targets: string[], inImage: InImage): Promise<void> {
   for (const t of [...targets].sort((a, b) => b.length - a.length)) {
     for (let p = t; p !== '/'; p = path.posix.dirname(p)) {
-      if (await inImage(p)) break;
       const abs = path.join(upper, p);
       const st = await fsp.lstat(abs).catch(() => undefined);
-      if (!st) continue;
-      if (st.isDirectory()) {
+      const was = await inImage(p);
+      if (!st) {
+        if (was) break;
+        continue;
+      }
+      if (was) {
+        const same = st.isDirectory() && (st.mode & 0o7777) === (was.mode & 0o7777) && st.uid === was.uid && st.gid === was.gid;
+        const opaque = await getAttribute(abs, 'trusted.overlay.opaque').catch(() => undefined);
+        if (!same || opaque || (await fsp.readdir(abs)).length) break;
+        await fsp.rmdir(abs);
+      } else if (st.isDirectory()) {
         if ((await fsp.readdir(abs)).length) break;
         await fsp.rmdir(abs);
       } else if (st.isFile() && st.size === 0) await fsp.rm(abs);

@@ -14,7 +14,7 @@ import type { MountSpec } from '../../runtime/mounts.js';
 import type { Store } from '../../store/store.js';
 import { createImage, writeLayer, type StoredLayer } from '../create.js';
 import type { BuildState } from './cache.js';
-import { removeStubs } from './mounts.js';
+import { removeStubs, type InImage } from './mounts.js';
 
 export interface RunStep {
   argv: string[];
@@ -29,8 +29,8 @@ export interface RunStep {
   onContainer?: (shortId: string) => void;
   /** RUN --mount (and a here-document script): mounted for the command, kept out of the layer. */
   mounts?: MountSpec[];
-  /** Whether the state's filesystem has this absolute path (to tell mount points made for mounts). */
-  inImage?: (abs: string) => Promise<boolean>;
+  /** What the state's filesystem has at an absolute path (to tell mount points made for mounts). */
+  inImage?: InImage;
 }
 
 export interface RunResult {
