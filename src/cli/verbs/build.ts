@@ -25,7 +25,9 @@ excludes). One layer per step that changes files; a cache in the store skips the
 steps whose inputs (the image so far, the instruction, the files copied) did not
 change. With SOURCE_DATE_EPOCH set, every timestamp is that time, so two builds of
 the same inputs give the same image id. Needs root (RUN). CONTEXT - reads stdin: a
-Dockerfile (no context), or a tar of the context (plain, gzip or zstd).
+Dockerfile (no context), or a tar of the context (plain, gzip or zstd). As BuildKit:
+here-documents in RUN, COPY and ADD (<<EOF), RUN --mount=type=bind|cache|tmpfs (cache
+directories stay in the store until gc --build-cache) and RUN --network=none|host.
 
 Options:
   -f, --file FILE        The Dockerfile (default CONTEXT/Dockerfile; - reads stdin)
