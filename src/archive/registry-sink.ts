@@ -3,14 +3,16 @@
 // store saw holding it, else an upload in chunks (POST, PATCH…, PUT ?digest=) that resumes from the
 // registry's own count after a dropped connection. Blobs go in parallel; the manifest goes last,
 // byte for byte as stored (so it keeps its digest), and the digest the registry answers with must
-// be that one. It is the commit point: nothing is recorded locally before it succeeded.
+// be that one (an image kept with its multi-platform index: every platform's manifest by digest,
+// then the index). It is the commit point: nothing is recorded locally before it succeeded.
 import { createReadStream } from 'node:fs';
 import pLimit from 'p-limit';
-import { hexOf, sha256, type Digest } from '../oci/digest.js';
+import { hexOf, sha256 } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { RemoteReference } from '../oci/reference.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { recordRepoBlobs, reposWithBlob } from '../store/remotes.js';
+import { wholeIndex } from '../store/whole-index.js';
 import { BaleError } from '../util/errors.js';
 import { discard, registryError, type RegistryClient, type Response } from './registry-http.js';
 
@@ -26,32 +28,52 @@ function chunkSize(o: PushOptions): number {
   return o.chunkBytes ?? (env > 0 ? env : 16 * 1024 * 1024);
 }
 
-/** Push one stored image to `ref`; returns the manifest digest the registry recorded. */
-export async function pushImage(store: Store, rec: ImageRecord, client: RegistryClient, ref: RemoteReference, opts: PushOptions = {}): Promise<Digest> {
+/**
+ * Push one stored image to `ref`; returns the digest the registry recorded under it. An image that
+ * came with a multi-platform index (load or pull --all-platforms, store/whole-index.ts) goes whole:
+ * every platform's blobs, each platform's manifest by digest, then the index under the tag.
+ */
+export async function pushImage(store: Store, rec: ImageRecord, client: RegistryClient, ref: RemoteReference, opts: PushOptions = {}): Promise<Descriptor> {
   const repo = ref.repository;
   const scope = `repository:${repo}:pull,push`;
-  const manifest = await store.readBlob(rec.manifest.digest);
-  if (sha256(manifest) !== rec.manifest.digest) throw new BaleError(`manifest ${rec.manifest.digest} in the store is damaged (run bale fsck)`);
-  const blobs: Descriptor[] = [rec.config, ...rec.layers].filter((d, i, all) => all.findIndex((x) => x.digest === d.digest) === i);
+  const whole = await wholeIndex(store, rec);
+  const sendIndex = whole && (!ref.digest || ref.digest === whole.descriptor.digest);
+  const images = sendIndex ? whole.images : [rec];
+  const blobs: Descriptor[] = images.flatMap((r) => [r.config, ...r.layers]).filter((d, i, all) => all.findIndex((x) => x.digest === d.digest) === i);
   const limit = pLimit(opts.parallel ?? 3);
   const results = await Promise.allSettled(blobs.map((d) => limit(() => pushBlob(store, client, ref, scope, d, opts))));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 
-  const target = ref.digest ?? ref.tag ?? 'latest';
-  const what = `${client.host}/${repo}: manifest`;
+  if (sendIndex) {
+    for (const r of images) await putManifest(client, repo, scope, r.manifest, await storedBlob(store, r.manifest, 'manifest'), r.manifest.digest);
+    await putManifest(client, repo, scope, whole.descriptor, whole.bytes, ref.digest ?? ref.tag ?? 'latest');
+  } else {
+    await putManifest(client, repo, scope, rec.manifest, await storedBlob(store, rec.manifest, 'manifest'), ref.digest ?? ref.tag ?? 'latest');
+  }
+  await recordRepoBlobs(store, ref.registry, repo, blobs.map((b) => b.digest));
+  return sendIndex ? whole.descriptor : rec.manifest;
+}
+
+async function storedBlob(store: Store, d: Descriptor, what: string): Promise<Buffer> {
+  const bytes = await store.readBlob(d.digest);
+  if (sha256(bytes) !== d.digest) throw new BaleError(`${what} ${d.digest} in the store is damaged (run bale fsck)`);
+  return bytes;
+}
+
+/** PUT a manifest (or index) byte for byte under `target` (a tag or its digest); the registry must record that digest. */
+async function putManifest(client: RegistryClient, repo: string, scope: string, d: Descriptor, bytes: Buffer, target: string): Promise<void> {
+  const what = `${client.host}/${repo}: manifest ${d.digest}`;
   const res = await client.request('PUT', `/v2/${repo}/manifests/${target}`, scope, {
-    headers: { 'Content-Type': rec.manifest.mediaType, 'Content-Length': String(manifest.length) },
-    body: manifest,
+    headers: { 'Content-Type': d.mediaType, 'Content-Length': String(bytes.length) },
+    body: bytes,
   });
   if (res.status !== 201 && res.status !== 200) throw await registryError(res, what);
   discard(res);
   const said = res.headers['docker-content-digest'];
-  if (typeof said === 'string' && said !== rec.manifest.digest) {
-    throw new BaleError(`${what}: the registry recorded ${said}, not ${rec.manifest.digest} (refusing: it changed the manifest)`);
+  if (typeof said === 'string' && said !== d.digest) {
+    throw new BaleError(`${what}: the registry recorded ${said}, not ${d.digest} (refusing: it changed the manifest)`);
   }
-  await recordRepoBlobs(store, ref.registry, repo, blobs.map((b) => b.digest));
-  return rec.manifest.digest;
 }
 
 async function pushBlob(store: Store, client: RegistryClient, ref: RemoteReference, scope: string, d: Descriptor, opts: PushOptions): Promise<void> {

@@ -26,6 +26,8 @@ export interface PullOptions {
   allPlatforms?: boolean;
   /** One line per event (`abcdef012345: Pull complete`). */
   onEvent?: (line: string) => void;
+  /** Told the digest of what the reference names (the index, for a multi-platform image). */
+  onTop?: (d: Digest) => void;
   /** How many blobs to fetch at once. */
   parallel?: number;
 }
@@ -80,6 +82,7 @@ export async function scanRegistry(client: RegistryClient, ref: RemoteReference,
   try {
     const top = await fetchManifest(client, repo, ref.digest ?? ref.tag ?? 'latest');
     await keepBytes(top.digest, top.bytes);
+    opts.onTop?.(top.digest);
     const manifests: Buffer[] = [];
     if (isIndexType(top.mediaType)) {
       const index = JSON.parse(top.bytes.toString('utf8')) as Index;
