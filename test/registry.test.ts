@@ -13,6 +13,7 @@ import path from 'node:path';
 import { sha256 } from '../src/oci/digest.js';
 import { bale, baleOk, have, SHARED, storeListing, tmpDir } from './helpers.js';
 import { startRegistry, type Registry } from './registry.js';
+import { discard, RegistryClient } from '../src/archive/registry-http.js';
 
 for (const tool of ['docker-registry', 'htpasswd', 'openssl', 'skopeo', 'podman']) if (!have(tool)) throw new Error(`${tool} is needed for these tests (.ci/run installs it)`);
 
@@ -118,6 +119,21 @@ test('bearer tokens: the registry sends clients to a token server; bale asks it 
     const s2 = path.join(scratch.dir, 'token', 'store2');
     await baleOk(s2, ['pull', '-q', ...tls, `${reg.host}/team/app:1`], { env: c.env });
     assert.match(await baleOk(s2, ['images', '-q', '--no-trunc'], { env: c.env }), c.id);
+
+    // Blob bodies come over the 1 MiB-read path (TLS here, with the token earned for the scope);
+    // without that token its 401 gives undefined, and request() answers the challenge instead.
+    const layer = (JSON.parse(readFileSync(path.join(c.root, 'blobs', 'sha256', c.manifest.slice(7)), 'utf8')) as { layers: { digest: string; size: number }[] }).layers.sort((a, b) => b.size - a.size)[0]!;
+    const client = new RegistryClient(reg.host, { ca: readFileSync(reg.ca!), credentials: { username: 'alice', password: USERS.alice } });
+    const blobUrl = `/v2/team/app/blobs/${layer.digest}`;
+    const scope = 'repository:team/app:pull';
+    assert.is(await client.getLarge(blobUrl, scope), undefined, 'a 401 is left to request()');
+    discard(await client.request('GET', `/v2/team/app/manifests/1`, scope));
+    const res = await client.getLarge(blobUrl, scope);
+    assert.ok(res, 'a plain 200 is read by getLarge');
+    assert.is(res!.headers['content-length'], String(layer.size));
+    const body = Buffer.concat(await res!.body.toArray());
+    assert.is(body.length, layer.size);
+    assert.is(sha256(body), layer.digest);
   } finally {
     await reg.stop();
   }

@@ -168,7 +168,7 @@ async function uploadChunks(
     try {
       res = await client.request('PATCH', location, scope, {
         headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${end}`, 'Content-Length': String(end - offset + 1) },
-        body: () => createReadStream(file, { start: offset, end }),
+        body: () => createReadStream(file, { start: offset, end, highWaterMark: 1024 * 1024 }),
       });
     } catch (e) {
       err = e;

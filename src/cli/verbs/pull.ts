@@ -58,7 +58,7 @@ export async function run(args: string[]): Promise<number> {
       {
         scan: (o) => scanRegistry(client, ref, { ...platform, allPlatforms, have: (d) => store.hasBlob(d), onEvent: say, onTop: (d) => (top = d) }, o),
       },
-      { label: formatRemote(ref), platform, allPlatforms, onProgress: (n) => progress.update(`Pulling ${formatRemote(ref)}: ${humanSize(n)}`) },
+      { label: formatRemote(ref), platform, allPlatforms, onProgress: (n) => progress.update(() => `Pulling ${formatRemote(ref)}: ${humanSize(n)}`) },
     );
   } finally {
     progress.done();
