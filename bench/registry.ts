@@ -96,6 +96,7 @@ export async function main(argv: string[]): Promise<number> {
     return r;
   };
   const drop = async (r: Registry) => {
+    registries.splice(registries.indexOf(r), 1);
     await r.stop();
     rmSync(r.dir, { recursive: true, force: true });
   };
