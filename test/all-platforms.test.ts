@@ -1,5 +1,7 @@
 // load --all-platforms keeps a multi-platform image whole, and save writes the same index back: the
 // archive round-trips with the index digest it came with, and skopeo reads every platform of it.
+// push sends such an image whole to a registry (docker-registry on 127.0.0.1), and pull
+// --all-platforms brings it back whole: the index digest survives every hop.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -7,26 +9,39 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { sha256, type Digest } from '../src/oci/digest.js';
 import type { Index } from '../src/oci/types.js';
-import { baleOk, tmpDir } from './helpers.js';
+import { bale, baleOk, tmpDir } from './helpers.js';
+import { startRegistry } from './registry.js';
 import { buildImage } from './images.js';
 import { multiPlatform, ociImage, writeArchive } from './archives.js';
 import { readTar } from './save-helpers.js';
 
+/** A two-platform archive (arm64 listed first) tagged multi:1. */
+async function twoPlatforms(file: string) {
+  const amd = await buildImage({ layers: [[{ name: 'amd/' }, { name: 'amd/f', content: 'amd64\n' }]], config: { Cmd: ['amd'] } });
+  const arm = await buildImage({ layers: [[{ name: 'arm/' }, { name: 'arm/f', content: 'arm64\n' }]], config: { Cmd: ['arm'] } });
+  const files = multiPlatform(
+    [
+      { platform: { os: 'linux', architecture: 'arm64' }, image: ociImage(arm, []) },
+      { platform: { os: 'linux', architecture: 'amd64' }, image: ociImage(amd, []) },
+    ],
+    'multi:1',
+  );
+  await writeArchive(file, files);
+  const indexDigest = (JSON.parse(files.find((f) => f.name === 'index.json')!.data!.toString()) as Index).manifests[0]!.digest;
+  return { amd, arm, indexDigest };
+}
+
+function peer(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
 test('a two-platform archive loads whole and saves back with the same index digest', async () => {
   const t = tmpDir('bale-allplat-');
   try {
-    const amd = await buildImage({ layers: [[{ name: 'amd/' }, { name: 'amd/f', content: 'amd64\n' }]], config: { Cmd: ['amd'] } });
-    const arm = await buildImage({ layers: [[{ name: 'arm/' }, { name: 'arm/f', content: 'arm64\n' }]], config: { Cmd: ['arm'] } });
-    const files = multiPlatform(
-      [
-        { platform: { os: 'linux', architecture: 'arm64' }, image: ociImage(arm, []) },
-        { platform: { os: 'linux', architecture: 'amd64' }, image: ociImage(amd, []) },
-      ],
-      'multi:1',
-    );
-    const indexDigest = (JSON.parse(files.find((f) => f.name === 'index.json')!.data!.toString()) as Index).manifests[0]!.digest;
     const src = path.join(t.dir, 'multi.tar');
-    await writeArchive(src, files);
+    const { amd, arm, indexDigest } = await twoPlatforms(src);
 
     const root = path.join(t.dir, 'store');
     await baleOk(root, ['load', '-q', '--all-platforms', '--platform', 'linux/amd64', '-i', src]);
@@ -52,6 +67,65 @@ test('a two-platform archive loads whole and saves back with the same index dige
     await baleOk(root2, ['save', '--format', 'oci', '-o', path.join(t.dir, 'again.tar'), 'multi:1']);
     assert.ok(readFileSync(path.join(t.dir, 'again.tar')).equals(readFileSync(out)), 'byte-identical round trip');
   } finally {
+    t.cleanup();
+  }
+});
+
+test('push sends a multi-platform image whole; skopeo and pull --all-platforms get the same index back; --platform picks one', async () => {
+  const t = tmpDir('bale-allplat-reg-');
+  const reg = await startRegistry(path.join(t.dir, 'reg'), { tls: false });
+  try {
+    const src = path.join(t.dir, 'multi.tar');
+    const { amd, arm, indexDigest } = await twoPlatforms(src);
+    const root = path.join(t.dir, 'store');
+    await baleOk(root, ['load', '-q', '--all-platforms', '-i', src]);
+    const ref = `${reg.host}/team/multi:1`;
+    const out = await baleOk(root, ['push', '--insecure', 'multi:1', ref]);
+    assert.match(out, `1: digest: ${indexDigest} size: `);
+    assert.is((out.match(/: Pushed$/gm) ?? []).length, 4, `both platforms' configs and layers: ${out}`);
+
+    // What the registry serves under the tag is the index, byte for byte; every platform resolves.
+    const raw = peer('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${ref}`]);
+    assert.is(sha256(Buffer.from(raw)), indexDigest as Digest);
+    const copied = path.join(t.dir, 'skopeo-oci');
+    peer('skopeo', ['copy', '-q', '--all', '--preserve-digests', '--dest-oci-accept-uncompressed-layers', '--src-tls-verify=false', `docker://${ref}`, `oci:${copied}:multi`]);
+    const layout = JSON.parse(readFileSync(path.join(copied, 'index.json'), 'utf8')) as Index;
+    assert.is(layout.manifests[0]!.digest, indexDigest, 'skopeo copy --all keeps the index digest');
+    for (const arch of ['amd64', 'arm64']) {
+      const cfg = peer('skopeo', ['inspect', '--tls-verify=false', '--override-arch', arch, '--config', '--raw', `docker://${ref}`]);
+      assert.is(sha256(Buffer.from(cfg)), (arch === 'amd64' ? amd : arm).configDigest, `${arch} config`);
+    }
+
+    // pull --all-platforms into an empty store: both images, the index kept (save writes it again).
+    const root2 = path.join(t.dir, 'store2');
+    const pulled = await baleOk(root2, ['pull', '--insecure', '--all-platforms', '--platform', 'linux/arm64', ref]);
+    assert.match(pulled, `Digest: ${indexDigest}`);
+    for (const img of [amd, arm]) assert.is(JSON.parse(await baleOk(root2, ['inspect', img.configDigest]))[0].Id, img.configDigest, 'every platform pulled');
+    assert.is(JSON.parse(await baleOk(root2, ['inspect', ref]))[0].Id, arm.configDigest, 'the tag goes to --platform');
+    const saved = path.join(t.dir, 'saved.tar');
+    await baleOk(root2, ['save', '--format', 'oci', '-o', saved, ref]);
+    const entries = await readTar(saved);
+    assert.is((JSON.parse(entries.find((e) => e.name === 'index.json')!.body.toString()) as Index).manifests[0]!.digest, indexDigest);
+    // ... and pushes it on whole, to another repository (blobs mounted, the index digest kept).
+    const again = await baleOk(root2, ['push', '--insecure', ref, `${reg.host}/other/multi:2`]);
+    assert.match(again, `2: digest: ${indexDigest}`);
+
+    // Without --all-platforms: one platform, the host's by default, --platform's if given; no index kept.
+    const one = path.join(t.dir, 'store3');
+    const [host, other] = process.arch === 'arm64' ? [arm, amd] : [amd, arm];
+    const otherPlatform = process.arch === 'arm64' ? 'linux/amd64' : 'linux/arm64';
+    await baleOk(one, ['pull', '-q', '--insecure', ref]);
+    assert.is(JSON.parse(await baleOk(one, ['inspect', ref]))[0].Id, host.configDigest, 'the host platform');
+    assert.is((await bale(one, ['inspect', other.configDigest])).code, 1, 'the other platform is not pulled');
+    await baleOk(one, ['pull', '-q', '--insecure', '--platform', otherPlatform, ref]);
+    assert.is(JSON.parse(await baleOk(one, ['inspect', ref]))[0].Id, other.configDigest, `--platform ${otherPlatform}`);
+    const single = await baleOk(one, ['push', '--insecure', ref, `${reg.host}/single/multi:1`]);
+    assert.not.match(single, indexDigest, 'an image without its index is pushed alone');
+    const none = await bale(one, ['pull', '--insecure', '--platform', 'linux/s390x', ref]);
+    assert.is(none.code, 1);
+    assert.match(none.stderr, /no image for linux\/s390x/);
+  } finally {
+    await reg.stop();
     t.cleanup();
   }
 });

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { sha256 } from '../src/oci/digest.js';
 import { bale, baleOk, have, SHARED, storeListing, tmpDir } from './helpers.js';
 import { startRegistry, type Registry } from './registry.js';
+import { discard, RegistryClient } from '../src/archive/registry-http.js';
 
 for (const tool of ['docker-registry', 'htpasswd', 'openssl', 'skopeo', 'podman']) if (!have(tool)) throw new Error(`${tool} is needed for these tests (.ci/run installs it)`);
 
@@ -118,17 +119,35 @@ test('bearer tokens: the registry sends clients to a token server; bale asks it 
     const s2 = path.join(scratch.dir, 'token', 'store2');
     await baleOk(s2, ['pull', '-q', ...tls, `${reg.host}/team/app:1`], { env: c.env });
     assert.match(await baleOk(s2, ['images', '-q', '--no-trunc'], { env: c.env }), c.id);
+
+    // Blob bodies come over the 1 MiB-read path (TLS here, with the token earned for the scope);
+    // without that token its 401 gives undefined, and request() answers the challenge instead.
+    const layer = (JSON.parse(readFileSync(path.join(c.root, 'blobs', 'sha256', c.manifest.slice(7)), 'utf8')) as { layers: { digest: string; size: number }[] }).layers.sort((a, b) => b.size - a.size)[0]!;
+    const client = new RegistryClient(reg.host, { ca: readFileSync(reg.ca!), credentials: { username: 'alice', password: USERS.alice } });
+    const blobUrl = `/v2/team/app/blobs/${layer.digest}`;
+    const scope = 'repository:team/app:pull';
+    assert.is(await client.getLarge(blobUrl, scope), undefined, 'a 401 is left to request()');
+    discard(await client.request('GET', `/v2/team/app/manifests/1`, scope));
+    const res = await client.getLarge(blobUrl, scope);
+    assert.ok(res, 'a plain 200 is read by getLarge');
+    assert.is(res!.headers['content-length'], String(layer.size));
+    const body = Buffer.concat(await res!.body.toArray());
+    assert.is(body.length, layer.size);
+    assert.is(sha256(body), layer.digest);
   } finally {
     await reg.stop();
   }
 });
 
+type Cut = 'answer' | 'body' | 'headers';
+
 /**
- * A TCP proxy to `target` that lets the first PATCH request longer than `after` bytes reach the
- * registry whole, then cuts the connection before the client sees the answer (the client cannot
- * know how much landed); it also counts concurrent connections.
+ * A TCP proxy to `target` that cuts one upload request: the first PATCH whose Content-Range starts
+ * at `from` or later. `headers`: only its head reaches the registry (no byte of the chunk lands);
+ * `body`: its head and half its body; `answer`: all of it, but the answer is lost, so the client
+ * cannot know how much landed. It also counts concurrent connections.
  */
-async function cuttingProxy(target: number, after: number): Promise<{ port: number; cut: () => boolean; maxOpen: () => number; close: () => void }> {
+async function cuttingProxy(target: number, mode: Cut, from: number): Promise<{ port: number; cut: () => boolean; maxOpen: () => number; close: () => void }> {
   let cut = false;
   let open = 0;
   let maxOpen = 0;
@@ -136,20 +155,45 @@ async function cuttingProxy(target: number, after: number): Promise<{ port: numb
     open++;
     maxOpen = Math.max(maxOpen, open);
     const up = net.connect(target, '127.0.0.1');
-    let patchBytes = -1;
+    let head: Buffer | undefined; // a PATCH head being collected
     let dropAnswer = false;
+    let feeding = -1; // bytes of the cut request's body still to pass on
     const end = () => {
       client.destroy();
       up.destroy();
     };
-    client.on('data', (b: Buffer) => {
-      // Counted per request: a keep-alive connection carries one PATCH after another.
-      if (!cut && b.includes('PATCH /v2/')) patchBytes = 0;
-      if (!cut && patchBytes >= 0) {
-        patchBytes += b.length;
-        if (patchBytes > after) dropAnswer = true;
+    // What was let through reaches the registry, then its connection ends (and the client's).
+    const pass = (c: Buffer) => {
+      const part = c.subarray(0, feeding);
+      feeding -= part.length;
+      if (part.length) up.write(part);
+      if (feeding === 0) {
+        feeding = -2;
+        client.destroy();
+        up.end();
       }
-      up.write(b);
+    };
+    client.on('data', (b: Buffer) => {
+      if (feeding >= 0) return pass(b);
+      if (cut || dropAnswer || feeding === -2) return void up.write(b);
+      // A keep-alive connection carries one request after another; each starts a write.
+      if (!head && b.subarray(0, 6).toString() !== 'PATCH ') return void up.write(b);
+      head = head ? Buffer.concat([head, b]) : b;
+      const at = head.indexOf('\r\n\r\n');
+      if (at < 0) return;
+      const all = head;
+      head = undefined;
+      const range = /\r\ncontent-range: *(\d+)-(\d+)/i.exec(all.subarray(0, at).toString());
+      if (!range || Number(range[1]) < from) return void up.write(all);
+      if (mode === 'answer') {
+        dropAnswer = true;
+        up.write(all);
+        return;
+      }
+      cut = true;
+      up.write(all.subarray(0, at + 4));
+      feeding = mode === 'body' ? Math.floor((Number(range[2]) - Number(range[1]) + 1) / 2) : 0;
+      pass(all.subarray(at + 4));
     });
     up.on('data', (b) => {
       if (dropAnswer && !cut) {
@@ -157,7 +201,7 @@ async function cuttingProxy(target: number, after: number): Promise<{ port: numb
         end();
         return;
       }
-      client.write(b);
+      if (feeding !== -2) client.write(b);
     });
     client.on('close', () => {
       open--;
@@ -171,29 +215,44 @@ async function cuttingProxy(target: number, after: number): Promise<{ port: numb
   return { port: (server.address() as net.AddressInfo).port, cut: () => cut, maxOpen: () => maxOpen, close: () => server.close() };
 }
 
-// distribution 2.8 answers an upload's status (GET) only at the location whose state matches what
-// it holds, so after a lost answer bale cannot learn where it stands there: it starts that blob's
-// upload again (a registry that answers the status is resumed at its Range), and the push completes.
-test('plain HTTP (--insecure): chunked upload recovers from a connection dropped mid-upload; blobs go several at once', async () => {
+// What distribution 2.8 does after a cut (registry/handlers/blobupload.go): every request on an
+// upload, the status GET included, compares the bytes it holds with the offset signed into the
+// upload's location (`_state`); if they differ it cancels the upload (404 BLOB_UPLOAD_INVALID). So a
+// cut that let no byte of the chunk land is resumed at the registry's count (its `Range: 0-N`), and
+// one that let some or all of it land loses the upload: bale starts that blob over. Either way the
+// push completes with every digest right.
+const CHUNK = 128 * 1024;
+const cuts: [Cut, RegExp][] = [
+  ['headers', new RegExp(`: Resuming at ${2 * CHUNK}$`, 'm')],
+  ['body', /: Restarting the upload/],
+  ['answer', /: Restarting the upload/],
+];
+test('plain HTTP (--insecure): a connection cut in a chunk upload is resumed where the registry can say, else the blob restarts; blobs go several at once', async () => {
   const reg = await startRegistry(path.join(scratch.dir, 'reg-plain'), { tls: false });
-  const proxy = await cuttingProxy(Number(reg.host.split(':')[1]), 64 * 1024);
   try {
-    const c = await seeded('plain');
-    const via = `127.0.0.1:${proxy.port}`;
-    const out = await baleOk(c.root, ['push', '--insecure', 'layered:latest', `${via}/team/app:1`], { env: { ...c.env, BALE_PUSH_CHUNK_BYTES: String(128 * 1024) } });
-    assert.ok(proxy.cut(), 'the proxy cut an upload');
-    assert.is((out.match(/: (Resuming at \d+|Restarting the upload.*)$/gm) ?? []).length, 1, out);
-    assert.match(out, `digest: ${c.manifest}`);
-    assert.ok(proxy.maxOpen() >= 2, `blobs went in parallel (${proxy.maxOpen()} connections at once)`);
-    // The registry holds the whole image: skopeo copies it out and the layer digests check.
-    const d = path.join(scratch.dir, 'plain', 'skopeo-dir');
-    peer('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${reg.host}/team/app:1`, `dir:${d}`]);
-    assert.is(sha256(readFileSync(path.join(d, 'manifest.json'))), c.manifest);
-    const s2 = path.join(scratch.dir, 'plain', 'store2');
-    await baleOk(s2, ['pull', '-q', '--insecure', `${reg.host}/team/app:1`], { env: c.env });
-    assert.match(await baleOk(s2, ['images', '-q', '--no-trunc'], { env: c.env }), c.id);
+    for (const [mode, expect] of cuts) {
+      const proxy = await cuttingProxy(Number(reg.host.split(':')[1]), mode, 2 * CHUNK);
+      try {
+        const c = await seeded(`plain-${mode}`);
+        const via = `127.0.0.1:${proxy.port}`;
+        const out = await baleOk(c.root, ['push', '--insecure', 'layered:latest', `${via}/${mode}/app:1`], { env: { ...c.env, BALE_PUSH_CHUNK_BYTES: String(CHUNK) } });
+        assert.ok(proxy.cut(), `${mode}: the proxy cut an upload`);
+        assert.match(out, expect, `${mode}: ${out}`);
+        assert.is((out.match(/: (Resuming at \d+|Restarting the upload.*)$/gm) ?? []).length, 1, `${mode}: one recovery: ${out}`);
+        assert.match(out, `digest: ${c.manifest}`);
+        assert.ok(proxy.maxOpen() >= 2, `blobs went in parallel (${proxy.maxOpen()} connections at once)`);
+        // The registry holds the whole image: skopeo copies it out and the layer digests check.
+        const d = path.join(scratch.dir, `plain-${mode}`, 'skopeo-dir');
+        peer('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${reg.host}/${mode}/app:1`, `dir:${d}`]);
+        assert.is(sha256(readFileSync(path.join(d, 'manifest.json'))), c.manifest);
+        const s2 = path.join(scratch.dir, `plain-${mode}`, 'store2');
+        await baleOk(s2, ['pull', '-q', '--insecure', `${reg.host}/${mode}/app:1`], { env: c.env });
+        assert.match(await baleOk(s2, ['images', '-q', '--no-trunc'], { env: c.env }), c.id);
+      } finally {
+        proxy.close();
+      }
+    }
   } finally {
-    proxy.close();
     await reg.stop();
   }
 });

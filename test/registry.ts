@@ -138,7 +138,8 @@ export async function startRegistry(dir: string, spec: RegistrySpec): Promise<Re
     tokenScopes,
     stop: async () => {
       token?.close();
-      if (child.exitCode === null) {
+      // Once: a child ended by a signal has a signalCode and no exitCode, and exits only once.
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));
       }

@@ -4,7 +4,9 @@
 // service=…,scope=…` by fetching a token from the realm (with the credentials, if any) and retrying.
 import http from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Readable } from 'node:stream';
 import { BaleError } from '../util/errors.js';
 
 export interface Credentials {
@@ -23,7 +25,7 @@ export interface RegistryOptions {
 export interface Response {
   status: number;
   headers: http.IncomingHttpHeaders;
-  body: http.IncomingMessage;
+  body: Readable;
 }
 
 export interface RequestInit {
@@ -89,6 +91,83 @@ export class RegistryClient {
         s.on('error', (e) => req.destroy(e));
         s.pipe(req);
       }
+    });
+  }
+
+  /**
+   * GET a large body (a blob) on a connection of its own that reads 1 MiB at a time. Node's http
+   * client reads 64 KiB at a time and parses each piece; on a pull of the bench image this path
+   * takes half the CPU per byte. Only for the plain answer: 200 with a Content-Length, no transfer
+   * or content coding; anything else (a 401, a redirect, chunked) gives undefined, and the caller
+   * asks again through request(), which handles those. Uses the Authorization earned for `scope`.
+   */
+  async getLarge(url: string, scope: string): Promise<Response | undefined> {
+    const u = new URL(url, this.base);
+    const secure = u.protocol === 'https:';
+    const port = Number(u.port || (secure ? 443 : 80));
+    const auth = this.auth.get(scope);
+    const request = [`GET ${u.pathname}${u.search} HTTP/1.1`, `Host: ${u.host}`, 'User-Agent: bale', 'Accept-Encoding: identity', 'Connection: close', ...(auth ? [`Authorization: ${auth}`] : [])].join('\r\n') + '\r\n\r\n';
+    return new Promise((resolve, reject) => {
+      let head: Buffer | undefined = Buffer.alloc(0);
+      let left = 0;
+      let answered = false;
+      const fail = (e: Error) => {
+        const err = new BaleError(`${this.host}: GET ${u.pathname}: ${e.message}`, { cause: e });
+        if (answered) body.destroy(err);
+        else reject(err);
+      };
+      const body = new Readable({ read: () => void sock.resume(), destroy: (e, cb) => (sock.destroy(), cb(e)) });
+      const onread = {
+        buffer: Buffer.allocUnsafe(1024 * 1024),
+        callback: (n: number, buf: Uint8Array): boolean => {
+          let b = Buffer.from(buf.buffer, buf.byteOffset, n);
+          if (head) {
+            head = Buffer.concat([head, b]);
+            const at = head.indexOf('\r\n\r\n');
+            if (at < 0) {
+              if (head.length > 64 * 1024) fail(new Error('answer head too long'));
+              return true;
+            }
+            const lines = head.subarray(0, at).toString('latin1').split('\r\n');
+            b = head.subarray(at + 4);
+            head = undefined;
+            const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 0);
+            const headers: http.IncomingHttpHeaders = {};
+            for (const l of lines.slice(1)) {
+              const i = l.indexOf(':');
+              if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+            }
+            const plain = status === 200 && /^\d+$/.test(String(headers['content-length'] ?? '')) && !headers['transfer-encoding'] && (!headers['content-encoding'] || headers['content-encoding'] === 'identity');
+            if (!plain) {
+              sock.destroy();
+              resolve(undefined);
+              return false;
+            }
+            left = Number(headers['content-length']);
+            answered = true;
+            resolve({ status, headers, body });
+          }
+          if (b.length === 0 && left > 0) return true;
+          const part = Buffer.from(b.subarray(0, left)); // a copy: the read buffer is reused
+          left -= part.length;
+          const more = body.push(part);
+          if (left === 0) {
+            body.push(null);
+            sock.destroy();
+            return false;
+          }
+          return more;
+        },
+      };
+      const sock = secure
+        ? tls.connect({ host: u.hostname, port, servername: net.isIP(u.hostname) ? undefined : u.hostname, ...(this.opts.ca ? { ca: this.opts.ca } : {}), onread } as tls.ConnectionOptions)
+        : net.connect({ host: u.hostname, port, onread });
+      sock.once(secure ? 'secureConnect' : 'connect', () => sock.write(request));
+      sock.on('error', fail);
+      sock.on('end', () => {
+        if (head) fail(new Error('connection closed before an answer'));
+        else if (left > 0) fail(new Error(`connection closed with ${left} bytes of the body unsent`));
+      });
     });
   }
 

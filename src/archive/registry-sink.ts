@@ -3,14 +3,17 @@
 // store saw holding it, else an upload in chunks (POST, PATCH…, PUT ?digest=) that resumes from the
 // registry's own count after a dropped connection. Blobs go in parallel; the manifest goes last,
 // byte for byte as stored (so it keeps its digest), and the digest the registry answers with must
-// be that one. It is the commit point: nothing is recorded locally before it succeeded.
+// be that one (an image kept with its multi-platform index: every platform's manifest by digest,
+// then the index). It is the commit point: nothing is recorded locally before it succeeded.
 import { createReadStream } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import { hexOf, sha256, type Digest } from '../oci/digest.js';
+import { hexOf, sha256 } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { RemoteReference } from '../oci/reference.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { recordRepoBlobs, reposWithBlob } from '../store/remotes.js';
+import { wholeIndex } from '../store/whole-index.js';
 import { BaleError } from '../util/errors.js';
 import { discard, registryError, type RegistryClient, type Response } from './registry-http.js';
 
@@ -26,32 +29,52 @@ function chunkSize(o: PushOptions): number {
   return o.chunkBytes ?? (env > 0 ? env : 16 * 1024 * 1024);
 }
 
-/** Push one stored image to `ref`; returns the manifest digest the registry recorded. */
-export async function pushImage(store: Store, rec: ImageRecord, client: RegistryClient, ref: RemoteReference, opts: PushOptions = {}): Promise<Digest> {
+/**
+ * Push one stored image to `ref`; returns the digest the registry recorded under it. An image that
+ * came with a multi-platform index (load or pull --all-platforms, store/whole-index.ts) goes whole:
+ * every platform's blobs, each platform's manifest by digest, then the index under the tag.
+ */
+export async function pushImage(store: Store, rec: ImageRecord, client: RegistryClient, ref: RemoteReference, opts: PushOptions = {}): Promise<Descriptor> {
   const repo = ref.repository;
   const scope = `repository:${repo}:pull,push`;
-  const manifest = await store.readBlob(rec.manifest.digest);
-  if (sha256(manifest) !== rec.manifest.digest) throw new BaleError(`manifest ${rec.manifest.digest} in the store is damaged (run bale fsck)`);
-  const blobs: Descriptor[] = [rec.config, ...rec.layers].filter((d, i, all) => all.findIndex((x) => x.digest === d.digest) === i);
+  const whole = await wholeIndex(store, rec);
+  const sendIndex = whole && (!ref.digest || ref.digest === whole.descriptor.digest);
+  const images = sendIndex ? whole.images : [rec];
+  const blobs: Descriptor[] = images.flatMap((r) => [r.config, ...r.layers]).filter((d, i, all) => all.findIndex((x) => x.digest === d.digest) === i);
   const limit = pLimit(opts.parallel ?? 3);
   const results = await Promise.allSettled(blobs.map((d) => limit(() => pushBlob(store, client, ref, scope, d, opts))));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 
-  const target = ref.digest ?? ref.tag ?? 'latest';
-  const what = `${client.host}/${repo}: manifest`;
+  if (sendIndex) {
+    for (const r of images) await putManifest(client, repo, scope, r.manifest, await storedBlob(store, r.manifest, 'manifest'), r.manifest.digest);
+    await putManifest(client, repo, scope, whole.descriptor, whole.bytes, ref.digest ?? ref.tag ?? 'latest');
+  } else {
+    await putManifest(client, repo, scope, rec.manifest, await storedBlob(store, rec.manifest, 'manifest'), ref.digest ?? ref.tag ?? 'latest');
+  }
+  await recordRepoBlobs(store, ref.registry, repo, blobs.map((b) => b.digest));
+  return sendIndex ? whole.descriptor : rec.manifest;
+}
+
+async function storedBlob(store: Store, d: Descriptor, what: string): Promise<Buffer> {
+  const bytes = await store.readBlob(d.digest);
+  if (sha256(bytes) !== d.digest) throw new BaleError(`${what} ${d.digest} in the store is damaged (run bale fsck)`);
+  return bytes;
+}
+
+/** PUT a manifest (or index) byte for byte under `target` (a tag or its digest); the registry must record that digest. */
+async function putManifest(client: RegistryClient, repo: string, scope: string, d: Descriptor, bytes: Buffer, target: string): Promise<void> {
+  const what = `${client.host}/${repo}: manifest ${d.digest}`;
   const res = await client.request('PUT', `/v2/${repo}/manifests/${target}`, scope, {
-    headers: { 'Content-Type': rec.manifest.mediaType, 'Content-Length': String(manifest.length) },
-    body: manifest,
+    headers: { 'Content-Type': d.mediaType, 'Content-Length': String(bytes.length) },
+    body: bytes,
   });
   if (res.status !== 201 && res.status !== 200) throw await registryError(res, what);
   discard(res);
   const said = res.headers['docker-content-digest'];
-  if (typeof said === 'string' && said !== rec.manifest.digest) {
-    throw new BaleError(`${what}: the registry recorded ${said}, not ${rec.manifest.digest} (refusing: it changed the manifest)`);
+  if (typeof said === 'string' && said !== d.digest) {
+    throw new BaleError(`${what}: the registry recorded ${said}, not ${d.digest} (refusing: it changed the manifest)`);
   }
-  await recordRepoBlobs(store, ref.registry, repo, blobs.map((b) => b.digest));
-  return rec.manifest.digest;
 }
 
 async function pushBlob(store: Store, client: RegistryClient, ref: RemoteReference, scope: string, d: Descriptor, opts: PushOptions): Promise<void> {
@@ -85,18 +108,42 @@ async function pushBlob(store: Store, client: RegistryClient, ref: RemoteReferen
     discard(res);
     return res.headers.location;
   };
-  location = await uploadChunks(store, client, scope, d, location ?? (await start()), start, what, opts);
-  const url = new URL(location, client.base);
-  url.searchParams.set('digest', d.digest);
-  const put = await client.request('PUT', url.toString(), scope, { headers: { 'Content-Length': '0' } });
-  if (put.status !== 201) throw await registryError(put, `${what}: finishing the upload`);
-  discard(put);
-  const said = put.headers['docker-content-digest'];
-  if (typeof said === 'string' && said !== d.digest) throw new BaleError(`${what}: the registry stored ${said}`);
+  await uploadBlob(store, client, scope, d, location ?? (await start()), start, what, opts);
   opts.onEvent?.(`${short}: Pushed`);
 }
 
-/** PATCH the blob in chunks from where the registry says it is; returns the upload's last location. */
+/**
+ * Upload a blob at `location` and finish it (PUT ?digest=). distribution 2.8 appends whatever a
+ * PATCH carries (it ignores Content-Range), so should a resumed upload not add up after all (a cut
+ * request's last bytes landing late), the registry refuses the digest at the PUT and drops the
+ * upload: then the blob starts over, twice at most.
+ */
+async function uploadBlob(store: Store, client: RegistryClient, scope: string, d: Descriptor, location: string, start: () => Promise<string>, what: string, opts: PushOptions): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const sent = await uploadChunks(store, client, scope, d, location, start, what, opts);
+    const url = new URL(sent.location, client.base);
+    url.searchParams.set('digest', d.digest);
+    const put = await client.request('PUT', url.toString(), scope, { headers: { 'Content-Length': '0' } });
+    if (put.status === 201) {
+      discard(put);
+      const said = put.headers['docker-content-digest'];
+      if (typeof said === 'string' && said !== d.digest) throw new BaleError(`${what}: the registry stored ${said}`);
+      return;
+    }
+    if (!sent.resumed || attempt >= 3 || (put.status !== 400 && put.status !== 404)) throw await registryError(put, `${what}: finishing the upload`);
+    discard(put);
+    opts.onEvent?.(`${hexOf(d.digest).slice(0, 12)}: Restarting the upload (the resumed copy did not check out)`);
+    location = await start();
+  }
+}
+
+/**
+ * PATCH the blob in chunks; after a dropped connection (or a 5xx), ask the registry how much of the
+ * upload it holds (GET on the upload's last location: `Range: 0-N`) and go on from N+1. Where it
+ * cannot say (distribution 2.8 cancels an upload whose bytes no longer match the offset signed into
+ * its location, so any byte of the cut request that landed loses the upload; and `0-0` means both
+ * no byte and one), the blob starts over. Returns the upload's last location.
+ */
 async function uploadChunks(
   store: Store,
   client: RegistryClient,
@@ -106,54 +153,65 @@ async function uploadChunks(
   restart: () => Promise<string>,
   what: string,
   opts: PushOptions,
-): Promise<string> {
+): Promise<{ location: string; resumed: boolean }> {
+  const short = hexOf(d.digest).slice(0, 12);
   const size = d.size;
   const chunk = chunkSize(opts);
   const file = store.blobPath(d.digest);
   let offset = 0;
   let failures = 0;
+  let resumed = false;
   while (offset < size) {
     const end = Math.min(size, offset + chunk) - 1;
     let res: Response | undefined;
+    let err: unknown;
     try {
       res = await client.request('PATCH', location, scope, {
         headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${end}`, 'Content-Length': String(end - offset + 1) },
-        body: () => createReadStream(file, { start: offset, end }),
+        body: () => createReadStream(file, { start: offset, end, highWaterMark: 1024 * 1024 }),
       });
-      discard(res);
     } catch (e) {
-      if (++failures > 5) throw e;
+      err = e;
     }
     if (res && res.status === 202 && res.headers.location) {
+      discard(res);
       location = res.headers.location;
       offset = end + 1;
       failures = 0;
       continue;
     }
     if (res && res.status !== 416 && res.status < 500) throw await registryError(res, `${what}: uploading`);
-    if (res && ++failures > 5) throw await registryError(res, `${what}: uploading`);
-    // The connection dropped (or the registry lost count): ask it how much it has, go on from there.
-    const status = await client.request('GET', location, scope);
-    if (status.status === 404 || status.status === 400) {
-      // distribution forgets an upload's place once bytes landed past the state its location
-      // carries (only a first chunk's location can be resumed): start over.
-      discard(status);
-      offset = 0;
+    if (++failures > 5) throw res ? await registryError(res, `${what}: uploading`) : err;
+    if (res) discard(res);
+    // Let the registry finish with the cut request before asking where the upload stands.
+    await sleep(100 * failures);
+    const at = await uploadStatus(client, scope, location, size);
+    if (at) {
+      ({ location, offset } = at);
+      resumed = true;
+      opts.onEvent?.(`${short}: Resuming at ${offset}`);
+    } else {
       location = await restart();
-      opts.onEvent?.(`${hexOf(d.digest).slice(0, 12)}: Restarting the upload (the registry lost its place)`);
-      continue;
-    }
-    discard(status);
-    if (status.status !== 204) throw await registryError(status, `${what}: resuming the upload`);
-    if (status.headers.location) location = status.headers.location;
-    const range = /^(?:bytes=)?0-(\d+)$/.exec(String(status.headers.range ?? ''));
-    offset = range ? Number(range[1]) + 1 : 0;
-    // distribution says 0-0 for both no byte and one byte: begin a new upload rather than guess.
-    if (offset <= 1) {
       offset = 0;
-      location = await restart();
+      resumed = false;
+      opts.onEvent?.(`${short}: Restarting the upload (the registry cannot say how much it has)`);
     }
-    opts.onEvent?.(`${hexOf(d.digest).slice(0, 12)}: Resuming at ${offset}`);
   }
-  return location;
+  return { location, resumed };
+}
+
+/** Where an upload stands, if the registry can say: the location to go on at and the bytes it holds (1 ≤ n ≤ size). */
+async function uploadStatus(client: RegistryClient, scope: string, location: string, size: number): Promise<{ location: string; offset: number } | undefined> {
+  let res: Response;
+  try {
+    res = await client.request('GET', location, scope);
+  } catch {
+    return undefined;
+  }
+  discard(res);
+  if (res.status !== 204) return undefined;
+  const range = /^(?:bytes=)?0-(\d+)$/.exec(String(res.headers.range ?? ''));
+  const offset = range ? Number(range[1]) + 1 : 0;
+  if (offset <= 1 || offset > size) return undefined;
+  return { location: res.headers.location ?? location, offset };
 }

@@ -26,6 +26,8 @@ export interface PullOptions {
   allPlatforms?: boolean;
   /** One line per event (`abcdef012345: Pull complete`). */
   onEvent?: (line: string) => void;
+  /** Told the digest of what the reference names (the index, for a multi-platform image). */
+  onTop?: (d: Digest) => void;
   /** How many blobs to fetch at once. */
   parallel?: number;
 }
@@ -80,6 +82,7 @@ export async function scanRegistry(client: RegistryClient, ref: RemoteReference,
   try {
     const top = await fetchManifest(client, repo, ref.digest ?? ref.tag ?? 'latest');
     await keepBytes(top.digest, top.bytes);
+    opts.onTop?.(top.digest);
     const manifests: Buffer[] = [];
     if (isIndexType(top.mediaType)) {
       const index = JSON.parse(top.bytes.toString('utf8')) as Index;
@@ -100,14 +103,16 @@ export async function scanRegistry(client: RegistryClient, ref: RemoteReference,
       for (const l of m.layers) if (!(await opts.have(l.digest))) blobs.set(l.digest, l);
       for (const l of m.layers) if (!blobs.has(l.digest)) opts.onEvent?.(`${hexOf(l.digest).slice(0, 12)}: Already exists`);
     }
-    const limit = pLimit(opts.parallel ?? 3);
+    const limit = pLimit(opts.parallel ?? 6);
     // Settled, not all: on a failure every fetch has stopped writing before the temps are removed.
     const results = await Promise.allSettled(
       [...blobs.values()].map((d) =>
         limit(async () => {
           if (!isDigest(d.digest)) throw new BaleError(`${client.host}/${repo}: bad digest ${JSON.stringify(d.digest)}`);
           const what = `${client.host}/${repo}: blob ${d.digest}`;
-          const res = await follow(client, await client.request('GET', `/v2/${repo}/blobs/${d.digest}`, `repository:${repo}:pull`), what);
+          const url = `/v2/${repo}/blobs/${d.digest}`;
+          const scope = `repository:${repo}:pull`;
+          const res = (await client.getLarge(url, scope)) ?? (await follow(client, await client.request('GET', url, scope), what));
           const len = Number(res.headers['content-length'] ?? d.size);
           if (typeof d.size === 'number' && len !== d.size) {
             discard(res);

@@ -47,6 +47,7 @@ import { MT, ociLayerType, type Compression } from '../oci/media.js';
 import { qualifiedName } from '../oci/reference.js';
 import { CONTAINERD_NAME, REF_NAME, type Descriptor, type DockerArchiveEntry, type ImageConfig, type Index, type Manifest } from '../oci/types.js';
 import type { ImageRecord, Store } from '../store/store.js';
+import { wholeIndex } from '../store/whole-index.js';
 import { BaleError } from '../util/errors.js';
 import { compressor, decompressor, sniffFile } from '../layer/compression.js';
 import { v1Layers } from './legacy-v1.js';
@@ -246,21 +247,16 @@ class Planner {
   }
 
   /**
-   * The index an image was loaded with (load --all-platforms), when the store still has an image
-   * for every manifest it lists: those images' blobs join the archive and the index goes in as
-   * stored, so it keeps its digest. Otherwise undefined (the image is saved alone).
+   * The index an image was loaded with (store/whole-index.ts): the other platforms' images join the
+   * archive and the index goes in as stored, so it keeps its digest. Otherwise undefined (the image
+   * is saved alone).
    */
   private async wholeIndex(rec: ImageRecord): Promise<Descriptor | undefined> {
-    if (!rec.index || !(await this.store.hasBlob(rec.index.digest))) return undefined;
-    const bytes = await this.store.readBlob(rec.index.digest);
-    if (sha256(bytes) !== rec.index.digest) throw new BaleError(`index ${rec.index.digest} in the store is damaged (run bale fsck)`);
-    const doc = JSON.parse(bytes.toString('utf8')) as Index;
-    const byManifest = new Map((await this.store.images()).map((r) => [r.manifest.digest, r]));
-    const children = (doc.manifests ?? []).map((m) => byManifest.get(m.digest));
-    if (children.some((c) => !c)) return undefined;
-    for (const c of children) if (c!.id !== rec.id) await this.image({ rec: c!, tags: [] });
-    this.addBlob({ digest: rec.index.digest, size: bytes.length, bytes, verify: false, kind: 0 });
-    return rec.index;
+    const whole = await wholeIndex(this.store, rec);
+    if (!whole) return undefined;
+    for (const c of whole.images) if (c.id !== rec.id) await this.image({ rec: c, tags: [] });
+    this.addBlob({ digest: whole.descriptor.digest, size: whole.bytes.length, bytes: whole.bytes, verify: false, kind: 0 });
+    return whole.descriptor;
   }
 
   async cleanup(): Promise<void> {

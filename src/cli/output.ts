@@ -159,11 +159,13 @@ export class Progress {
   constructor(quiet: boolean) {
     this.on = !quiet && Boolean(process.stderr.isTTY);
   }
-  update(text: string, force = false): void {
+  /** `text` may be a function, so a caller that reports every chunk formats a line only when one is shown. */
+  update(text: string | (() => string), force = false): void {
     if (!this.on) return;
     const now = Date.now();
     if (!force && now - this.last < 100) return;
     this.last = now;
+    if (typeof text === 'function') text = text();
     const cols = process.stderr.columns || 80;
     process.stderr.write(`\r\x1b[2K${text.slice(0, cols - 1)}`);
   }

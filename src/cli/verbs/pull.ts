@@ -18,13 +18,15 @@ Credentials come from bale login (docker's config.json).
 
 Options:
       --platform P     Pick P (os/arch[/variant]) from a multi-platform image (default: this host)
+      --all-platforms  Pull every platform of a multi-platform image and keep its index, so
+                       bale push and bale save send the same index on (tags go to --platform's)
 ${REGISTRY_HELP}
   -q, --quiet          Print nothing but the reference
   -h, --help           Show this help
 `;
 
 export async function run(args: string[]): Promise<number> {
-  const p = parseFlags(args, { boolean: ['quiet', ...REGISTRY_FLAGS.boolean], string: ['platform', ...REGISTRY_FLAGS.string], alias: { q: 'quiet' } }, 'pull');
+  const p = parseFlags(args, { boolean: ['quiet', 'all-platforms', ...REGISTRY_FLAGS.boolean], string: ['platform', ...REGISTRY_FLAGS.string], alias: { q: 'quiet' } }, 'pull');
   if (wantsHelp(p, help)) return 0;
   needArgs(p, 1, 1, 'pull');
   let ref: RemoteReference;
@@ -40,6 +42,7 @@ export async function run(args: string[]): Promise<number> {
     platform = { os, architecture, variant };
   }
   const quiet = Boolean(p['quiet']);
+  const allPlatforms = Boolean(p['all-platforms']);
   const say = (line: string) => {
     if (!quiet) process.stdout.write(`${line}\n`);
   };
@@ -48,24 +51,24 @@ export async function run(args: string[]): Promise<number> {
   const progress = new Progress(quiet);
   say(`${ref.digest ?? ref.tag}: Pulling from ${ref.registry}/${ref.repository}`);
   let result;
+  let top: string | undefined;
   try {
     result = await loadArchive(
       store,
       {
-        scan: (o) => scanRegistry(client, ref, { ...platform, have: (d) => store.hasBlob(d), onEvent: say }, o),
+        scan: (o) => scanRegistry(client, ref, { ...platform, allPlatforms, have: (d) => store.hasBlob(d), onEvent: say, onTop: (d) => (top = d) }, o),
       },
-      { label: formatRemote(ref), platform, onProgress: (n) => progress.update(`Pulling ${formatRemote(ref)}: ${humanSize(n)}`) },
+      { label: formatRemote(ref), platform, allPlatforms, onProgress: (n) => progress.update(() => `Pulling ${formatRemote(ref)}: ${humanSize(n)}`) },
     );
   } finally {
     progress.done();
   }
   for (const img of result.images) {
     const rec = await store.image(img.id);
-    if (rec) {
-      await recordRepoBlobs(store, ref.registry, ref.repository, [rec.config.digest, ...rec.layers.map((l) => l.digest)]);
-      say(`Digest: ${rec.manifest.digest}`);
-    }
+    if (rec) await recordRepoBlobs(store, ref.registry, ref.repository, [rec.config.digest, ...rec.layers.map((l) => l.digest)]);
   }
+  // As docker: the digest the reference names (an index's, for a multi-platform image).
+  if (top) say(`Digest: ${top}`);
   process.stdout.write(`${formatRemote(ref)}\n`);
   return 0;
 }

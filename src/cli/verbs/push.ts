@@ -12,7 +12,9 @@ Push an image of the store to a registry (OCI distribution API). IMAGE may itsel
 REGISTRY/REPOSITORY[:TAG]; else name the target. Blobs the registry has are skipped, blobs
 another repository of that registry holds are mounted, the rest are uploaded in chunks
 (resumed after a dropped connection), several at once. The manifest goes last, byte for
-byte as stored, so the registry's digest is the one bale save and inspect show.
+byte as stored, so the registry's digest is the one bale save and inspect show. An image
+loaded or pulled with --all-platforms goes with its whole index: every platform's image,
+then the index under the tag, with the index digest it came with.
 Credentials come from bale login (docker's config.json).
 
 Options:
@@ -43,9 +45,9 @@ export async function run(args: string[]): Promise<number> {
   // rmi and gc wait while the blobs are read.
   const lock = await store.writerLock();
   try {
-    const digest = await pushImage(store, rec, client, ref, { onEvent: say });
-    if (quiet) process.stdout.write(`${digest}\n`);
-    else say(`${ref.digest ? formatRemote(ref) : ref.tag}: digest: ${digest} size: ${rec.manifest.size}`);
+    const top = await pushImage(store, rec, client, ref, { onEvent: say });
+    if (quiet) process.stdout.write(`${top.digest}\n`);
+    else say(`${ref.digest ? formatRemote(ref) : ref.tag}: digest: ${top.digest} size: ${top.size}`);
   } finally {
     await lock.release();
   }
