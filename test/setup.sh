@@ -6,8 +6,8 @@
 set -eu
 packages="busybox-static skopeo umoci podman zstd util-linux attr tar libseccomp-dev docker-registry apache2-utils openssl docker.io libcap2-bin man-db uidmap"
 
-# bale-rootless has subordinate ids (as useradd gives a new user); bale-nosubid has none, for the
-# single-id fallback. Ranges far above useradd's defaults, so they overlap no other user's.
+# bale-rootless has subordinate ids (useradd gives a new user the next free range; usermod adds one
+# where useradd did not); bale-nosubid has none, for the single-id fallback.
 users() {
   [ "$(id -u)" = 0 ] || return 0
   if ! id bale-rootless >/dev/null 2>&1; then
