@@ -53,15 +53,18 @@ function onPath(cmd: string): boolean {
   });
 }
 
-/** What keeps a normal user from running containers on this host, in one line; undefined when nothing does. */
-export function rootlessMissing(): string | undefined {
-  if (readOr('/proc/sys/user/max_user_namespaces').trim() === '0') return 'user namespaces are off (sysctl user.max_user_namespaces is 0)';
-  if (readOr('/proc/sys/kernel/unprivileged_userns_clone').trim() === '0') return 'unprivileged user namespaces are off (sysctl kernel.unprivileged_userns_clone is 0)';
-  if (readOr('/proc/sys/kernel/apparmor_restrict_unprivileged_userns').trim() === '1') {
+/**
+ * What keeps a normal user from running containers on this host, in one line; undefined when
+ * nothing does. (`read` and `release`: the host's /proc files and kernel, given for tests.)
+ */
+export function rootlessMissing(read: (p: string) => string = readOr, release = os.release()): string | undefined {
+  if (read('/proc/sys/user/max_user_namespaces').trim() === '0') return 'user namespaces are off (sysctl user.max_user_namespaces is 0)';
+  if (read('/proc/sys/kernel/unprivileged_userns_clone').trim() === '0') return 'unprivileged user namespaces are off (sysctl kernel.unprivileged_userns_clone is 0)';
+  if (read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns').trim() === '1') {
     return 'AppArmor keeps unprivileged user namespaces from mounting (sysctl kernel.apparmor_restrict_unprivileged_userns is 1)';
   }
-  const [major = 0, minor = 0] = os.release().split(/[.-]/).map(Number);
-  if (major < 5 || (major === 5 && minor < 11)) return `overlayfs in a user namespace needs Linux 5.11 or later (this is ${os.release()})`;
+  const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
+  if (major < 5 || (major === 5 && minor < 11)) return `overlayfs in a user namespace needs Linux 5.11 or later (this is ${release})`;
   return undefined;
 }
 
