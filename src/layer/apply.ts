@@ -268,18 +268,25 @@ class Applier {
 
   private async owner(rel: string, h: EntryHeader): Promise<void> {
     if (!this.privileged) return;
-    const p = this.abs(rel);
-    await fsp.lchown(p, h.uid ?? 0, h.gid ?? 0).catch((e: NodeJS.ErrnoException) => this.chown(() => { throw e; }));
+    try {
+      await fsp.lchown(this.abs(rel), h.uid ?? 0, h.gid ?? 0);
+    } catch (e) {
+      this.unmapped(e);
+    }
   }
 
-  /** A chown that EINVAL (an id the user namespace does not map) leaves as it is, counted. */
   private chown(f: () => void): void {
     try {
       f();
     } catch (e) {
-      if (!(this.userns && (e as NodeJS.ErrnoException).code === 'EINVAL')) throw e;
-      this.result.unmappedOwners++;
+      this.unmapped(e);
     }
+  }
+
+  /** A chown failed: EINVAL in a user namespace is an id it does not map, left as it is and counted; the rest throw. */
+  private unmapped(e: unknown): void {
+    if (!(this.userns && (e as NodeJS.ErrnoException).code === 'EINVAL')) throw e;
+    this.result.unmappedOwners++;
   }
 
   private async meta(rel: string, h: EntryHeader): Promise<void> {

@@ -3,8 +3,8 @@
 //
 // Layer directories and overlay upper directories use overlayfs's own whiteout form: a 0/0
 // character device hides NAME from the layers below; a directory with the xattr
-// trusted.overlay.opaque=y (user.overlay.opaque in a user namespace) hides everything below it. The merged walk applies exactly those rules,
-// so its result is what an overlay mount of the same directories would show (hardlinks included:
+// trusted.overlay.opaque=y (user.overlay.opaque in a user namespace) hides everything below it.
+// The merged walk applies exactly those rules, so its result is what an overlay mount of the same directories would show (hardlinks included:
 // each file comes from the real inode in the layer that provides it).
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
