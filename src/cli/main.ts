@@ -171,6 +171,23 @@ export function exitCode(verb: string | undefined, err: unknown): number {
   return err instanceof UsageError ? 2 : 1;
 }
 
+/** What runs on the host even for a normal user: help, version and completion touch no store. */
+const HOST_ONLY = new Set(['--help', '-h', 'help', '--version', '-v', 'version', '__complete', 'completion']);
+
+/**
+ * A normal user's bale runs as root of its store's user namespace (runtime/rootless.ts), so layers
+ * keep their owners and containers run; true once that bale has run and set the exit code. Where
+ * the host allows no user namespace, bale runs here as before and `run` says what is missing.
+ */
+async function enterUserNamespace(argv: string[]): Promise<boolean> {
+  if (process.getuid?.() === 0 || argv[0] === undefined || HOST_ONLY.has(argv[0]) || argv.includes('--help')) return false;
+  const rootless = await import('../runtime/rootless.js');
+  if (process.env[rootless.USERNS_ENV] || rootless.rootlessMissing()) return false;
+  const { defaultRoot } = await import('../store/paths.js');
+  process.exitCode = await rootless.reexecInUserNamespace(argv, defaultRoot());
+  return true;
+}
+
 export async function cli(): Promise<void> {
   // A closed pipe downstream (`bale save | head`) is not an error worth a stack trace.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -178,6 +195,7 @@ export async function cli(): Promise<void> {
   });
   const argv = process.argv.slice(2);
   try {
+    if (await enterUserNamespace(argv)) return;
     process.exitCode = await main(argv);
   } catch (err) {
     const code = exitCode(ALIASES[argv[0]!] ?? argv[0], err);

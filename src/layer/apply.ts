@@ -1,7 +1,9 @@
 // Apply one layer tar stream onto an empty directory, leaving it ready to be an overlayfs layer.
 //
 // Whiteouts become what overlayfs reads: `.wh.NAME` a 0/0 character device NAME, `.wh..wh..opq` the
-// xattr trusted.overlay.opaque=y on its directory. Nothing is ever written through a symlink: every
+// xattr trusted.overlay.opaque=y (user.overlay.opaque in a user namespace) on its directory. In a
+// user namespace (rootless), ids the namespace does not map stay the caller's and device nodes are
+// skipped: the kernel refuses both there. Nothing is ever written through a symlink: every
 // parent component of every entry (and of every hardlink target) is checked with lstat inside the
 // root, and files are opened with O_NOFOLLOW | O_EXCL after whatever was there is removed. Before
 // that, each entry passes the same LayerRules the load-time check applies.
@@ -13,7 +15,8 @@ import { ENTRY_TYPES, readTar, TarFormatError, type ReadHeader, type TarEvent } 
 import { setAttribute } from 'fs-xattr';
 import { cleanEntryPath } from './entry-path.js';
 import { keepXattr, LayerRules } from './rules.js';
-import { OVERLAY_OPAQUE_XATTR, parseWhiteout } from './whiteout.js';
+import { inUserNamespace } from '../util/userns.js';
+import { overlayOpaqueXattr, parseWhiteout } from './whiteout.js';
 
 export interface ApplyOptions {
   /**
@@ -26,8 +29,10 @@ export interface ApplyOptions {
 export interface ApplyResult {
   entries: number;
   whiteouts: number;
-  /** Device entries not created because the process is not privileged. */
+  /** Device entries not created because the process is not privileged (or in a user namespace). */
   skippedDevices: number;
+  /** Entries whose uid or gid the user namespace does not map, left owned by its root. */
+  unmappedOwners: number;
 }
 
 /** One entry's header, as the applier uses it. */
@@ -74,7 +79,8 @@ interface DirMeta {
 class Applier {
   private readonly checkedDirs = new Set<string>(['']);
   private readonly dirMeta = new Map<string, DirMeta>();
-  readonly result: ApplyResult = { entries: 0, whiteouts: 0, skippedDevices: 0 };
+  readonly result: ApplyResult = { entries: 0, whiteouts: 0, skippedDevices: 0, unmappedOwners: 0 };
+  private readonly userns = inUserNamespace();
 
   constructor(private readonly root: string, private readonly privileged: boolean) {}
 
@@ -159,8 +165,8 @@ class Applier {
             throw new Error(`${name}: opaque whiteout in ${dir}, which is not a directory`);
           }
         }
-        await setAttribute(this.abs(dir), OVERLAY_OPAQUE_XATTR, 'y').catch((e: Error) => {
-          throw new Error(`${name}: cannot set ${OVERLAY_OPAQUE_XATTR}: ${e.message}`);
+        await setAttribute(this.abs(dir), overlayOpaqueXattr(), 'y').catch((e: Error) => {
+          throw new Error(`${name}: cannot set ${overlayOpaqueXattr()}: ${e.message}`);
         });
         return;
       }
@@ -210,7 +216,7 @@ class Applier {
             while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
           }
           // chown first: it clears setuid/setgid bits, which the chmod after it puts back.
-          if (this.privileged) fchownSync(fd, header.uid ?? 0, header.gid ?? 0);
+          if (this.privileged) this.chown(() => fchownSync(fd, header.uid ?? 0, header.gid ?? 0));
           fchmodSync(fd, (header.mode ?? 0o644) & 0o7777);
           if (header.xattrs.size) await this.xattrs(rel, header);
           futimesSync(fd, header.mtime ?? new Date(0), header.mtime ?? new Date(0));
@@ -244,7 +250,7 @@ class Applier {
       case 'block-device':
       case 'fifo': {
         await drain(body);
-        if (!this.privileged && type !== 'fifo') {
+        if ((!this.privileged || this.userns) && type !== 'fifo') {
           this.result.skippedDevices++;
           return;
         }
@@ -262,7 +268,25 @@ class Applier {
 
   private async owner(rel: string, h: EntryHeader): Promise<void> {
     if (!this.privileged) return;
-    await fsp.lchown(this.abs(rel), h.uid ?? 0, h.gid ?? 0);
+    try {
+      await fsp.lchown(this.abs(rel), h.uid ?? 0, h.gid ?? 0);
+    } catch (e) {
+      this.unmapped(e);
+    }
+  }
+
+  private chown(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      this.unmapped(e);
+    }
+  }
+
+  /** A chown failed: EINVAL in a user namespace is an id it does not map, left as it is and counted; the rest throw. */
+  private unmapped(e: unknown): void {
+    if (!(this.userns && (e as NodeJS.ErrnoException).code === 'EINVAL')) throw e;
+    this.result.unmappedOwners++;
   }
 
   private async meta(rel: string, h: EntryHeader): Promise<void> {

@@ -3,13 +3,13 @@
 //
 // Layer directories and overlay upper directories use overlayfs's own whiteout form: a 0/0
 // character device hides NAME from the layers below; a directory with the xattr
-// trusted.overlay.opaque=y hides everything below it. The merged walk applies exactly those rules,
-// so its result is what an overlay mount of the same directories would show (hardlinks included:
+// trusted.overlay.opaque=y (user.overlay.opaque in a user namespace) hides everything below it.
+// The merged walk applies exactly those rules, so its result is what an overlay mount of the same directories would show (hardlinks included:
 // each file comes from the real inode in the layer that provides it).
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { getAttributeSync } from 'fs-xattr';
-import { OVERLAY_OPAQUE_XATTR } from './whiteout.js';
+import { overlayOpaqueXattr } from './whiteout.js';
 
 export interface TreeEntry {
   /** Path relative to the tree's root, `/`-separated, no leading slash. */
@@ -19,7 +19,7 @@ export interface TreeEntry {
   st: BigIntStats;
   /** overlay form: 0/0 char device (upper walks only; merged walks hide them). */
   whiteout?: boolean;
-  /** overlay form: directory with trusted.overlay.opaque=y (upper walks only). */
+  /** overlay form: directory with the opaque xattr (see overlayOpaqueXattr; upper walks only). */
   opaque?: boolean;
 }
 
@@ -40,7 +40,7 @@ export function isWhiteoutDevice(st: BigIntStats): boolean {
 // round trip per call costs far more than the call itself.
 export async function isOpaqueDir(abs: string): Promise<boolean> {
   try {
-    const v = getAttributeSync(abs, OVERLAY_OPAQUE_XATTR);
+    const v = getAttributeSync(abs, overlayOpaqueXattr());
     return v.toString() === 'y';
   } catch {
     return false;

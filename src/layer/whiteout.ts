@@ -1,10 +1,16 @@
 // Whiteouts as they appear in layer tars (OCI image-spec layer.md, Docker's AUFS-style names).
 import path from 'node:path';
+import { inUserNamespace } from '../util/userns.js';
 
 export const WH_PREFIX = '.wh.';
 export const WH_OPAQUE = '.wh..wh..opq';
-/** The xattr overlayfs reads on an upper/lower dir to hide everything below it. */
-export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+/**
+ * The xattr overlayfs reads on an upper/lower dir to hide everything below it: trusted.* as the
+ * host's root, user.* in a user namespace (where bale mounts overlay with `userxattr`).
+ */
+export function overlayOpaqueXattr(): string {
+  return inUserNamespace() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
+}
 
 export type Whiteout =
   | { kind: 'opaque'; dir: string } // everything below `dir` in lower layers is hidden

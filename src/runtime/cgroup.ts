@@ -14,6 +14,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BaleError } from '../util/errors.js';
+import { inUserNamespace } from '../util/userns.js';
 
 const CGROUP_FS = '/sys/fs/cgroup';
 const CGROUP2_SUPER_MAGIC = 0x63677270;
@@ -55,9 +56,17 @@ export interface CgroupStats {
 
 let cached: Promise<CgroupHost | undefined> | undefined;
 
-/** Which cgroups this host has (undefined: none bale can use). */
+/** Why detectCgroups found none, for the errors of what needs them ("... needs cgroups: WHY"). */
+export function noCgroupsReason(): string {
+  return inUserNamespace()
+    ? 'rootless containers get none (the host delegates no cgroup v2 subtree to this user)'
+    : 'none are mounted at /sys/fs/cgroup';
+}
+
+/** Which cgroups this host has (undefined: none bale can use; none in a user namespace). */
 export function detectCgroups(): Promise<CgroupHost | undefined> {
   cached ??= (async () => {
+    if (inUserNamespace()) return undefined;
     const fs = await fsp.statfs(CGROUP_FS).catch(() => undefined);
     if (fs && fs.type === CGROUP2_SUPER_MAGIC) return v2Host(CGROUP_FS);
     const mounts = v1Mounts(await fsp.readFile('/proc/self/mountinfo', 'utf8').catch(() => ''));

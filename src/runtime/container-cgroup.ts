@@ -15,6 +15,7 @@ import {
   cgroupStats,
   createCgroup,
   detectCgroups,
+  noCgroupsReason,
   freezeCgroup,
   listCgroups,
   oomKilled,
@@ -50,7 +51,7 @@ export async function enterCgroup(store: Store, rec: ContainerRecord): Promise<R
   try {
     const host = await detectCgroups();
     if (!host) {
-      if (rec.resources) throw new BaleError('resource limits need cgroups, and none are mounted at /sys/fs/cgroup');
+      if (rec.resources) throw new BaleError(`resource limits need cgroups: ${noCgroupsReason()}`);
       return { procs: [], finish: async () => (await lock.release(), false) };
     }
     await removeCgroup(host, rec.id); // left by an earlier run whose bale died
@@ -120,7 +121,7 @@ export async function joinArgs(id: string): Promise<string[]> {
 
 async function needHost(): Promise<CgroupHost> {
   const host = await detectCgroups();
-  if (!host) throw new BaleError('pausing needs cgroups, and none are mounted at /sys/fs/cgroup');
+  if (!host) throw new BaleError(`pausing needs cgroups: ${noCgroupsReason()}`);
   return host;
 }
 

@@ -16,6 +16,7 @@ import type { Store } from '../store/store.js';
 import { imageChainIds, layerDiffDir, layerShortPath } from '../store/layers.js';
 import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
+import { inUserNamespace } from '../util/userns.js';
 import type { SecurityRecord } from './security.js';
 import type { Resources } from './cgroup.js';
 import type { MountSpec } from './mounts.js';
@@ -151,7 +152,8 @@ export function overlayOptions(store: Store, rec: ContainerRecord): string {
   for (const d of [p.init, p.upper, p.work]) {
     if (/[:,\\]/.test(d)) throw new BaleError(`store path ${JSON.stringify(store.root)}: overlay mounts cannot name paths with ':', ',' or '\\' in them`);
   }
-  const opts = `lowerdir=${lower.join(':')},upperdir=${p.upper},workdir=${p.work}`;
+  // In a user namespace overlay keeps whiteouts and opaque marks in user.overlay.* (kernel 5.11+).
+  const opts = `lowerdir=${lower.join(':')},upperdir=${p.upper},workdir=${p.work}${inUserNamespace() ? ',userxattr' : ''}`;
   if (opts.length >= 4096) throw new BaleError(`container ${rec.id.slice(0, 12)}: too many layers for one overlay mount (${lower.length})`);
   return opts;
 }

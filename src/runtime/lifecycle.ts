@@ -29,7 +29,9 @@ import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
 import { attach, flushed, type AttachIO } from './stdio.js';
 import { securityArgs, securityRecord, type SecurityFlags } from './security.js';
-import type { Resources } from './cgroup.js';
+import { noCgroupsReason, type Resources } from './cgroup.js';
+import { inUserNamespace } from '../util/userns.js';
+import { rootlessMissing } from './rootless.js';
 import { dropCgroup, enterCgroup, joinArgs, setFrozen, sweepCgroups, type RunCgroup } from './container-cgroup.js';
 import { anonymousVolumes, prepareMounts, withImageVolumes, writeMountsFile, type MountSpec } from './mounts.js';
 import { readEnvFiles } from './env-file.js';
@@ -41,11 +43,10 @@ const BALE_BIN = fileURLToPath(new URL('../../../bin/bale', import.meta.url));
 /** Signals bale passes on to the container's process. */
 export const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
+/** Containers need root: the host's, or a user namespace's (a normal user's bale runs in one, see rootless.ts). */
 export function requireRoot(verb: string): void {
   if (process.getuid?.() !== 0) {
-    throw new BaleError(
-      `bale ${verb}: running containers needs root (overlay mounts and namespaces); rootless mode with user namespaces is not supported yet`,
-    );
+    throw new BaleError(`bale ${verb}: running containers needs root or a user namespace: ${rootlessMissing() ?? 'bale did not enter one'}`);
   }
 }
 
@@ -120,6 +121,9 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   const env = [...(await readEnvFiles(o.envFiles ?? [])), ...o.env];
   const spec = processSpec(config.config, { ...o, env, hostname });
   const security = securityRecord(o.security);
+  if (o.resources && Object.values(o.resources).some((v) => v !== undefined) && inUserNamespace()) {
+    throw new BaleError(`--memory, --memory-swap, --cpus and --pids-limit need cgroups: ${noCgroupsReason()}`);
+  }
   // Held until the record is in place, so gc never collects layers between unpack and record.
   const writer = await store.writerLock();
   try {

@@ -20,6 +20,9 @@
  *                  [--seccomp FILE] [--caps N,N,...] [--no-new-privs] [--privileged] -- ARGS...
  *      Joins the cgroups, namespaces and root of a running container's pid 1, forks, drops
  *      privileges the same way and execs; the parent relays/forwards and exits with its status.
+ *   bale-init userns --pid-file FILE [--uidmap MAP --gidmap MAP | --note TEXT] -- CMD...
+ *      For a normal user: joins (first making, with a `bale-init pause` process holding it) the
+ *      store's user namespace, becomes root there and execs CMD (bale itself again; userns.c).
  *
  * Nothing of the host reaches the command: every descriptor but 0/1/2 is closed at start and again
  * before exec; -t gives a new pty from the container's own devpts (console.c), never the caller's
@@ -54,6 +57,7 @@
 #include "console.h"
 #include "mounts.h"
 #include "seccomp.h"
+#include "userns.h"
 
 extern char **environ;
 
@@ -215,6 +219,17 @@ slow:
     if (fd != keep) close(fd);
 }
 
+#define UNMAPPED " (not mapped in bale's user namespace: give your user a range in /etc/subuid and /etc/subgid)"
+
+static int setgroups_denied(void) {
+  char buf[16] = "";
+  FILE *f = fopen("/proc/self/setgroups", "r");
+  if (!f) return 0;
+  if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
+  fclose(f);
+  return !strncmp(buf, "deny", 4);
+}
+
 /*
  * In order: no descriptor of bale's survives, the bounding set shrinks to the kept capabilities,
  * the seccomp filter goes on (while CAP_SYS_ADMIN still allows it without no_new_privs), then the
@@ -252,9 +267,11 @@ static void drop_privileges(const struct ident *id, const struct opts *o) {
   groups[n++] = id->gid;
   for (int i = 0; i < id->ngroups; i++)
     if (id->groups[i] != id->gid) groups[n++] = id->groups[i];
-  if (setgroups((size_t)n, groups) != 0) die(SETUP_FAIL, "setgroups: %s", strerror(errno));
-  if (setgid(id->gid) != 0) die(SETUP_FAIL, "setgid %u: %s", id->gid, strerror(errno));
-  if (setuid(id->uid) != 0) die(SETUP_FAIL, "setuid %u: %s", id->uid, strerror(errno));
+  /* a user namespace mapping only the caller's ids denies setgroups: the groups stay as they are */
+  if (setgroups((size_t)n, groups) != 0 && !(errno == EPERM && setgroups_denied()))
+    die(SETUP_FAIL, "setgroups: %s", strerror(errno));
+  if (setgid(id->gid) != 0) die(SETUP_FAIL, "setgid %u: %s%s", id->gid, strerror(errno), errno == EINVAL ? UNMAPPED : "");
+  if (setuid(id->uid) != 0) die(SETUP_FAIL, "setuid %u: %s%s", id->uid, strerror(errno), errno == EINVAL ? UNMAPPED : "");
 }
 
 static void exec_command(char **argv, const struct ident *id) {
@@ -318,7 +335,9 @@ static void setup_dev(const struct opts *o) {
   const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
   for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) bind_dev(nodes[i]);
   mkdir("dev/pts", 0755);
-  must_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  /* gid 5 (tty) may be unmapped in a user namespace of the caller's ids only */
+  if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") != 0)
+    must_mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
   if (symlink("pts/ptmx", "dev/ptmx") != 0) die(SETUP_FAIL, "symlink /dev/ptmx: %s", strerror(errno));
   mkdir("dev/shm", 01777);
   must_mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
@@ -620,8 +639,40 @@ static int do_exec(struct opts *o) {
   return supervise(o, sock);
 }
 
+/* pause: hold the user namespace (userns.c); nothing of the caller's stays open. */
+static int pause_forever(void) {
+  int null = open("/dev/null", O_RDWR);
+  for (int fd = 0; fd < 3 && null >= 0; fd++) dup2(null, fd);
+  close_from(3, -1);
+  if (chdir("/") != 0) return 1;
+  signal(SIGINT, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  for (;;) pause();
+}
+
+/* userns --pid-file FILE [--uidmap MAP --gidmap MAP | --note TEXT] -- CMD...: run CMD as root of the store's user namespace. */
+static int userns_exec(int argc, char **argv) {
+  const char *pid_file = NULL, *uidmap = NULL, *gidmap = NULL, *note = NULL;
+  int i = 2;
+  for (; i + 1 < argc && strcmp(argv[i], "--"); i += 2) {
+    if (!strcmp(argv[i], "--pid-file")) pid_file = argv[i + 1];
+    else if (!strcmp(argv[i], "--uidmap")) uidmap = argv[i + 1];
+    else if (!strcmp(argv[i], "--gidmap")) gidmap = argv[i + 1];
+    else if (!strcmp(argv[i], "--note")) note = argv[i + 1];
+    else die(SETUP_FAIL, "bale-init: unknown option %s", argv[i]);
+  }
+  if (!pid_file || i + 1 >= argc || strcmp(argv[i], "--") || !uidmap != !gidmap) die(2, "usage: bale-init userns --pid-file FILE [--uidmap MAP --gidmap MAP] -- CMD...");
+  char err[512];
+  if (bale_userns_enter(pid_file, uidmap, gidmap, note, err, sizeof err) != 0) die(SETUP_FAIL, "rootless: %s", err);
+  execvp(argv[i + 1], argv + i + 1);
+  die(SETUP_FAIL, "exec %s: %s", argv[i + 1], strerror(errno));
+  return SETUP_FAIL;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2) die(2, "usage: bale-init run|exec [options] -- ARGS...");
+  if (argc < 2) die(2, "usage: bale-init run|exec|userns [options] -- ARGS...");
+  if (!strcmp(argv[1], "pause")) return pause_forever();
+  if (!strcmp(argv[1], "userns")) return userns_exec(argc, argv);
   struct opts o;
   parse(argc, argv, &o);
   /* Whatever bale's caller left open (a shell's `exec 250</`) must not reach the container. */

@@ -1,0 +1,26 @@
+// Rootless set-up decisions: which subordinate range is the user's, and the one line saying what
+// the host lacks (from given /proc contents and kernel versions, as hosts differ).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { rootlessMissing, subordinateRange } from '../../src/runtime/rootless.js';
+
+test('subordinate ranges: by name or uid, the first usable line; none for others', () => {
+  const text = 'alice:100000:65536\n1001:200000:1000\n  bob:300000:0\nbob:400000:10\n# comment\ncarol:x:5\n';
+  assert.equal(subordinateRange(text, 'alice', 1000), { start: 100000, count: 65536 });
+  assert.equal(subordinateRange(text, 'dave', 1001), { start: 200000, count: 1000 });
+  assert.equal(subordinateRange(text, 'bob', 1002), { start: 400000, count: 10 }, 'a zero-length range is skipped');
+  assert.is(subordinateRange(text, 'carol', 1003), undefined);
+  assert.is(subordinateRange('', 'alice', 1000), undefined);
+});
+
+test('what is missing: user namespaces off, restricted, or a kernel without overlay userxattr', () => {
+  const host = (files: Record<string, string>) => (p: string) => files[p] ?? '';
+  assert.is(rootlessMissing(host({ '/proc/sys/user/max_user_namespaces': '96364\n' }), '6.18.0'), undefined);
+  assert.is(rootlessMissing(host({ '/proc/sys/user/max_user_namespaces': '0\n' }), '6.18.0'), 'user namespaces are off (sysctl user.max_user_namespaces is 0)');
+  assert.match(rootlessMissing(host({ '/proc/sys/kernel/unprivileged_userns_clone': '0\n' }), '6.1.0-13-amd64')!, /kernel\.unprivileged_userns_clone is 0/);
+  assert.match(rootlessMissing(host({ '/proc/sys/kernel/apparmor_restrict_unprivileged_userns': '1\n' }), '6.8.0')!, /AppArmor/);
+  assert.is(rootlessMissing(host({}), '5.10.0-28-amd64'), 'overlayfs in a user namespace needs Linux 5.11 or later (this is 5.10.0-28-amd64)');
+  assert.is(rootlessMissing(host({}), '5.11.0'), undefined);
+});
+
+test.run();
