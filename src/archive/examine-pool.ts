@@ -1,0 +1,98 @@
+// Examining blobs that are already on disk (load's temp files) in worker threads, so that hashing,
+// decompressing and checking a layer run beside the main thread's reading and writing of the next
+// archive entry instead of in series with it. A worker reads the file back from the page cache it
+// was just written into; nothing of it is held in memory. Small files are examined in the calling
+// thread: handing them over costs more than their hash.
+import { createReadStream } from 'node:fs';
+import os from 'node:os';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import { examine, type Examined } from './examine.js';
+
+/** Files below this many bytes are examined in the calling thread. */
+const INLINE_MAX = 4 * 1024 * 1024;
+const READ_CHUNK = 1024 * 1024;
+
+type Request = { id: number; file: string; name: string; size: number };
+type Reply = { id: number; result?: Examined; error?: string };
+
+function readFile(file: string): AsyncIterable<Buffer> {
+  return createReadStream(file, { highWaterMark: READ_CHUNK });
+}
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+class Pool {
+  private readonly slots: Slot[] = [];
+  private readonly waiting = new Map<number, { resolve: (r: Examined) => void; reject: (e: Error) => void; slot: Slot }>();
+  private next = 0;
+  constructor(private readonly max: number) {}
+
+  run(file: string, name: string, size: number): Promise<Examined> {
+    const slot = this.pick();
+    const id = this.next++;
+    slot.busy++;
+    if (slot.busy === 1) slot.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, slot });
+      slot.worker.postMessage({ id, file, name, size } satisfies Request);
+    });
+  }
+
+  private pick(): Slot {
+    const idle = this.slots.reduce<Slot | undefined>((best, s) => (!best || s.busy < best.busy ? s : best), undefined);
+    if (idle && (idle.busy === 0 || this.slots.length >= this.max)) return idle;
+    const worker = new Worker(new URL(import.meta.url));
+    const slot: Slot = { worker, busy: 0 };
+    worker.on('message', (m: Reply) => this.settle(m));
+    worker.on('error', (e) => this.fail(slot, e));
+    worker.on('exit', (code) => this.fail(slot, new Error(`examining worker exited (${code})`)));
+    worker.unref();
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private settle(m: Reply): void {
+    const w = this.waiting.get(m.id);
+    if (!w) return;
+    this.waiting.delete(m.id);
+    if (--w.slot.busy === 0) w.slot.worker.unref();
+    if (m.result) {
+      // Buffers arrive as Uint8Array views after the structured clone.
+      if (m.result.json) m.result.json = Buffer.from(m.result.json.buffer, m.result.json.byteOffset, m.result.json.byteLength);
+      w.resolve(m.result);
+    } else w.reject(new Error(m.error ?? 'examining failed'));
+  }
+
+  private fail(slot: Slot, e: Error): void {
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    for (const [id, w] of this.waiting) {
+      if (w.slot !== slot) continue;
+      this.waiting.delete(id);
+      w.reject(e);
+    }
+  }
+}
+
+let pool: Pool | undefined;
+
+/** Examine the file `file` (blob `name`, `size` bytes), in a worker thread when it is large. */
+export function examineFile(file: string, name: string, size: number): Promise<Examined> {
+  if (size < INLINE_MAX) return examine(readFile(file), name, size);
+  // One worker fewer than the cores: the main thread is busy reading and writing the archive.
+  pool ??= new Pool(Math.max(1, Math.min(4, os.availableParallelism() - 1)));
+  return pool.run(file, name, size);
+}
+
+if (!isMainThread && parentPort) {
+  const port = parentPort;
+  port.on('message', (m: Request) => {
+    examine(readFile(m.file), m.name, m.size).then(
+      (result) => port.postMessage({ id: m.id, result } satisfies Reply),
+      (e: Error) => port.postMessage({ id: m.id, error: e.message } satisfies Reply),
+    );
+  });
+}
