@@ -1,19 +1,20 @@
 // Examining blobs that are already on disk (load's temp files) in worker threads, so that hashing,
 // decompressing and checking a layer run beside the main thread's reading and writing of the next
-// archive entry instead of in series with it. A worker reads the file back from the page cache it
+// archive entry instead of in series with it; and hashing the blobs save copies out, beside the copy. A worker reads the file back from the page cache it
 // was just written into; nothing of it is held in memory. Small files are examined in the calling
 // thread: handing them over costs more than their hash.
 import { createReadStream } from 'node:fs';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import { examine, type Examined } from './examine.js';
+import type { Digest } from '../oci/digest.js';
+import { digestOf, examine, type Examined } from './examine.js';
 
 /** Files below this many bytes are examined in the calling thread. */
 const INLINE_MAX = 4 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 
-type Request = { id: number; file: string; name: string; size: number };
-type Reply = { id: number; result?: Examined; error?: string };
+type Request = { id: number; file: string; name: string; size: number; hashOnly?: boolean };
+type Reply = { id: number; result?: Examined | Digest; error?: string };
 
 function readFile(file: string): AsyncIterable<Buffer> {
   return createReadStream(file, { highWaterMark: READ_CHUNK });
@@ -26,18 +27,18 @@ interface Slot {
 
 class Pool {
   private readonly slots: Slot[] = [];
-  private readonly waiting = new Map<number, { resolve: (r: Examined) => void; reject: (e: Error) => void; slot: Slot }>();
+  private readonly waiting = new Map<number, { resolve: (r: Examined | Digest) => void; reject: (e: Error) => void; slot: Slot }>();
   private next = 0;
   constructor(private readonly max: number) {}
 
-  run(file: string, name: string, size: number): Promise<Examined> {
+  run(file: string, name: string, size: number, hashOnly?: boolean): Promise<Examined | Digest> {
     const slot = this.pick();
     const id = this.next++;
     slot.busy++;
     if (slot.busy === 1) slot.worker.ref();
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, slot });
-      slot.worker.postMessage({ id, file, name, size } satisfies Request);
+      slot.worker.postMessage({ id, file, name, size, hashOnly } satisfies Request);
     });
   }
 
@@ -61,8 +62,9 @@ class Pool {
     if (--w.slot.busy === 0) w.slot.worker.unref();
     if (m.result) {
       // Buffers arrive as Uint8Array views after the structured clone.
-      if (m.result.json) m.result.json = Buffer.from(m.result.json.buffer, m.result.json.byteOffset, m.result.json.byteLength);
-      w.resolve(m.result);
+      const r = m.result;
+      if (typeof r !== 'string' && r.json) r.json = Buffer.from(r.json.buffer, r.json.byteOffset, r.json.byteLength);
+      w.resolve(r);
     } else w.reject(new Error(m.error ?? 'examining failed'));
   }
 
@@ -82,15 +84,24 @@ let pool: Pool | undefined;
 /** Examine the file `file` (blob `name`, `size` bytes), in a worker thread when it is large. */
 export function examineFile(file: string, name: string, size: number): Promise<Examined> {
   if (size < INLINE_MAX) return examine(readFile(file), name, size);
-  // One worker fewer than the cores: the main thread is busy reading and writing the archive.
-  pool ??= new Pool(Math.max(1, Math.min(4, os.availableParallelism() - 1)));
-  return pool.run(file, name, size);
+  return thePool().run(file, name, size) as Promise<Examined>;
+}
+
+/** The digest of the file `file` (`size` bytes), taken in a worker thread when it is large. */
+export function hashFile(file: string, size: number): Promise<Digest> {
+  if (size < INLINE_MAX) return digestOf(readFile(file));
+  return thePool().run(file, file, size, true) as Promise<Digest>;
+}
+
+function thePool(): Pool {
+  // One worker fewer than the cores: the main thread is busy moving the bytes.
+  return (pool ??= new Pool(Math.max(1, Math.min(4, os.availableParallelism() - 1))));
 }
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
   port.on('message', (m: Request) => {
-    examine(readFile(m.file), m.name, m.size).then(
+    (m.hashOnly ? digestOf(readFile(m.file)) : examine(readFile(m.file), m.name, m.size)).then(
       (result) => port.postMessage({ id: m.id, result } satisfies Reply),
       (e: Error) => port.postMessage({ id: m.id, error: e.message } satisfies Reply),
     );
