@@ -3,7 +3,7 @@
 # Peers used as oracles, and host binaries the test images are built from. Needs root for apt and
 # for the tests themselves (overlay mounts, namespaces); says in one line what is missing otherwise.
 set -eu
-packages="busybox-static skopeo umoci podman zstd util-linux attr tar libseccomp-dev docker-registry apache2-utils openssl docker.io libcap2-bin man-db"
+packages="busybox-static skopeo umoci podman zstd util-linux attr tar libseccomp-dev docker-registry apache2-utils openssl docker.io libcap2-bin man-db time"
 
 missing=""
 for p in $packages; do
