@@ -1,7 +1,7 @@
 // bale's benchmarks: one command, one generated image, one table of ratios measured in one run.
 //
 //   npm run bench                     # 1 GiB image (default), 3 rounds
-//   npm run bench -- --quick          # 128 MiB, 3 rounds: about a minute, for iterating
+//   npm run bench -- --quick          # 128 MiB, 3 rounds: a few minutes, for iterating
 //   npm run bench -- --only load,save # some rows only
 //   npm run bench -- --scale          # the scale table: time and peak RSS from 256 MiB to 3 GiB
 //
@@ -35,7 +35,7 @@ Options:
   --size SIZE     Content of the image, e.g. 1G (default), 200M
   --layers N      Layers (default 6)
   --rounds N      Rounds; each command runs once per round, medians taken (default 3)
-  --quick         --size 128M (unless given): a run in about a minute
+  --quick         --size 128M (unless given): a few minutes, to iterate with
   --only LIST     Rows to run, by key: load,save,gzip,zstd,first-run,export,import,squash,symlinks
   --symlinks N    Symlinks in the symlink row's layer (default 100000)
   --scale         Instead: load and save time and peak RSS at 256 MiB, 1 GiB, 3 GiB, 50 layers,
