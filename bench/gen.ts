@@ -19,6 +19,10 @@ export interface GenOptions {
   tag?: string;
   /** Share of the bytes in small files (default 0.3). */
   smallShare?: number;
+  /** Largest small file (default 16 KiB); smaller makes more files of the same bytes. */
+  smallMax?: number;
+  /** Symlinks added to the top layer, 1000 to a directory (for the layer checks' cost per entry). */
+  symlinks?: number;
   /** A static busybox to put in the bottom layer as /bin/busybox, with /bin/sh and /bin/true, so the image runs. */
   busybox?: string;
 }
@@ -29,6 +33,7 @@ export interface GenResult {
   /** Bytes of all layer tars (what tar + sha256sum read: the limit). */
   layerBytes: number;
   files: number;
+  symlinks: number;
   layers: number;
   configDigest: string;
   diffIds: string[];
@@ -158,6 +163,8 @@ export async function generateDockerArchive(file: string, opts: GenOptions): Pro
   const seed = opts.seed ?? 'bale-bench';
   const tag = opts.tag ?? 'bench/generated:latest';
   const smallShare = opts.smallShare ?? 0.3;
+  const smallMax = opts.smallMax ?? 16 * 1024;
+  const symlinks = opts.symlinks ?? 0;
   const rng = new Prng(seed);
   const parts = `${file}.parts`;
   await fsp.rm(parts, { recursive: true, force: true });
@@ -193,7 +200,7 @@ export async function generateDockerArchive(file: string, opts: GenOptions): Pro
       let k = 0;
       while (small > 0) {
         if (k % 200 === 0) await t.dir(`${top}/small/d${k / 200}`);
-        const size = Math.min(small, rng.int(512, 16 * 1024));
+        const size = Math.min(small, rng.int(512, smallMax));
         await t.file(`${top}/small/d${Math.floor(k / 200)}/f${k}.dat`, rng.bytes(size));
         small -= size;
         k++;
@@ -206,6 +213,12 @@ export async function generateDockerArchive(file: string, opts: GenOptions): Pro
         files++;
       }
       await t.symlink(`${top}/latest`, 'big/blob0.bin');
+      if (i === nLayers - 1) {
+        for (let s = 0; s < symlinks; s++) {
+          if (s % 1000 === 0) await t.dir(`${top}/links/d${s / 1000}`);
+          await t.symlink(`${top}/links/d${Math.floor(s / 1000)}/s${s}`, `../../big/blob${s % nLarge}.bin`);
+        }
+      }
       const diffId = await t.close();
       layerFiles.push({ file: t.path, diffId, size: t.bytes });
       layerBytes += t.bytes;
@@ -240,6 +253,7 @@ export async function generateDockerArchive(file: string, opts: GenOptions): Pro
       archiveBytes: out.bytes,
       layerBytes,
       files,
+      symlinks,
       layers: nLayers,
       configDigest: `sha256:${configHex}`,
       diffIds: layerFiles.map((l) => l.diffId),

@@ -1,37 +1,45 @@
 // bale's benchmarks: one command, one generated image, one table of ratios measured in one run.
 //
-//   npm run bench                 # 1 GiB image (default)
-//   npm run bench -- --size 200M  # quick
+//   npm run bench                     # 1 GiB image (default), 3 rounds
+//   npm run bench -- --quick          # 128 MiB, 3 rounds: a few minutes, for iterating
+//   npm run bench -- --only load,save # some rows only
+//   npm run bench -- --scale          # the scale table: time and peak RSS from 256 MiB to 3 GiB
 //
-// Every operation is timed as a whole process (start-up included), on the same bytes, with the
-// page cache warm: the image is generated first and read once before any timing. Ratios are to
-//   - the limit: GNU tar extracting the archive plus sha256sum over every layer (copy + hash), and
-//   - the peer doing the same job, where a Debian-packaged one exists: skopeo for load and save,
-//     umoci for export (unpack), `unshare` for the overhead of `bale run IMAGE true`.
-// A verb that is not built yet shows "n/a (verb missing)"; a peer that is not installed, "n/a".
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+// Every row is a set of commands run as whole processes (start-up included) on the same bytes:
+// bale, the limit (the least work that moves the same bytes: tar, plus `openssl dgst -sha256`
+// where bale hashes; and the same with Debian's `sha256sum`, which has no SHA extensions, as a
+// second column) and the peers doing the same job. One round runs each command of the row once, in
+// an order that rotates from round to round, so drift in a shared machine's load falls on all of
+// them alike; a ratio is the median over rounds of that round's ratio. Page cache warm, `sync`
+// before each command so one command's writeback is not billed to the next.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import minimist from 'minimist';
-import { generateDockerArchive, parseSize, type GenResult } from './gen.js';
+import { generateDockerArchive, parseSize, type GenOptions, type GenResult } from './gen.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BALE = path.join(REPO, 'bin', 'bale');
-const VERB_DIR = path.join(REPO, 'dist', 'src', 'cli', 'verbs');
 
 const HELP = `Usage: npm run bench -- [OPTIONS]
 
 Generate a ~SIZE image (large and small files, several layers) as a Docker archive and time bale's
-load, save, export, import, squash and run against GNU tar + sha256sum (the limit) and against
-skopeo, umoci and unshare (the peers). Prints one table. Needs root (run, unshare) and free disk of
-about 6x SIZE in the work directory.
+load, save (plain, gzip, zstd), first run, export, import and squash, and the load of a layer of
+100k symlinks, each against the limit (tar + openssl dgst -sha256; tar + sha256sum as a second
+column) and against skopeo, podman and tar as peers, in interleaved rounds. Needs root and free
+disk of about 8x SIZE in the work directory.
 
 Options:
   --size SIZE     Content of the image, e.g. 1G (default), 200M
   --layers N      Layers (default 6)
-  --runs N        Timed runs of the short operations (run, unshare), median taken (default 5)
+  --rounds N      Rounds; each command runs once per round, medians taken (default 3)
+  --quick         --size 128M (unless given): a few minutes, to iterate with
+  --only LIST     Rows to run, by key: load,save,gzip,zstd,first-run,export,import,squash,symlinks
+  --symlinks N    Symlinks in the symlink row's layer (default 100000)
+  --scale         Instead: load and save time and peak RSS at 256 MiB, 1 GiB, 3 GiB, 50 layers,
+                  200k files, 100k symlinks (--only picks cases: 256M,1G,3G,50-layers,200k-files,100k-symlinks)
   --dir DIR       Where to make the work directory (default: the system temp dir); removed after
   --keep          Keep the work directory
   --markdown      Print the table as Markdown (for the README)
@@ -39,40 +47,64 @@ Options:
   -h, --help      Show this help
 `;
 
-interface Row {
-  op: string;
-  seconds?: number;
-  /** Bytes the operation moved (for MB/s), if it is a throughput operation. */
-  bytes?: number;
-  note?: string;
-  peer?: string;
-  peerSeconds?: number;
-  peerNote?: string;
-  /** Whether "× limit" makes sense for this row. */
-  vsLimit?: boolean;
+interface Cmd {
+  /** What the table calls it. */
+  label: string;
+  argv: string[];
+  env?: Record<string, string>;
+  /** Untimed, before each run (make a fresh store, remove an output). */
+  before?: () => void;
+  /** Untimed, after each run. */
+  after?: () => void;
+  /** Measure peak RSS with /usr/bin/time. */
+  rss?: boolean;
 }
 
-interface Timed {
+interface Measured {
+  label: string;
+  seconds?: number;
+  /** Median of the per-round ratios of bale to this command. */
+  ratio?: number;
+  rssMB?: number;
+  error?: string;
+}
+
+interface Row {
+  key: string;
+  op: string;
+  bytes: number;
+  bale: Measured;
+  limit?: Measured;
+  limit2?: Measured;
+  peers: Measured[];
+}
+
+interface Run {
   seconds: number;
   ok: boolean;
   error?: string;
-  stdout: string;
+  rssKB?: number;
 }
 
-/** Time one process. Dirty pages are flushed first so one operation's writeback is not billed to the next. */
-function time(cmd: string, args: string[], env: Record<string, string> = {}, cwd?: string): Timed {
+const sh = (script: string, ...args: string[]) => ['sh', '-c', script, 'sh', ...args];
+
+function runOnce(c: Cmd): Run {
+  c.before?.();
   spawnSync('sync', { stdio: 'ignore' });
+  const rssFile = c.rss ? path.join(os.tmpdir(), `bale-bench-rss-${process.pid}`) : undefined;
+  const argv = rssFile ? ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...c.argv] : c.argv;
   const t0 = process.hrtime.bigint();
-  const r: SpawnSyncReturns<Buffer> = spawnSync(cmd, args, {
-    env: { ...process.env, ...env },
-    cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...c.env }, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  let rssKB: number | undefined;
+  if (rssFile && existsSync(rssFile)) {
+    rssKB = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+    rmSync(rssFile, { force: true });
+  }
+  c.after?.();
   const ok = r.status === 0;
-  const err = r.error?.message ?? (r.stderr?.toString().trim().split('\n').pop() || `exit ${r.status ?? r.signal}`);
-  return { seconds, ok, error: ok ? undefined : `${path.basename(cmd)}: ${err}`, stdout: r.stdout?.toString() ?? '' };
+  const last = r.error?.message ?? (r.stderr?.toString().trim().split('\n').filter((l) => !/^Command exited|^\d+$/.test(l)).pop() || `exit ${r.status ?? r.signal}`);
+  return { seconds, ok, error: ok ? undefined : `${path.basename(c.argv[0]!)}: ${last}`.slice(0, 160), rssKB };
 }
 
 function median(xs: number[]): number {
@@ -81,229 +113,374 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * Run bale and the commands it is compared with, `rounds` times, interleaved: round i starts at
+ * command i (mod n). A command that fails once is dropped from the row (its error shown).
+ */
+function measureRow(bale: Cmd, others: Cmd[], rounds: number): Measured[] {
+  const cmds = [bale, ...others];
+  const runs: Run[][] = cmds.map(() => []);
+  const failed: (string | undefined)[] = cmds.map(() => undefined);
+  for (let i = 0; i < rounds; i++) {
+    for (let j = 0; j < cmds.length; j++) {
+      const k = (i + j) % cmds.length;
+      if (failed[k]) continue;
+      const r = runOnce(cmds[k]!);
+      if (!r.ok) failed[k] = r.error;
+      runs[k]!.push(r);
+    }
+  }
+  const baleOk = !failed[0];
+  return cmds.map((c, k) => {
+    if (failed[k]) return { label: c.label, error: failed[k] };
+    const secs = runs[k]!.map((r) => r.seconds);
+    const rss = runs[k]!.map((r) => r.rssKB).filter((x): x is number => x !== undefined);
+    const m: Measured = { label: c.label, seconds: median(secs) };
+    if (rss.length) m.rssMB = Math.max(...rss) / 1024;
+    if (k > 0 && baleOk) m.ratio = median(runs[0]!.map((r, i) => r.seconds / runs[k]![i]!.seconds));
+    return m;
+  });
+}
+
 function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-function hasVerb(v: string): boolean {
-  return existsSync(path.join(VERB_DIR, `${v}.js`));
+function must(argv: string[], env: Record<string, string> = {}): string {
+  const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${argv.slice(0, 3).join(' ')}: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`);
+  return r.stdout;
 }
 
-function du(p: string): number {
-  const r = spawnSync('du', ['-sb', p], { encoding: 'utf8' });
-  return r.status === 0 ? Number(r.stdout.split(/\s/)[0]) : 0;
+/** The layer tars of an unpacked Docker archive, bottom first (as manifest.json lists them). */
+function layerFiles(dir: string): string[] {
+  const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { Layers: string[] }[];
+  return m[0]!.Layers.map((l) => path.join(dir, l));
+}
+
+const fresh = (p: string) => () => {
+  rmSync(p, { recursive: true, force: true });
+};
+const freshDir = (p: string) => () => {
+  rmSync(p, { recursive: true, force: true });
+  mkdirSync(p, { recursive: true });
+};
+
+interface Ctx {
+  work: string;
+  rounds: number;
+  only?: Set<string>;
+  log: (s: string) => void;
+  symlinks: number;
+}
+
+/** The comparison table for one generated image. */
+async function mainTable(ctx: Ctx, gen: GenResult, busybox: string | undefined): Promise<Row[]> {
+  const { work, rounds, log } = ctx;
+  const want = (k: string) => !ctx.only || ctx.only.has(k);
+  const archive = gen.file;
+  const image = gen.tag;
+  const store = path.join(work, 'store');
+  const env = { BALE_ROOT: store };
+  const out = path.join(work, 'out');
+  const rows: Row[] = [];
+  const row = (key: string, op: string, bytes: number, bale: Cmd, limit: Cmd | undefined, limit2: Cmd | undefined, peers: Cmd[]) => {
+    if (!want(key)) return;
+    log(`${op}: ${rounds} rounds of ${1 + (limit ? 1 : 0) + (limit2 ? 1 : 0) + peers.length} commands`);
+    const m = measureRow(bale, [limit, limit2, ...peers].filter((c): c is Cmd => c !== undefined), rounds);
+    const [b, ...rest] = m;
+    rows.push({ key, op, bytes, bale: b!, limit: limit ? rest.shift() : undefined, limit2: limit2 ? rest.shift() : undefined, peers: rest });
+  };
+
+  // Untimed set-up: the layers as files (what the limits read), the merged root filesystem (what
+  // export's limit packs), the image in bale's store, in skopeo's OCI layout and in podman's store.
+  const lim = path.join(work, 'layers');
+  mkdirSync(lim);
+  must(['tar', '-xf', archive, '-C', lim]);
+  const layers = layerFiles(lim);
+  const rootfs = path.join(work, 'rootfs');
+  mkdirSync(rootfs);
+  for (const l of layers) must(['tar', '-xf', l, '-C', rootfs]);
+  must([BALE, 'load', '-q', '-i', archive], env);
+  const skopeo = have('skopeo');
+  const oci = path.join(work, 'skopeo-oci');
+  if (skopeo) must(['skopeo', 'copy', '-q', '--dest-oci-accept-uncompressed-layers', `docker-archive:${archive}`, `oci:${oci}:bench`]);
+  const podmanRoot = path.join(work, 'podman');
+  const podman = (...a: string[]) => ['podman', '--root', `${podmanRoot}/root`, '--runroot', `${podmanRoot}/run`, '--storage-driver', 'vfs', ...a];
+  let podmanCtr: string | undefined;
+  if (have('podman')) {
+    try {
+      must(podman('load', '-q', '-i', archive));
+      podmanCtr = must(podman('create', image, '/bin/true')).trim().split('\n').pop();
+    } catch (e) {
+      log(`podman: ${(e as Error).message} (its columns will show n/a)`);
+    }
+  }
+  const layerArgs = layers.join(' ');
+  const hash = (tool: string) => `${tool === 'openssl' ? 'openssl dgst -sha256' : 'sha256sum'} ${layerArgs} >/dev/null`;
+
+  // load: archive in, every blob hashed and stored; each bale run into an empty store.
+  const scratch = path.join(work, 'scratch-store');
+  const x = path.join(work, 'x');
+  const loadLimit = (tool: string): Cmd => ({
+    label: `tar -xf + ${tool}`,
+    argv: sh(`tar -xf "$1" -C "$2" && ${tool === 'openssl' ? 'openssl dgst -sha256' : 'sha256sum'} "$2"/*/layer.tar >/dev/null`, archive, x),
+    before: freshDir(x),
+    after: fresh(x),
+  });
+  row(
+    'load',
+    'bale load',
+    gen.layerBytes,
+    { label: 'bale load', argv: [BALE, 'load', '-q', '-i', archive], env: { BALE_ROOT: scratch }, before: fresh(scratch), after: fresh(scratch) },
+    loadLimit('openssl'),
+    loadLimit('sha256sum'),
+    skopeo
+      ? [{ label: 'skopeo copy docker-archive: oci: (uncompressed)', argv: ['skopeo', 'copy', '-q', '--dest-oci-accept-uncompressed-layers', `docker-archive:${archive}`, `oci:${x}:bench`], after: fresh(x) }]
+      : [],
+  );
+
+  // save: the store out to one archive.
+  const saveLimit = (tool: string): Cmd => ({ label: `tar -cf + ${tool}`, argv: sh(`tar -cf "$1" -C "$2" . && ${hash(tool)}`, out, lim), after: fresh(out) });
+  const savePeers: Cmd[] = [];
+  if (skopeo) savePeers.push({ label: 'skopeo copy oci: docker-archive:', argv: ['skopeo', 'copy', '-q', `oci:${oci}:bench`, `docker-archive:${out}:${image}`], after: fresh(out) });
+  if (podmanCtr) savePeers.push({ label: 'podman save (docker-archive)', argv: podman('save', '-q', '--format', 'docker-archive', '-o', out, image), after: fresh(out) });
+  row('save', 'bale save', gen.layerBytes, { label: 'bale save', argv: [BALE, 'save', '-q', '-o', out, image], env, after: fresh(out) }, saveLimit('openssl'), saveLimit('sha256sum'), savePeers);
+
+  // save with gzip layers: every layer compressed; the limit is still the copy + hash.
+  const gzPeers: Cmd[] = [];
+  if (skopeo) gzPeers.push({ label: 'skopeo copy oci: oci-archive: (gzip)', argv: ['skopeo', 'copy', '-q', `oci:${oci}:bench`, `oci-archive:${out}:bench`], after: fresh(out) });
+  if (podmanCtr) gzPeers.push({ label: 'podman save (oci-archive, gzip)', argv: podman('save', '-q', '--format', 'oci-archive', '-o', out, image), after: fresh(out) });
+  if (have('gzip')) gzPeers.push({ label: 'gzip -1 of the layers (one core)', argv: sh(`gzip -1 -c ${layerArgs} > "$1"`, out), after: fresh(out) });
+  row('gzip', 'bale save --compress gzip', gen.layerBytes, { label: 'bale save --compress gzip', argv: [BALE, 'save', '-q', '--compress', 'gzip', '-o', out, image], env, after: fresh(out) }, saveLimit('openssl'), undefined, gzPeers);
+
+  // save with zstd layers (OCI only): against zstd -3 using every core, and skopeo.
+  const zPeers: Cmd[] = [];
+  if (have('zstd')) zPeers.push({ label: 'zstd -3 -T0 of the layers', argv: sh(`zstd -q -3 -T0 -c ${layerArgs} > "$1"`, out), after: fresh(out) });
+  if (skopeo) zPeers.push({ label: 'skopeo copy oci: oci-archive: (zstd)', argv: ['skopeo', 'copy', '-q', '--dest-compress-format', 'zstd', `oci:${oci}:bench`, `oci-archive:${out}:bench`], after: fresh(out) });
+  row(
+    'zstd',
+    'bale save --format oci --compress zstd',
+    gen.layerBytes,
+    { label: 'bale save zstd', argv: [BALE, 'save', '-q', '--format', 'oci', '--compress', 'zstd', '-o', out, image], env, after: fresh(out) },
+    saveLimit('openssl'),
+    undefined,
+    zPeers,
+  );
+
+  // first run: unpack every layer, then start /bin/true; the limit extracts each layer on its own.
+  if (busybox) {
+    const unpacked = path.join(store, 'layers');
+    row(
+      'first-run',
+      'bale run IMAGE true (first: unpacks)',
+      gen.layerBytes,
+      { label: 'bale run (first)', argv: [BALE, 'run', '--rm', image, '/bin/true'], env, before: fresh(unpacked) },
+      { label: 'tar -xf of each layer', argv: sh(`i=0; for l in ${layerArgs}; do i=$((i+1)); mkdir -p "$1/$i" && tar -xf "$l" -C "$1/$i" || exit 1; done`, x), before: freshDir(x), after: fresh(x) },
+      undefined,
+      [],
+    );
+  }
+
+  // export of a container: the merged tree as one tar.
+  const ctr = want('export') ? must([BALE, 'create', image, '/bin/true'], env).trim().split('\n').pop()! : '';
+  const flat = path.join(work, 'flat.tar');
+  must(['tar', '-cf', flat, '-C', rootfs, '.']);
+  const flatBytes = statSync(flat).size;
+  row(
+    'export',
+    'bale export (container)',
+    flatBytes,
+    { label: 'bale export', argv: [BALE, 'export', '-o', out, ctr], env, after: fresh(out) },
+    { label: 'tar -cf of the merged rootfs', argv: ['tar', '-cf', out, '-C', rootfs, '.'], after: fresh(out) },
+    undefined,
+    podmanCtr ? [{ label: 'podman export', argv: podman('export', '-o', out, podmanCtr), after: fresh(out) }] : [],
+  );
+
+  // import of that flat tar: read, hash, store.
+  row(
+    'import',
+    'bale import',
+    flatBytes,
+    { label: 'bale import', argv: [BALE, 'import', flat, 'bench/imported:latest'], env },
+    { label: 'cp + openssl dgst', argv: sh('cp "$1" "$2" && openssl dgst -sha256 "$2" >/dev/null', flat, out), after: fresh(out) },
+    undefined,
+    podmanCtr ? [{ label: 'podman import', argv: podman('import', '-q', flat, 'bench/imported:latest') }] : [],
+  );
+
+  // squash: the merged tree packed, hashed and stored as one layer.
+  row(
+    'squash',
+    'bale squash',
+    flatBytes,
+    { label: 'bale squash', argv: [BALE, 'squash', image, 'bench/squashed:latest'], env },
+    { label: 'tar -cf + openssl dgst', argv: sh('tar -cf "$1" -C "$2" . && openssl dgst -sha256 "$1" >/dev/null', out, rootfs), after: fresh(out) },
+    undefined,
+    [],
+  );
+
+  // The layer checks: a layer of many symlinks loads in time linear in its entries.
+  if (want('symlinks')) {
+    const sym = path.join(work, 'symlinks.tar');
+    const g = await generateDockerArchive(sym, { totalBytes: 1 << 20, layers: 1, symlinks: ctx.symlinks, tag: 'bench/symlinks:latest' });
+    row(
+      'symlinks',
+      `bale load (${Math.round(ctx.symlinks / 1000)}k symlinks)`,
+      g.layerBytes,
+      { label: 'bale load', argv: [BALE, 'load', '-q', '-i', sym], env: { BALE_ROOT: scratch }, before: fresh(scratch), after: fresh(scratch) },
+      { label: 'tar -xf + openssl', argv: sh('tar -xf "$1" -C "$2" && openssl dgst -sha256 "$2"/*/layer.tar >/dev/null', sym, x), before: freshDir(x), after: fresh(x) },
+      undefined,
+      [{ label: 'tar -xf of the archive', argv: ['tar', '-xf', sym, '-C', x], before: freshDir(x), after: fresh(x) }],
+    );
+  }
+  return rows;
+}
+
+interface ScaleCase {
+  key: string;
+  gen: Omit<GenOptions, 'busybox' | 'tag'>;
+}
+
+const SCALE: ScaleCase[] = [
+  { key: '256M', gen: { totalBytes: 256 << 20 } },
+  { key: '1G', gen: { totalBytes: 1 << 30 } },
+  { key: '3G', gen: { totalBytes: 3 * 2 ** 30 } },
+  { key: '50-layers', gen: { totalBytes: 1 << 30, layers: 50 } },
+  { key: '200k-files', gen: { totalBytes: 512 << 20, smallShare: 0.7, smallMax: 3072 } },
+  { key: '100k-symlinks', gen: { totalBytes: 1 << 20, layers: 1, symlinks: 100_000 } },
+];
+
+/** Load and save of each scale case: seconds, ratio to tar + openssl, peak RSS. */
+async function scaleTable(ctx: Ctx): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const c of SCALE) {
+    if (ctx.only && !ctx.only.has(c.key)) continue;
+    const dir = path.join(ctx.work, c.key);
+    mkdirSync(dir);
+    const archive = path.join(dir, 'image.tar');
+    ctx.log(`scale ${c.key}: generating`);
+    const g = await generateDockerArchive(archive, { ...c.gen, tag: 'bench/scale:latest' });
+    const scratch = path.join(dir, 'scratch');
+    const store = path.join(dir, 'store');
+    const x = path.join(dir, 'x');
+    const out = path.join(dir, 'out.tar');
+    const op = `${c.key}: ${g.layers} layers, ${g.files + g.symlinks} entries`;
+    ctx.log(`scale ${op}: load`);
+    const [load, loadLimit] = measureRow(
+      { label: 'load', argv: [BALE, 'load', '-q', '-i', archive], env: { BALE_ROOT: scratch }, before: fresh(scratch), after: fresh(scratch), rss: true },
+      [{ label: 'tar -xf + openssl', argv: sh('tar -xf "$1" -C "$2" && openssl dgst -sha256 "$2"/*/layer.tar >/dev/null', archive, x), before: freshDir(x), after: fresh(x) }],
+      ctx.rounds,
+    );
+    rows.push({ key: c.key, op: `${op}: load`, bytes: g.layerBytes, bale: load!, limit: loadLimit, peers: [] });
+    must([BALE, 'load', '-q', '-i', archive], { BALE_ROOT: store });
+    must(['tar', '-xf', archive, '-C', (freshDir(x)(), x)]);
+    ctx.log(`scale ${op}: save`);
+    const [save, saveLimit] = measureRow(
+      { label: 'save', argv: [BALE, 'save', '-q', '-o', out, g.tag], env: { BALE_ROOT: store }, after: fresh(out), rss: true },
+      [{ label: 'tar -cf + openssl', argv: sh('tar -cf "$1" -C "$2" . && openssl dgst -sha256 "$2"/*/layer.tar >/dev/null', out, x), after: fresh(out) }],
+      ctx.rounds,
+    );
+    rows.push({ key: c.key, op: `${op}: save`, bytes: g.layerBytes, bale: save!, limit: saveLimit, peers: [] });
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
 }
 
 function fmtSeconds(s: number | undefined): string {
   return s === undefined ? '' : s < 0.1 ? `${(s * 1000).toFixed(1)} ms` : `${s.toFixed(2)} s`;
 }
+const fmtRatio = (r: number | undefined) => (r === undefined ? '' : `${r.toFixed(2)}x`);
+const cell = (m: Measured | undefined) => (m ? (m.seconds !== undefined ? fmtSeconds(m.seconds) : `n/a (${m.error})`) : '');
 
-function ratio(a: number | undefined, b: number | undefined): string {
-  return a === undefined || b === undefined || b === 0 ? '' : `${(a / b).toFixed(2)}x`;
+function render(rows: Row[], scale: boolean): { header: string[]; table: string[][]; left: Set<number> } {
+  if (scale) {
+    const header = ['case', 'seconds', 'MB/s', 'peak RSS', 'tar + openssl', 'x limit'];
+    const table = rows.map((r) => [
+      r.op,
+      cell(r.bale),
+      r.bale.seconds ? (r.bytes / 1e6 / r.bale.seconds).toFixed(0) : '',
+      r.bale.rssMB !== undefined ? `${r.bale.rssMB.toFixed(0)} MB` : '',
+      cell(r.limit),
+      fmtRatio(r.limit?.ratio),
+    ]);
+    return { header, table, left: new Set([0]) };
+  }
+  const header = ['operation', 'seconds', 'MB/s', 'limit', 'limit s', 'x limit', 'x sha256sum limit', 'peer', 'peer s', 'x peer'];
+  const table: string[][] = [];
+  for (const r of rows) {
+    const first = r.peers[0];
+    table.push([
+      r.op,
+      cell(r.bale),
+      r.bale.seconds ? (r.bytes / 1e6 / r.bale.seconds).toFixed(0) : '',
+      r.limit?.label ?? '',
+      cell(r.limit),
+      fmtRatio(r.limit?.ratio),
+      fmtRatio(r.limit2?.ratio),
+      first?.label ?? '',
+      cell(first),
+      fmtRatio(first?.ratio),
+    ]);
+    for (const p of r.peers.slice(1)) table.push(['', '', '', '', '', '', '', p.label, cell(p), fmtRatio(p.ratio)]);
+  }
+  return { header, table, left: new Set([0, 3, 7]) };
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const a = minimist(argv, { string: ['size', 'layers', 'runs', 'dir'], boolean: ['keep', 'markdown', 'json', 'help'], alias: { h: 'help' } });
+  const a = minimist(argv, {
+    string: ['size', 'layers', 'rounds', 'dir', 'only', 'symlinks'],
+    boolean: ['keep', 'markdown', 'json', 'help', 'quick', 'scale'],
+    alias: { h: 'help' },
+  });
   if (a['help']) {
     process.stdout.write(HELP);
     return 0;
   }
-  const size = parseSize(String(a['size'] ?? '1G'));
+  const size = parseSize(String(a['size'] ?? (a['quick'] ? '128M' : '1G')));
   const layers = Number(a['layers'] ?? 6);
-  const runs = Math.max(1, Number(a['runs'] ?? 5));
+  const rounds = Math.max(1, Number(a['rounds'] ?? 3));
   const parent = a['dir'] ? path.resolve(String(a['dir'])) : os.tmpdir();
   mkdirSync(parent, { recursive: true });
   const work = mkdtempSync(path.join(parent, 'bale-bench-'));
   const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
-  const rows: Row[] = [];
-  let gen: GenResult | undefined;
+  const ctx: Ctx = {
+    work,
+    rounds,
+    log,
+    only: a['only'] ? new Set(String(a['only']).split(',')) : undefined,
+    symlinks: Number(a['symlinks'] ?? 100_000),
+  };
   try {
-    log(`generating a ${(size / 1024 ** 2).toFixed(0)} MiB image in ${layers} layers under ${work}`);
-    const archive = path.join(work, 'image.tar');
-    const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
-    gen = await generateDockerArchive(archive, { totalBytes: size, layers, tag: 'bench/generated:latest', busybox });
-    const g = gen;
-    log(`${g.files} files, archive ${(g.archiveBytes / 1e6).toFixed(0)} MB`);
-    time('cat', [archive]); // warm the page cache
-    const mb = g.layerBytes;
-    const store = path.join(work, 'store');
-    const env = { BALE_ROOT: store };
-    const bale = (args: string[]) => time(BALE, args, env);
-    const missing = (v: string) => !hasVerb(v);
-
-    // The limit: copy the archive's layers out and hash them.
-    const x = path.join(work, 'limit');
-    mkdirSync(x);
-    const limit = time('sh', ['-c', `tar -xf "$1" -C "$2" && sha256sum "$2"/*/layer.tar >/dev/null`, 'sh', archive, x]);
-    rmSync(x, { recursive: true, force: true });
-    rows.push({ op: 'limit: tar -xf + sha256sum', seconds: limit.ok ? limit.seconds : undefined, note: limit.error, bytes: mb, vsLimit: true });
-
-    // load vs skopeo docker-archive -> oci layout (read, verify, store blobs).
-    const ociDir = path.join(work, 'skopeo-oci');
-    const skopeo = have('skopeo');
-    const sLoad = skopeo ? time('skopeo', ['copy', '-q', `docker-archive:${archive}`, `oci:${ociDir}:bench`]) : undefined;
-    const load = missing('load') ? undefined : bale(['load', '-q', '-i', archive]);
-    rows.push({
-      op: 'bale load',
-      seconds: load?.ok ? load.seconds : undefined,
-      note: load ? load.error : 'n/a (verb missing)',
-      bytes: mb,
-      vsLimit: true,
-      peer: 'skopeo copy docker-archive: oci:',
-      peerSeconds: sLoad?.ok ? sLoad.seconds : undefined,
-      peerNote: sLoad ? sLoad.error : 'n/a',
-    });
-    const loaded = Boolean(load?.ok);
-    const image = 'bench/generated:latest';
-
-    // save vs skopeo oci layout -> docker-archive (blob store to one archive).
-    const sSave = sLoad?.ok ? time('skopeo', ['copy', '-q', `oci:${ociDir}:bench`, `docker-archive:${path.join(work, 'skopeo-save.tar')}:${image}`]) : undefined;
-    rmSync(path.join(work, 'skopeo-save.tar'), { force: true });
-    const save = missing('save') ? undefined : loaded ? bale(['save', '-q', '-o', path.join(work, 'save.tar'), image]) : undefined;
-    rmSync(path.join(work, 'save.tar'), { force: true });
-    rows.push({
-      op: 'bale save',
-      seconds: save?.ok ? save.seconds : undefined,
-      note: missing('save') ? 'n/a (verb missing)' : !loaded ? 'n/a (load failed)' : save?.error,
-      bytes: mb,
-      vsLimit: true,
-      peer: 'skopeo copy oci: docker-archive:',
-      peerSeconds: sSave?.ok ? sSave.seconds : undefined,
-      peerNote: sSave ? sSave.error : 'n/a',
-    });
-
-    // run overhead, measured before anything else unpacks the image: the first run unpacks the
-    // layers, later runs are the launcher alone.
-    const unshare = have('unshare') ? Array.from({ length: runs }, () => time('unshare', ['-m', '-u', '-i', '-n', '-p', '-f', 'true'])) : [];
-    const unshareOk = unshare.length > 0 && unshare.every((t) => t.ok);
-    if (missing('run')) {
-      rows.push({ op: 'bale run IMAGE true', note: 'n/a (verb missing)' });
-    } else if (!loaded || !busybox) {
-      rows.push({ op: 'bale run IMAGE true', note: !busybox ? 'n/a (no busybox in the image)' : 'n/a (load failed)' });
+    let rows: Row[];
+    let what: string;
+    if (a['scale']) {
+      rows = await scaleTable(ctx);
+      what = `scale: load and save, ${rounds} rounds each, interleaved with tar + openssl dgst; peak RSS is the largest of the rounds`;
     } else {
-      const first = bale(['run', '--rm', image, '/bin/true']);
-      rows.push({ op: 'bale run IMAGE true (first: unpacks)', seconds: first.ok ? first.seconds : undefined, note: first.error, bytes: mb });
-      const warm = Array.from({ length: runs }, () => bale(['run', '--rm', image, '/bin/true']));
-      const bad = warm.find((t) => !t.ok);
-      rows.push({
-        op: `bale run IMAGE true (median of ${runs})`,
-        seconds: bad ? undefined : median(warm.map((t) => t.seconds)),
-        note: bad?.error,
-        peer: 'unshare -m -u -i -n -p -f true',
-        peerSeconds: unshareOk ? median(unshare.map((t) => t.seconds)) : undefined,
-        peerNote: unshareOk ? undefined : (unshare.find((t) => !t.ok)?.error ?? 'n/a'),
-      });
+      log(`generating a ${(size / 1024 ** 2).toFixed(0)} MiB image in ${layers} layers under ${work}`);
+      const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+      const gen = await generateDockerArchive(path.join(work, 'image.tar'), { totalBytes: size, layers, tag: 'bench/generated:latest', busybox });
+      log(`${gen.files} files, archive ${(gen.archiveBytes / 1e6).toFixed(0)} MB`);
+      rows = await mainTable(ctx, gen, busybox);
+      what = `${(size / 1024 ** 2).toFixed(0)} MiB of content, ${gen.layers} layers, ${gen.files} files, archive ${(gen.archiveBytes / 1e6).toFixed(0)} MB; ${rounds} rounds, interleaved, medians`;
     }
-    // The whole move, archive in to archive out: load + save vs skopeo docker-archive -> oci-archive.
-    const sBoth = skopeo ? time('skopeo', ['copy', '-q', `docker-archive:${archive}`, `oci-archive:${path.join(work, 'skopeo.oci.tar')}:bench`]) : undefined;
-    rmSync(path.join(work, 'skopeo.oci.tar'), { force: true });
-    rows.push({
-      op: 'bale load + save',
-      seconds: load?.ok && save?.ok ? load.seconds + save.seconds : undefined,
-      note: load?.ok && save?.ok ? undefined : missing('load') || missing('save') ? 'n/a (verb missing)' : 'n/a (load or save failed)',
-      bytes: mb,
-      vsLimit: false,
-      peer: 'skopeo copy docker-archive: oci-archive:',
-      peerSeconds: sBoth?.ok ? sBoth.seconds : undefined,
-      peerNote: sBoth ? sBoth.error : 'n/a',
-    });
-
-    // export (of a container if create exists, else of the image) vs umoci unpack.
-    const flat = path.join(work, 'export.tar');
-    let exp: Timed | undefined;
-    let expNote: string | undefined;
-    let exportOf = 'image';
-    if (missing('export')) expNote = 'n/a (verb missing)';
-    else if (!loaded) expNote = 'n/a (load failed)';
-    else {
-      let target = image;
-      if (hasVerb('create')) {
-        const c = bale(['create', image, 'true']);
-        if (c.ok && c.stdout.trim()) target = c.stdout.trim().split('\n').pop()!.trim();
-      }
-      exp = bale(['export', '-o', flat, target]);
-      expNote = exp.error;
-      if (target !== image) exportOf = 'container';
-    }
-    const bundle = path.join(work, 'umoci-bundle');
-    const umoci = have('umoci') && sLoad?.ok ? time('umoci', ['unpack', '--image', `${ociDir}:bench`, bundle]) : undefined;
-    rmSync(bundle, { recursive: true, force: true });
-    rows.push({
-      op: `bale export (${exportOf})`,
-      seconds: exp?.ok ? exp.seconds : undefined,
-      note: expNote,
-      bytes: mb,
-      vsLimit: true,
-      peer: 'umoci unpack',
-      peerSeconds: umoci?.ok ? umoci.seconds : undefined,
-      peerNote: umoci ? umoci.error : 'n/a',
-    });
-
-    // import of the exported tar.
-    const imp = missing('import') ? undefined : exp?.ok ? bale(['import', flat, 'bench/imported:latest']) : undefined;
-    const flatBytes = existsSync(flat) ? statSync(flat).size : mb;
-    rows.push({
-      op: 'bale import',
-      seconds: imp?.ok ? imp.seconds : undefined,
-      note: missing('import') ? 'n/a (verb missing)' : !exp?.ok ? 'n/a (no export)' : imp?.error,
-      bytes: flatBytes,
-      vsLimit: true,
-    });
-    rmSync(flat, { force: true });
-
-    // squash.
-    const sq = missing('squash') ? undefined : loaded ? bale(['squash', image, 'bench/squashed:latest']) : undefined;
-    rows.push({
-      op: 'bale squash',
-      seconds: sq?.ok ? sq.seconds : undefined,
-      note: missing('squash') ? 'n/a (verb missing)' : !loaded ? 'n/a (load failed)' : sq?.error,
-      bytes: mb,
-      vsLimit: true,
-    });
-
-    const storeBytes = du(store);
-    const limitSeconds = rows[0]!.seconds;
-
-    // ---- output ----
-    const version = (() => {
-      try {
-        return (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
-      } catch {
-        return '?';
-      }
-    })();
-    const header = ['operation', 'seconds', 'MB/s', 'x limit', 'peer', 'peer s', 'x peer'];
-    // Shown in the order of the issue: the data verbs, then the launcher.
-    const isRun = (r: Row) => r.op.startsWith('bale run');
-    rows.splice(0, rows.length, ...rows.filter((r) => !isRun(r)), ...rows.filter(isRun));
-    const table = rows.map((r) => [
-      r.op,
-      r.seconds !== undefined ? fmtSeconds(r.seconds) : r.note ?? 'failed',
-      r.seconds !== undefined && r.bytes ? ((r.bytes / 1e6) / r.seconds).toFixed(0) : '',
-      r.vsLimit && r !== rows[0] ? ratio(r.seconds, limitSeconds) : '',
-      r.peer ?? '',
-      r.peer ? (r.peerSeconds !== undefined ? fmtSeconds(r.peerSeconds) : r.peerNote ?? 'failed') : '',
-      ratio(r.seconds, r.peerSeconds),
-    ]);
-    const cpu = os.cpus()[0]?.model ?? '?';
-    const title =
-      `bale ${version} bench: ${(size / 1024 ** 2).toFixed(0)} MiB of content, ${g.layers} layers, ${g.files} files, ` +
-      `archive ${(g.archiveBytes / 1e6).toFixed(0)} MB; store after ${(storeBytes / 1e6).toFixed(0)} MB; ` +
-      `${os.cpus().length} x ${cpu.trim()}, node ${process.version}`;
+    const version = (JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+    const cpu = os.cpus()[0]?.model?.trim() ?? '?';
+    const title = `bale ${version} bench, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ${what}; ${os.cpus().length} x ${cpu}, node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)} at the end`;
+    const { header, table, left } = render(rows, Boolean(a['scale']));
     if (a['json']) {
-      process.stdout.write(JSON.stringify({ title, size, layers: g.layers, files: g.files, archiveBytes: g.archiveBytes, rows }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ title, rows }, null, 2) + '\n');
     } else if (a['markdown']) {
       const esc = (s: string) => s.replace(/\|/g, '\\|');
-      const lines = [`${title}`, '', `| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 || i === 4 ? ' --- ' : ' ---: ')).join('|')}|`];
+      const lines = [title, '', `| ${header.join(' | ')} |`, `|${header.map((_, i) => (left.has(i) ? ' --- ' : ' ---: ')).join('|')}|`];
       for (const r of table) lines.push(`| ${r.map(esc).join(' | ')} |`);
       process.stdout.write(lines.join('\n') + '\n');
     } else {
       const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => r[i]!.length)));
-      const line = (c: string[]) => c.map((s, i) => (i === 0 || i === 4 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ').trimEnd();
+      const line = (c: string[]) => c.map((s, i) => (left.has(i) ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ').trimEnd();
       process.stdout.write([title, '', line(header), ...table.map(line)].join('\n') + '\n');
     }
-    const failed = rows.filter((r) => r.seconds === undefined && r.note && !r.note.startsWith('n/a'));
-    return failed.length ? 1 : 0;
+    return rows.some((r) => r.bale.error) ? 1 : 0;
   } finally {
     if (!a['keep']) rmSync(work, { recursive: true, force: true });
     else log(`kept ${work}`);

@@ -4,7 +4,7 @@
 # for the tests themselves (overlay mounts, namespaces); says in one line what is missing otherwise.
 # Then the unprivileged users the rootless tests run as (test/rootless.ts), made once.
 set -eu
-packages="busybox-static skopeo umoci podman buildah zstd util-linux attr tar libseccomp-dev docker-registry apache2-utils openssl docker.io libcap2-bin man-db uidmap"
+packages="busybox-static skopeo umoci podman buildah zstd util-linux attr tar libseccomp-dev docker-registry apache2-utils openssl docker.io libcap2-bin man-db uidmap time"
 
 # bale-rootless has subordinate ids (useradd gives a new user the next free range; usermod adds one
 # where useradd did not); bale-nosubid has none, for the single-id fallback.

@@ -1,18 +1,18 @@
-// One pass over an archive tar: every file is written once to the store's temp space while being
-// hashed, sniffed and (when it is a layer) decompressed, hashed again and checked entry by entry.
-// Nothing is interpreted here; layouts.ts reads the result.
+// One pass over an archive tar: every file is written once to the store's temp space, then hashed,
+// sniffed and (when it is a layer) decompressed, hashed again and checked entry by entry
+// (examine.ts) in a worker thread while the next entry is read (examine-pool.ts). Nothing is
+// interpreted here; layouts.ts reads the result.
 import { createWriteStream, promises as fsp } from 'node:fs';
-import { once } from 'node:events';
 import path from 'node:path';
-import { Readable, Writable, PassThrough } from 'node:stream';
+import { Readable, Transform, Writable, PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createHash } from 'node:crypto';
 import tar from 'tar-stream';
-import { HashCounter, type Digest } from '../oci/digest.js';
+import type { Digest } from '../oci/digest.js';
 import type { Compression } from '../oci/media.js';
 import { FormatError } from '../util/errors.js';
-import { layerChecker, type LayerStats } from '../layer/check.js';
-import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../layer/compression.js';
+import { decompressor, sniffCompression } from '../layer/compression.js';
+import { examine } from './examine.js';
+import { examineFile } from './examine-pool.js';
 
 /** A regular file of the archive, as it was found. */
 export interface ScannedFile {
@@ -55,23 +55,9 @@ export interface ScanOptions {
   discard?: boolean;
 }
 
-const JSON_MAX = 16 * 1024 * 1024;
-
 /** Clean an archive-internal path: `./a//b` → `a/b`; refuses nothing (archive paths never touch disk). */
 export function archivePath(name: string): string {
   return path.posix.normalize('/' + name).slice(1).replace(/\/$/, '');
-}
-
-function looksLikeTar(head: Buffer): boolean {
-  return head.length >= 263 && head.toString('latin1', 257, 262) === 'ustar';
-}
-
-function looksLikeJson(head: Buffer): boolean {
-  for (const b of head) {
-    if (b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09) continue;
-    return b === 0x7b || b === 0x5b; // { [
-  }
-  return false;
 }
 
 /**
@@ -105,6 +91,7 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
   });
   let entries = 0;
   let inEntry = false;
+  const received: Received[] = [];
   try {
     for await (const entry of extract) {
       inEntry = true;
@@ -123,21 +110,28 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
         inEntry = false;
         continue;
       }
-      const file = await scanFile(entry as unknown as Readable, name, h.size ?? 0, opts);
-      const prev = files.get(name);
-      if (prev) {
-        await fsp.rm(file.tmp, { force: true });
-        if (prev.digest !== file.digest) throw new Error(`${opts.label}: duplicate entry ${name} with different contents`);
-        continue;
-      }
-      files.set(name, file);
+      received.push(await receive(entry as unknown as Readable, name, h.size ?? 0, opts));
       inEntry = false;
     }
     await feeding;
     if (feedError) throw new Error(`not a readable tar archive: ${feedError.message}`);
+    inEntry = true; // what fails from here on is one entry's examination
+    for (const r of received) {
+      const file = await r.examined;
+      const prev = files.get(r.name);
+      if (prev) {
+        await fsp.rm(file.tmp, { force: true });
+        if (prev.digest !== file.digest) throw new Error(`${opts.label}: duplicate entry ${r.name} with different contents`);
+        continue;
+      }
+      files.set(r.name, file);
+    }
   } catch (e) {
     await feeding;
-    await Promise.allSettled([...files.values()].map((f) => fsp.rm(f.tmp, { force: true })));
+    await Promise.allSettled(received.map(async (r) => {
+      await r.examined.catch(() => undefined);
+      await fsp.rm(r.tmp, { force: true });
+    }));
     input.destroy();
     let msg = (e as Error).message;
     // Errors from the tar parser itself (not from one entry's processing) mean a broken archive.
@@ -148,112 +142,65 @@ export async function scanArchive(input: Readable, opts: ScanOptions): Promise<S
   return { files, links };
 }
 
-/** Stream one archive entry to a temp file, hashing it, and checking it if it is a layer tar. */
-export async function scanFile(body: Readable, name: string, size: number, opts: ScanOptions): Promise<ScannedFile> {
+/** An entry written to the store's temp space, its examination still running. */
+interface Received {
+  name: string;
+  tmp: string;
+  examined: Promise<ScannedFile>;
+}
+
+/**
+ * Stream one archive entry to a temp file; returns once it is written, with its examination
+ * (hash, sniff, layer check: examine.ts) running on in a worker and its fsync under way. With
+ * `discard` (bale verify) nothing is written and the entry is examined as it streams.
+ */
+async function receive(body: Readable, name: string, size: number, opts: ScanOptions): Promise<Received> {
   const tmp = opts.tmpPath('load');
-  const out = opts.discard ? new Writable({ write: (_c, _e, cb) => cb() }) : createWriteStream(tmp, { mode: 0o600, highWaterMark: 1024 * 1024 });
-  // A write error (ENOSPC) is held here and rethrown by feed(); without a listener it would crash.
-  let outError: Error | undefined;
-  out.on('error', (e: Error) => {
-    outError ??= e;
-  });
-  const raw = createHash('sha256');
-  let head: Buffer = Buffer.alloc(0);
-  let decided = false;
-  let compression: Compression = 'none';
-  let jsonParts: Buffer[] | undefined;
-  let layerIn: Writable | undefined; // where raw bytes go for the layer check
-  let layerDone: Promise<void> | undefined;
-  let layerHash: HashCounter | undefined;
-  let layerError: string | undefined;
-  const layerStats: LayerStats = { entries: 0, diffSize: 0 };
-  let total = 0;
-
-  const decide = () => {
-    decided = true;
-    const c = sniffCompression(head);
-    if ((c === 'gzip' || c === 'zstd') || looksLikeTar(head)) {
-      compression = c === 'gzip' || c === 'zstd' ? c : 'none';
-      const checker = layerChecker(layerStats);
-      const cap = new SizeCap(maxLayerBytes(), `layer ${name}`);
-      if (compression === 'none') {
-        layerIn = cap;
-        layerDone = pipeline(cap, checker);
-      } else {
-        layerHash = new HashCounter();
-        const d = decompressor(compression);
-        layerIn = d;
-        layerDone = pipeline(d, cap, layerHash, checker);
-      }
-      layerDone = layerDone.catch((e: Error) => {
-        layerError = e.message;
-      });
-    } else if (looksLikeJson(head) && size <= JSON_MAX) {
-      jsonParts = [];
-    }
-  };
-
-  const feed = async (chunk: Buffer) => {
-    if (outError) throw outError;
-    raw.update(chunk);
-    total += chunk.length;
-    if (jsonParts) jsonParts.push(chunk);
-    const writes: Promise<unknown>[] = [];
-    if (!out.write(chunk)) writes.push(once(out, 'drain'));
-    if (layerIn && !layerError && !layerIn.destroyed) {
-      if (!layerIn.write(chunk)) writes.push(Promise.race([once(layerIn, 'drain'), layerDone!]));
-    }
-    if (writes.length) await Promise.all(writes);
-  };
-
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (!decided) {
-        head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
-        if (head.length < 512) continue;
-        decide();
-        await feed(head);
-        continue;
-      }
-      await feed(chunk);
-    }
-    if (!decided) {
-      decide();
-      if (head.length) await feed(head);
-    }
-    if (layerIn && !layerError && !layerIn.destroyed) layerIn.end();
-    if (layerDone) await layerDone;
-    if (outError) throw outError;
-    out.end();
-    await once(out, 'finish');
-  } catch (e) {
-    // Stop the layer check and the temp file (a write may still be pending: wait for the close).
-    if (layerIn && !layerIn.destroyed) layerIn.destroy();
-    if (layerDone) await layerDone;
-    if (!out.closed) {
-      // Not once(): the pending write's error would reject it and replace the error being reported.
-      const closed = new Promise<void>((resolve) => out.once('close', () => resolve()));
-      out.destroy();
-      await closed;
-    }
-    await fsp.rm(tmp, { force: true });
-    throw e;
+  if (opts.discard) {
+    const facts = await examine(body as AsyncIterable<Buffer>, name, size);
+    if (facts.size !== size) throw new Error(`entry ${name}: truncated (${facts.size} of ${size} bytes)`);
+    return { name, tmp, examined: Promise.resolve({ name, tmp, ...facts, synced: Promise.resolve(undefined) }) };
   }
+  const total = await writeTemp(body, tmp);
   if (total !== size) {
     await fsp.rm(tmp, { force: true });
     throw new Error(`entry ${name}: truncated (${total} of ${size} bytes)`);
   }
-  const digest = `sha256:${raw.digest('hex')}` as Digest;
-  const file: ScannedFile = { name, tmp, digest, size: total, compression, synced: syncFile(tmp) };
-  if (jsonParts) file.json = Buffer.concat(jsonParts);
-  if (layerDone) {
-    if (layerError) file.layerError = layerError;
-    else {
-      file.diffId = compression === 'none' ? digest : layerHash!.digest();
-      file.diffSize = layerStats.diffSize;
-    }
+  // Its fsync starts now, so the disk flushes it while the rest of the archive is read.
+  const synced = syncFile(tmp);
+  const examined = examineFile(tmp, name, size).then((facts) => ({ name, tmp, ...facts, synced }));
+  examined.catch(() => undefined); // awaited by the caller; not an unhandled rejection meanwhile
+  return { name, tmp, examined };
+}
+
+/** Stream one archive entry to a temp file, hashing it, and checking it if it is a layer tar. */
+export async function scanFile(body: Readable, name: string, size: number, opts: ScanOptions): Promise<ScannedFile> {
+  const r = await receive(body, name, size, opts);
+  try {
+    return await r.examined;
+  } catch (e) {
+    await fsp.rm(r.tmp, { force: true });
+    throw e;
   }
-  return file;
+}
+
+/** Write `body` to `tmp` (mode 0600); the byte count. A failed write leaves no file. */
+async function writeTemp(body: Readable, tmp: string): Promise<number> {
+  const out = createWriteStream(tmp, { mode: 0o600, highWaterMark: 1024 * 1024 });
+  let total = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      total += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  try {
+    await pipeline(body, count, out);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  return total;
 }
 
 async function syncFile(file: string): Promise<Error | undefined> {

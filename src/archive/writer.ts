@@ -42,6 +42,8 @@ import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
 import tar from 'tar-stream';
+import os from 'node:os';
+import pLimit from 'p-limit';
 import { HashCounter, hexOf, sha256, type Digest } from '../oci/digest.js';
 import { MT, ociLayerType, type Compression } from '../oci/media.js';
 import { qualifiedName } from '../oci/reference.js';
@@ -51,6 +53,7 @@ import { wholeIndex } from '../store/whole-index.js';
 import { BaleError } from '../util/errors.js';
 import { compressor, decompressor, sniffFile } from '../layer/compression.js';
 import { v1Layers } from './legacy-v1.js';
+import { hashFile } from './examine-pool.js';
 import { dirSink } from './dir-writer.js';
 
 export type ArchiveFormat = 'docker' | 'oci' | 'both';
@@ -147,6 +150,8 @@ class Planner {
   readonly blobs = new Map<string, OutBlob>();
   readonly temps: string[] = [];
   private readonly reencoded = new Map<Digest, Promise<{ desc: Descriptor; file: string }>>();
+  /** Layers re-encoded at once: one per core (zstd also spreads one layer over the cores). */
+  private readonly limit = pLimit(Math.max(1, os.availableParallelism()));
 
   constructor(private readonly store: Store, private readonly opts: WriteOptions) {}
 
@@ -160,7 +165,7 @@ class Planner {
   reencode(stored: Descriptor, diffId: Digest, from: Compression, to: Compression): Promise<{ desc: Descriptor; file: string }> {
     let p = this.reencoded.get(stored.digest);
     if (!p) {
-      p = this.doReencode(stored, diffId, from, to);
+      p = this.limit(() => this.doReencode(stored, diffId, from, to));
       this.reencoded.set(stored.digest, p);
     }
     return p;
@@ -189,38 +194,18 @@ class Planner {
     this.addBlob({ digest: rec.id, size: await store.blobSize(rec.id), file: store.blobPath(rec.id), verify: true, kind: 1 });
     const name = req.tags[0] ?? rec.id.slice(7, 19);
 
-    let reencodedAny = false;
+    // Every layer at once: re-encoding runs on zlib's and zstd's threads, a few layers at a time
+    // (the planner's limit), so a compressed save uses every core. Each layer's blob is added in
+    // order afterwards, so the archive's bytes do not depend on which finished first.
+    const settled = await Promise.allSettled(rec.layers.map((stored, i) => this.layer(name, stored, rec.diffIds[i]!)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const layers: OutLayer[] = [];
-    for (let i = 0; i < rec.layers.length; i++) {
-      const stored = rec.layers[i]!;
-      const diffId = rec.diffIds[i]!;
-      const excluded = Boolean(exclude && (exclude.diffIds.has(diffId) || exclude.digests.has(stored.digest)));
-      if (!(await store.hasBlob(stored.digest))) {
-        if (excluded && compress === undefined) {
-          layers.push({ desc: stored, diffId, excluded });
-          continue;
-        }
-        throw new BaleError(`${name}: layer ${stored.digest} is missing from the store (run bale fsck)`);
-      }
-      const file = store.blobPath(stored.digest);
-      const sniffed = await sniffFile(file);
-      if (sniffed === 'bzip2' || sniffed === 'xz') {
-        throw new BaleError(`${name}: layer ${stored.digest} is ${sniffed}-compressed, which neither format can carry`);
-      }
-      let desc = stored;
-      let out = { file, verify: true };
-      if (compress !== undefined && compress !== sniffed) {
-        const r = await this.reencode(stored, diffId, sniffed, compress);
-        desc = r.desc;
-        out = { file: r.file, verify: false };
-        reencodedAny = true;
-      }
-      const c = compress ?? sniffed;
-      if (c === 'zstd' && format !== 'oci') {
-        throw new BaleError(`${name}: has zstd layers, which the Docker half of an archive cannot hold (docker reads plain and gzip layers): use --compress gzip or none, or --format oci`);
-      }
-      if (!excluded) this.addBlob({ digest: desc.digest, size: desc.size, file: out.file, verify: out.verify, kind: 2 });
-      layers.push({ desc, diffId, excluded, compression: c });
+    let reencodedAny = false;
+    for (const r of settled as PromiseFulfilledResult<{ layer: OutLayer; blob?: OutBlob; reencoded: boolean }>[]) {
+      if (r.value.blob) this.addBlob(r.value.blob);
+      layers.push(r.value.layer);
+      reencodedAny ||= r.value.reencoded;
     }
 
     let manifest = rec.manifest;
@@ -244,6 +229,36 @@ class Planner {
     }
     const index = format !== 'docker' && !reencodedAny ? await this.wholeIndex(rec) : undefined;
     return { rec, tags: req.tags, config, manifest, layers, ...(index ? { index } : {}) };
+  }
+
+  /** One layer of an image as it goes out: as stored, or re-encoded to the asked compression. */
+  private async layer(name: string, stored: Descriptor, diffId: Digest): Promise<{ layer: OutLayer; blob?: OutBlob; reencoded: boolean }> {
+    const { store } = this;
+    const { format, compress, exclude } = this.opts;
+    const excluded = Boolean(exclude && (exclude.diffIds.has(diffId) || exclude.digests.has(stored.digest)));
+    if (!(await store.hasBlob(stored.digest))) {
+      if (excluded && compress === undefined) return { layer: { desc: stored, diffId, excluded }, reencoded: false };
+      throw new BaleError(`${name}: layer ${stored.digest} is missing from the store (run bale fsck)`);
+    }
+    const file = store.blobPath(stored.digest);
+    const sniffed = await sniffFile(file);
+    if (sniffed === 'bzip2' || sniffed === 'xz') {
+      throw new BaleError(`${name}: layer ${stored.digest} is ${sniffed}-compressed, which neither format can carry`);
+    }
+    const c = compress ?? sniffed;
+    if (c === 'zstd' && format !== 'oci') {
+      throw new BaleError(`${name}: has zstd layers, which the Docker half of an archive cannot hold (docker reads plain and gzip layers): use --compress gzip or none, or --format oci`);
+    }
+    let desc = stored;
+    let out = { file, verify: true };
+    const reencoded = compress !== undefined && compress !== sniffed;
+    if (reencoded) {
+      const r = await this.reencode(stored, diffId, sniffed, compress);
+      desc = r.desc;
+      out = { file: r.file, verify: false };
+    }
+    const blob: OutBlob | undefined = excluded ? undefined : { digest: desc.digest, size: desc.size, file: out.file, verify: out.verify, kind: 2 };
+    return { layer: { desc, diffId, excluded, compression: c }, blob, reencoded };
   }
 
   /**
@@ -350,16 +365,22 @@ function tarSink(out: Writable, end: boolean): EntrySink {
         pack.entry(h, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
       }),
     ]);
-  const fileEntry = (name: string, src: string, size: number, onBytes: (n: number) => void) =>
-    new Promise<Digest>((resolve, reject) => {
-      const hc = new HashCounter();
-      const entry = pack.entry(header(name, { size }), (err) => (err ? reject(err) : resolve(hc.digest())));
+  // The file's digest is taken in a worker reading the same file (examine-pool.ts) while this
+  // thread copies it: blobs are immutable, so both reads see the same bytes, and the hash no longer
+  // runs in series with the copy.
+  const fileEntry = async (name: string, src: string, size: number, onBytes: (n: number) => void) => {
+    const digest = hashFile(src, size);
+    digest.catch(() => undefined);
+    await new Promise<void>((resolve, reject) => {
+      const entry = pack.entry(header(name, { size }), (err) => (err ? reject(err) : resolve()));
       entry.on('error', reject);
       const rs = createReadStream(src, { highWaterMark: 1024 * 1024 });
       rs.on('error', reject);
-      hc.on('data', (c: Buffer) => onBytes(c.length));
-      rs.pipe(hc).pipe(entry as unknown as NodeJS.WritableStream);
+      rs.on('data', (c: string | Buffer) => onBytes(c.length));
+      rs.pipe(entry as unknown as NodeJS.WritableStream);
     });
+    return digest;
+  };
   return {
     directory: (name) => add(header(`${name}/`, { type: 'directory' })),
     bytes: (name, body) => add(header(name, { size: body.length }), body),

@@ -1,6 +1,7 @@
 // Compression of layer blobs: sniffing by magic bytes, and streams to undo or apply it. It lives with
 // the layer operations because both the store (unpacking) and the archives (load, save) need it.
 import { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import { createGunzip, createGzip, constants as zc } from 'node:zlib';
 import { Transform, type TransformCallback } from 'node:stream';
 import { DecompressStream, CompressStream } from 'zstd-napi';
@@ -43,7 +44,9 @@ export function compressor(c: Compression, level?: number): Transform {
     case 'gzip':
       return createGzip({ level: level ?? zc.Z_DEFAULT_COMPRESSION, chunkSize: 256 * 1024 });
     case 'zstd':
-      return new CompressStream(level === undefined ? {} : { compressionLevel: level }) as unknown as Transform;
+      // zstd's own worker threads: every core on one layer. Its output is the same for any
+      // nbWorkers >= 1 (not for 0), so a fixed floor of 1 keeps the bytes the same on any host.
+      return new CompressStream({ nbWorkers: Math.max(1, os.availableParallelism()), ...(level === undefined ? {} : { compressionLevel: level }) }) as unknown as Transform;
     default:
       return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
   }

@@ -4,8 +4,12 @@
  * `./` dropped, `.` and empty components removed, `..` resolved. A name that climbs above the root
  * is refused. Returns '' for the root itself.
  */
+const ANY_UNCLEAN = /(^|\/)\.{0,2}(\/|$)/;
+
 export function cleanEntryPath(name: string, what = 'entry'): string {
   if (name.includes('\0')) throw new Error(`${what} ${JSON.stringify(name)}: NUL in path`);
+  // Already clean (no leading or trailing slash, no empty, `.` or `..` component): as it is.
+  if (!ANY_UNCLEAN.test(name)) return name;
   const parts: string[] = [];
   for (const p of name.split('/')) {
     if (p === '' || p === '.') continue;

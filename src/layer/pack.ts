@@ -140,6 +140,41 @@ async function* fileBody(abs: string, size: number): AsyncGenerator<Buffer> {
  * data is not where the walk finds it.
  */
 export async function* packEntries(walk: AsyncIterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): AsyncGenerator<Buffer> {
+  yield* coalesce(packParts(walk, opts, stats));
+}
+
+/** Chunks below this size are gathered; the gathered ones go out once they reach BATCH. */
+const SMALL_CHUNK = 64 * 1024;
+const BATCH = 1024 * 1024;
+
+/**
+ * The same bytes in fewer, larger chunks: a tree of small files gives three small buffers per
+ * file (header, content, padding), and every chunk costs a turn of the stream machinery and often
+ * a write call of its own. Large chunks (big files' content) pass through uncopied.
+ */
+async function* coalesce(parts: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  for await (const b of parts) {
+    if (b.length >= SMALL_CHUNK) {
+      if (heldBytes) yield Buffer.concat(held, heldBytes);
+      held = [];
+      heldBytes = 0;
+      yield b;
+      continue;
+    }
+    held.push(b);
+    heldBytes += b.length;
+    if (heldBytes >= BATCH) {
+      yield Buffer.concat(held, heldBytes);
+      held = [];
+      heldBytes = 0;
+    }
+  }
+  if (heldBytes) yield Buffer.concat(held, heldBytes);
+}
+
+async function* packParts(walk: AsyncIterable<TreeEntry>, opts: PackOptions, stats?: PackStats): AsyncGenerator<Buffer> {
   const links = new Map<string, string>(); // "dev:ino" -> first name
   let skipUnder: string | undefined;
   const count = (b: Buffer): Buffer => {

@@ -104,6 +104,28 @@ function cstring(b: Buffer, off: number, len: number): string {
   return b.toString('utf8', off, end < 0 || end > off + len ? off + len : end);
 }
 
+/**
+ * The common field, octal digits ended by NUL or space and then printable bytes or NULs, read
+ * without making a string; undefined for anything else, which num() reads the long way (and
+ * names in its error).
+ */
+function octalField(b: Buffer, off: number, len: number): number | undefined {
+  let v = 0;
+  let i = off;
+  const end = off + len;
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c >= 0x30 && c <= 0x37) v = v * 8 + (c - 0x30);
+    else if ((c === 0 || c === 0x20) && i > off) break;
+    else return undefined;
+  }
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c !== 0 && (c < 0x20 || c > 0x7e)) return undefined;
+  }
+  return v;
+}
+
 function num(b: Buffer, off: number, len: number, what: string): number {
   if (b[off]! & 0x80) {
     // GNU base-256: big-endian two's complement, first byte's top bit is the marker
@@ -112,6 +134,8 @@ function num(b: Buffer, off: number, len: number, what: string): number {
     if (b[off]! & 0x40) v -= 1n << BigInt(len * 8 - 1);
     return Number(v);
   }
+  const fast = octalField(b, off, len);
+  if (fast !== undefined) return fast;
   const s = b.toString('ascii', off, off + len).replace(/[\0 ]+.*$|^ +/g, '');
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`invalid number in ${what} field: ${JSON.stringify(s)}`);

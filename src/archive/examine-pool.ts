@@ -1,0 +1,109 @@
+// Examining blobs that are already on disk (load's temp files) in worker threads, so that hashing,
+// decompressing and checking a layer run beside the main thread's reading and writing of the next
+// archive entry instead of in series with it; and hashing the blobs save copies out, beside the copy. A worker reads the file back from the page cache it
+// was just written into; nothing of it is held in memory. Small files are examined in the calling
+// thread: handing them over costs more than their hash.
+import { createReadStream } from 'node:fs';
+import os from 'node:os';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import type { Digest } from '../oci/digest.js';
+import { digestOf, examine, type Examined } from './examine.js';
+
+/** Files below this many bytes are examined in the calling thread. */
+const INLINE_MAX = 4 * 1024 * 1024;
+const READ_CHUNK = 1024 * 1024;
+
+type Request = { id: number; file: string; name: string; size: number; hashOnly?: boolean };
+type Reply = { id: number; result?: Examined | Digest; error?: string };
+
+function readFile(file: string): AsyncIterable<Buffer> {
+  return createReadStream(file, { highWaterMark: READ_CHUNK });
+}
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+class Pool {
+  private readonly slots: Slot[] = [];
+  private readonly waiting = new Map<number, { resolve: (r: Examined | Digest) => void; reject: (e: Error) => void; slot: Slot }>();
+  private next = 0;
+  constructor(private readonly max: number) {}
+
+  run(file: string, name: string, size: number, hashOnly?: boolean): Promise<Examined | Digest> {
+    const slot = this.pick();
+    const id = this.next++;
+    slot.busy++;
+    if (slot.busy === 1) slot.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, slot });
+      slot.worker.postMessage({ id, file, name, size, hashOnly } satisfies Request);
+    });
+  }
+
+  private pick(): Slot {
+    const idle = this.slots.reduce<Slot | undefined>((best, s) => (!best || s.busy < best.busy ? s : best), undefined);
+    if (idle && (idle.busy === 0 || this.slots.length >= this.max)) return idle;
+    const worker = new Worker(new URL(import.meta.url));
+    const slot: Slot = { worker, busy: 0 };
+    worker.on('message', (m: Reply) => this.settle(m));
+    worker.on('error', (e) => this.fail(slot, e));
+    worker.on('exit', (code) => this.fail(slot, new Error(`examining worker exited (${code})`)));
+    worker.unref();
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private settle(m: Reply): void {
+    const w = this.waiting.get(m.id);
+    if (!w) return;
+    this.waiting.delete(m.id);
+    if (--w.slot.busy === 0) w.slot.worker.unref();
+    if (m.result) {
+      // Buffers arrive as Uint8Array views after the structured clone.
+      const r = m.result;
+      if (typeof r !== 'string' && r.json) r.json = Buffer.from(r.json.buffer, r.json.byteOffset, r.json.byteLength);
+      w.resolve(r);
+    } else w.reject(new Error(m.error ?? 'examining failed'));
+  }
+
+  private fail(slot: Slot, e: Error): void {
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    for (const [id, w] of this.waiting) {
+      if (w.slot !== slot) continue;
+      this.waiting.delete(id);
+      w.reject(e);
+    }
+  }
+}
+
+let pool: Pool | undefined;
+
+/** Examine the file `file` (blob `name`, `size` bytes), in a worker thread when it is large. */
+export function examineFile(file: string, name: string, size: number): Promise<Examined> {
+  if (size < INLINE_MAX) return examine(readFile(file), name, size);
+  return thePool().run(file, name, size) as Promise<Examined>;
+}
+
+/** The digest of the file `file` (`size` bytes), taken in a worker thread when it is large. */
+export function hashFile(file: string, size: number): Promise<Digest> {
+  if (size < INLINE_MAX) return digestOf(readFile(file));
+  return thePool().run(file, file, size, true) as Promise<Digest>;
+}
+
+function thePool(): Pool {
+  // One worker fewer than the cores: the main thread is busy moving the bytes.
+  return (pool ??= new Pool(Math.max(1, Math.min(4, os.availableParallelism() - 1))));
+}
+
+if (!isMainThread && parentPort) {
+  const port = parentPort;
+  port.on('message', (m: Request) => {
+    (m.hashOnly ? digestOf(readFile(m.file)) : examine(readFile(m.file), m.name, m.size)).then(
+      (result) => port.postMessage({ id: m.id, result } satisfies Reply),
+      (e: Error) => port.postMessage({ id: m.id, error: e.message } satisfies Reply),
+    );
+  });
+}
