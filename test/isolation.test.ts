@@ -184,6 +184,20 @@ test('device nodes made in the container do not open: the host disk stays out of
   assert.is(ok, 'opened\nopened\nnull-ok\n');
 });
 
+test('--privileged may open a block device it makes (docker\'s: every device); without it the same node does not open', async () => {
+  // A block device this host has (a loop device where there is one): only the device cgroup
+  // (v1) and nodev stand between root in the container and it.
+  const devs = readdirSync('/sys/dev/block').filter((d) => /^\d+:\d+$/.test(d));
+  const dev = devs.find((d) => d.startsWith('7:')) ?? devs[0];
+  assert.ok(dev, 'the host has a block device');
+  const [maj, min] = dev!.split(':');
+  const script = `mknod /dev/blk b ${maj} ${min} && openrw /dev/blk`;
+  const plain = await bale(root, ['run', '--rm', 'busybox', 'sh', '-c', script]);
+  assert.not.match(plain.stdout, /opened/, `unprivileged opened ${dev}`);
+  const priv = await bale(root, ['run', '--rm', '--privileged', 'busybox', 'sh', '-c', script]);
+  assert.is(priv.stdout, 'opened\n', `--privileged could not open ${dev}: ${priv.stdout}${priv.stderr}`);
+});
+
 test('/dev/mqueue is a mount of the container\'s own; /proc and /sys knobs stay read-only', async () => {
   const out = await baleOk(root, ['run', '--rm', 'busybox', 'sh', '-c', 'grep -E " /dev/mqueue | /proc/sys | /sys " /proc/mounts | cut -d" " -f2,3,4; echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo sysctl-refused']);
   assert.match(out, /\/dev\/mqueue mqueue rw,nosuid,nodev,noexec/);

@@ -10,7 +10,8 @@
 // bale-init joins the container's cgroup before it makes its namespaces (it writes its own pid into
 // each `cgroup.procs` file createCgroup returns), so the container never runs outside it and its
 // cgroup namespace is rooted there. Devices: on v1 the devices controller gets docker's default
-// list; v2 has no devices file (it needs a BPF program), nodev mounts cover that case.
+// list, except under --privileged, which (as docker's) may use every device; v2 has no devices file
+// (it needs a BPF program), nodev mounts cover that case.
 //
 // The files are small and in memory: they are read and written synchronously, which costs a few
 // microseconds each where a promise through libuv's thread pool costs a hundred or more, on the
@@ -128,9 +129,9 @@ function readdirs(dir: string): string[] {
  * Make the container's cgroup(s) with its limits; returns the `cgroup.procs` files its init joins.
  * On failure nothing is left behind.
  */
-export async function createCgroup(host: CgroupHost, id: string, res: Resources): Promise<string[]> {
+export async function createCgroup(host: CgroupHost, id: string, res: Resources, privileged = false): Promise<string[]> {
   try {
-    if (host.version === 1) await createV1(host.mounts, id, res);
+    if (host.version === 1) await createV1(host.mounts, id, res, privileged);
     else await createV2(host.root, id, res);
   } catch (e) {
     await removeCgroup(host, id).catch(() => undefined);
@@ -143,7 +144,7 @@ function needController(available: boolean, controller: string, flag: string): v
   if (!available) throw new BaleError(`${flag} needs the ${controller} cgroup controller, which this host does not have`);
 }
 
-async function createV1(mounts: Map<string, string>, id: string, res: Resources): Promise<void> {
+async function createV1(mounts: Map<string, string>, id: string, res: Resources, privileged: boolean): Promise<void> {
   for (const m of new Set(mounts.values())) {
     const parent = path.join(m, PARENT);
     mkdirSync(path.join(parent, id), { recursive: true });
@@ -156,7 +157,8 @@ async function createV1(mounts: Map<string, string>, id: string, res: Resources)
     }
   }
   const dir = (c: string) => dirOf({ version: 1, mounts }, id, c);
-  const devices = dir('devices');
+  // A new cgroup inherits its parent's list, bale/'s, which allows all: --privileged keeps that.
+  const devices = privileged ? undefined : dir('devices');
   if (devices) {
     await put(devices, 'devices.deny', 'a');
     for (const rule of V1_DEVICE_RULES) await put(devices, 'devices.allow', rule);

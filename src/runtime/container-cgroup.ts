@@ -55,7 +55,7 @@ export async function enterCgroup(store: Store, rec: ContainerRecord): Promise<R
       return { procs: [], finish: async () => (await lock.release(), false) };
     }
     await removeCgroup(host, rec.id); // left by an earlier run whose bale died
-    const procs = await createCgroup(host, rec.id, rec.resources ?? {});
+    const procs = await createCgroup(host, rec.id, rec.resources ?? {}, rec.security?.privileged ?? false);
     let done: Promise<boolean> | undefined;
     const finish = async () => {
       try {
