@@ -4,6 +4,7 @@ import { collectLayers } from '../../store/layers.js';
 import { sweepOutputs } from '../../store/outputs.js';
 import { containerLayers } from '../../runtime/container.js';
 import { pruneCache } from '../../image/build/cache.js';
+import { pruneFilterCache } from '../../runtime/seccomp-cache.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, outputFormat, printJson } from '../output.js';
 import type { Help } from '../help.js';
@@ -12,7 +13,8 @@ export const help: Help = {
   usage: 'bale gc [OPTIONS]',
   summary: `Remove blobs that no image uses, unpacked layers that no image or container uses, and temp files
 left by interrupted commands (a killed load, or the temp file of a killed save -o or
-export -o beside its output), and build-cache entries whose layers are gone. Waits for loads in progress.`,
+export -o beside its output), build-cache entries whose layers are gone, and compiled seccomp
+filters no container uses. Waits for loads in progress.`,
   options: [
     { flags: '-q, --quiet', text: 'Print nothing' },
     { flags: '--format', arg: 'F', text: 'table (default) or json', values: ['table', 'json'] },
@@ -31,6 +33,8 @@ export async function run(args: string[]): Promise<number> {
   const { layers } = await collectLayers(store, () => containerLayers(store));
   // build-cache entries whose layers just went are misses from now on: drop them too
   await pruneCache(store);
+  // compiled seccomp filters of no container's rules: made again by the next run that needs one
+  await pruneFilterCache(store);
   const res = { ...blobs, layers };
   if (format === 'json') printJson(res);
   else if (!p['quiet']) {
