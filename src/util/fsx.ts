@@ -1,10 +1,10 @@
 // Small file-system helpers: atomic writes and unique temp names.
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { crypto } from './crypto.js';
 
 export function uniqueName(prefix: string): string {
-  return `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`;
+  return `${prefix}-${process.pid}-${crypto().randomBytes(6).toString('hex')}`;
 }
 
 /** Write a file so that readers see either the old content or the new, never a part. */

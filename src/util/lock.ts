@@ -8,7 +8,6 @@
 // The module is only ever called with LOCK_NB, so the event loop never blocks. A lock somebody else
 // holds is waited for by util-linux `flock -x 3` (or -s) on the same descriptor: once that child has
 // the lock and exits, the lock stays held through bale's descriptor. Only contention pays an exec.
-import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
@@ -20,7 +19,11 @@ interface Flock {
   EWOULDBLOCK: number;
 }
 
-const native = createRequire(import.meta.url)('../../native/flock.node') as Flock;
+/** The module, loaded on the first lock: verbs that take none (`bale images`) skip the dlopen. */
+let flockModule: Flock | undefined;
+function native(): Flock {
+  return (flockModule ??= createRequire(import.meta.url)('../../native/flock.node') as Flock);
+}
 
 export type LockMode = 'shared' | 'exclusive';
 
@@ -47,8 +50,9 @@ async function takeLock(file: string, mode: LockMode, nowait: boolean): Promise<
   }
   let got: boolean;
   try {
-    const rc = native.flock(fd, (mode === 'shared' ? native.LOCK_SH : native.LOCK_EX) | native.LOCK_NB);
-    if (rc !== 0 && rc !== native.EWOULDBLOCK) throw new Error(`cannot lock ${file}: errno ${rc}`);
+    const n = native();
+    const rc = n.flock(fd, (mode === 'shared' ? n.LOCK_SH : n.LOCK_EX) | n.LOCK_NB);
+    if (rc !== 0 && rc !== n.EWOULDBLOCK) throw new Error(`cannot lock ${file}: errno ${rc}`);
     got = rc === 0 || (!nowait && (await waitFor(file, fd, mode)));
   } catch (e) {
     closeSync(fd);
@@ -68,8 +72,12 @@ async function takeLock(file: string, mode: LockMode, nowait: boolean): Promise<
   };
 }
 
-/** Wait for a held lock without blocking the event loop: util-linux flock takes it on our descriptor. */
-function waitFor(file: string, fd: number, mode: LockMode): Promise<boolean> {
+/**
+ * Wait for a held lock without blocking the event loop: util-linux flock takes it on our
+ * descriptor. child_process is loaded only here: it costs more to load than a free lock to take.
+ */
+async function waitFor(file: string, fd: number, mode: LockMode): Promise<boolean> {
+  const { spawn } = await import('node:child_process');
   return new Promise<boolean>((resolve, reject) => {
     const child = spawn('flock', [mode === 'shared' ? '-s' : '-x', '3'], { stdio: ['ignore', 'ignore', 'inherit', fd] });
     child.on('error', (e) => reject(new Error(`cannot lock ${file}: ${e.message}`)));
