@@ -1,12 +1,13 @@
 // The launcher's latency: `bale run --rm IMAGE true` against the peers starting the same rootfs,
 // interleaved round by round so a busy moment hits every contender alike; medians of the rounds.
 //
-//   npm run bench:run [-- --rounds 15 --markdown --baseline REF]
+//   npm run bench:run [-- --rounds 15 --markdown --baseline REF...]
 //
 // Contenders (each skipped with "n/a" when not installed):
 //   bale run --rm busybox true        the whole bale process: Node start, store lock, overlay, helper
 //   bale run at REF (--baseline)      the same, by bale as it was at git REF (e.g. main), built in a
 //                                     temp dir with this checkout's node_modules, its own store
+//                                     (--baseline may be given more than once)
 //   crun run (OCI bundle)             the same rootfs, as a bundle from `bale export` (crun spec)
 //   runc run (OCI bundle)             likewise
 //   podman run --rm                   podman with a store of its own (vfs) in the work dir
@@ -72,7 +73,7 @@ function bundle(work: string, store: string): string {
 
 /** bale as it was at git REF: its tree exported to `work`, built with this checkout's node_modules. */
 function baselineBale(work: string, ref: string): string {
-  const dir = path.join(work, `baseline`);
+  const dir = path.join(work, `baseline-${ref.replace(/[^\w.-]/g, '_')}`);
   mkdirSync(dir);
   sh('sh', ['-c', `git -C "$0" archive "$1" | tar -x -C "$2"`, REPO, ref, dir]);
   symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
@@ -114,7 +115,7 @@ function contender(name: string, cmd: string, args: string[], env: NodeJS.Proces
 function main(): void {
   const argv = minimist(process.argv.slice(2), { boolean: ['markdown', 'help'], string: ['rounds', 'baseline'], alias: { h: 'help' } });
   if (argv.help) {
-    process.stdout.write('Usage: npm run bench:run -- [--rounds N] [--markdown] [--baseline GIT-REF]\n');
+    process.stdout.write('Usage: npm run bench:run -- [--rounds N] [--markdown] [--baseline GIT-REF]...\n');
     return;
   }
   if (process.getuid?.() !== 0) throw new Error('the run bench needs root');
@@ -128,13 +129,13 @@ function main(): void {
     const runArgs = ['run', '--rm', 'busybox', 'true'];
     const all: Contender[] = [contender('bale run --rm busybox true', BALE, runArgs, env)];
     const listing: Contender[] = [contender('bale images', BALE, ['images'], env)];
-    if (argv.baseline) {
-      const old = baselineBale(work, String(argv.baseline));
-      const oldEnv = { ...process.env, BALE_ROOT: path.join(work, 'store-baseline') };
+    for (const ref of [argv.baseline ?? []].flat().map(String)) {
+      const old = baselineBale(work, ref);
+      const oldEnv = { ...process.env, BALE_ROOT: `${path.dirname(path.dirname(old))}-store` };
       sh(old, ['load', '-q', '-i', SAMPLE], oldEnv);
       sh(old, runArgs, oldEnv);
-      all.push(contender(`bale run at ${argv.baseline}`, old, runArgs, oldEnv));
-      listing.push(contender(`bale images at ${argv.baseline}`, old, ['images'], oldEnv));
+      all.push(contender(`bale run at ${ref}`, old, runArgs, oldEnv));
+      listing.push(contender(`bale images at ${ref}`, old, ['images'], oldEnv));
     }
     if (have('crun') || have('runc')) {
       const dir = bundle(work, store);
