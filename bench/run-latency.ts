@@ -1,16 +1,22 @@
 // The launcher's latency: `bale run --rm IMAGE true` against the peers starting the same rootfs,
 // interleaved round by round so a busy moment hits every contender alike; medians of the rounds.
 //
-//   npm run bench:run [-- --rounds 15 --markdown]
+//   npm run bench:run [-- --rounds 15 --markdown --baseline REF...]
 //
 // Contenders (each skipped with "n/a" when not installed):
 //   bale run --rm busybox true        the whole bale process: Node start, store lock, overlay, helper
+//   bale run at REF (--baseline)      the same, by bale as it was at git REF (e.g. main), built in a
+//                                     temp dir with this checkout's node_modules, its own store
+//                                     (--baseline may be given more than once)
 //   crun run (OCI bundle)             the same rootfs, as a bundle from `bale export` (crun spec)
 //   runc run (OCI bundle)             likewise
 //   podman run --rm                   podman with a store of its own (vfs) in the work dir
 //   unshare -m -u -i -n -p -f true    the namespaces alone: the floor
+// and, a second table, the listing verb against Node doing nothing:
+//   bale images                       (and at REF with --baseline)
+//   node -e 0                         Node's own start: issue 10's yardstick (bale images <= 1.3x it)
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,10 +71,51 @@ function bundle(work: string, store: string): string {
   return dir;
 }
 
+/** bale as it was at git REF: its tree exported to `work`, built with this checkout's node_modules. */
+function baselineBale(work: string, ref: string): string {
+  const dir = path.join(work, `baseline-${ref.replace(/[^\w.-]/g, '_')}`);
+  mkdirSync(dir);
+  sh('sh', ['-c', `git -C "$0" archive "$1" | tar -x -C "$2"`, REPO, ref, dir]);
+  symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+  const r = spawnSync('npm', ['run', 'build'], { cwd: dir, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building ${ref}: ${(r.stderr || r.stdout).trim()}`);
+  return path.join(dir, 'bin', 'bale');
+}
+
+/** Rounds of every contender in turn; each one's times in its own list. */
+function race(all: Contender[], rounds: number): void {
+  for (let r = 0; r < rounds; r++) {
+    for (const c of all) {
+      const t = timed(c.cmd, c.args, c.env);
+      if (t === undefined) c.failed = true;
+      else c.times.push(t);
+    }
+  }
+}
+
+/** The table: each contender's median, and the first one's against it. */
+function table(all: Contender[], ratio: string): string[] {
+  const firstMs = median(all[0]!.times) * 1000;
+  const lines = [`| command | median ms | ${ratio} |`, '| --- | ---: | ---: |'];
+  for (const c of all) {
+    if (c.failed || c.times.length === 0) {
+      lines.push(`| ${c.name} | n/a (failed) | |`);
+      continue;
+    }
+    const ms = median(c.times) * 1000;
+    lines.push(`| ${c.name} | ${ms.toFixed(1)} | ${c === all[0] ? '' : `${(firstMs / ms).toFixed(2)}x`} |`);
+  }
+  return lines;
+}
+
+function contender(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Contender {
+  return { name, cmd, args, env, times: [], failed: false };
+}
+
 function main(): void {
-  const argv = minimist(process.argv.slice(2), { boolean: ['markdown', 'help'], string: ['rounds'], alias: { h: 'help' } });
+  const argv = minimist(process.argv.slice(2), { boolean: ['markdown', 'help'], string: ['rounds', 'baseline'], alias: { h: 'help' } });
   if (argv.help) {
-    process.stdout.write('Usage: npm run bench:run -- [--rounds N] [--markdown]\n');
+    process.stdout.write('Usage: npm run bench:run -- [--rounds N] [--markdown] [--baseline GIT-REF]...\n');
     return;
   }
   if (process.getuid?.() !== 0) throw new Error('the run bench needs root');
@@ -79,11 +126,21 @@ function main(): void {
     const env = { ...process.env, BALE_ROOT: store };
     sh(BALE, ['load', '-q', '-i', SAMPLE], env);
     sh(BALE, ['run', '--rm', 'busybox', 'true'], env); // unpack once
-    const all: Contender[] = [{ name: 'bale run --rm busybox true', cmd: BALE, args: ['run', '--rm', 'busybox', 'true'], env, times: [], failed: false }];
+    const runArgs = ['run', '--rm', 'busybox', 'true'];
+    const all: Contender[] = [contender('bale run --rm busybox true', BALE, runArgs, env)];
+    const listing: Contender[] = [contender('bale images', BALE, ['images'], env)];
+    for (const ref of [argv.baseline ?? []].flat().map(String)) {
+      const old = baselineBale(work, ref);
+      const oldEnv = { ...process.env, BALE_ROOT: `${path.dirname(path.dirname(old))}-store` };
+      sh(old, ['load', '-q', '-i', SAMPLE], oldEnv);
+      sh(old, runArgs, oldEnv);
+      all.push(contender(`bale run at ${ref}`, old, runArgs, oldEnv));
+      listing.push(contender(`bale images at ${ref}`, old, ['images'], oldEnv));
+    }
     if (have('crun') || have('runc')) {
       const dir = bundle(work, store);
       for (const rt of ['crun', 'runc'].filter(have)) {
-        all.push({ name: `${rt} run (OCI bundle)`, cmd: rt, args: ['--root', path.join(work, `${rt}-state`), 'run', '-b', dir, `bench-${rt}`], env: process.env, times: [], failed: false });
+        all.push(contender(`${rt} run (OCI bundle)`, rt, ['--root', path.join(work, `${rt}-state`), 'run', '-b', dir, `bench-${rt}`]));
       }
     }
     if (have('podman')) {
@@ -91,27 +148,14 @@ function main(): void {
       const plain = path.join(work, 'busybox.tar');
       sh(BALE, ['save', '-q', '-o', plain, 'busybox'], env);
       sh('podman', [...p, 'load', '-q', '-i', plain]);
-      all.push({ name: 'podman run --rm --network none', cmd: 'podman', args: [...p, 'run', '--rm', '--network', 'none', 'busybox', 'true'], env: process.env, times: [], failed: false });
+      all.push(contender('podman run --rm --network none', 'podman', [...p, 'run', '--rm', '--network', 'none', 'busybox', 'true']));
     }
-    if (have('unshare')) all.push({ name: 'unshare -m -u -i -n -p -f true', cmd: 'unshare', args: ['-m', '-u', '-i', '-n', '-p', '-f', 'true'], env: process.env, times: [], failed: false });
-    for (let r = 0; r < rounds; r++) {
-      for (const c of all) {
-        const t = timed(c.cmd, c.args, c.env);
-        if (t === undefined) c.failed = true;
-        else c.times.push(t);
-      }
-    }
-    const baleMs = median(all[0]!.times) * 1000;
+    if (have('unshare')) all.push(contender('unshare -m -u -i -n -p -f true', 'unshare', ['-m', '-u', '-i', '-n', '-p', '-f', 'true']));
+    listing.push(contender('node -e 0', process.execPath, ['-e', '0']));
+    race(all, rounds);
+    race(listing, rounds);
     const lines = [`bale run latency, ${rounds} interleaved rounds, medians; node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}`, ''];
-    lines.push('| command | median ms | bale / it |', '| --- | ---: | ---: |');
-    for (const c of all) {
-      if (c.failed || c.times.length === 0) {
-        lines.push(`| ${c.name} | n/a (failed) | |`);
-        continue;
-      }
-      const ms = median(c.times) * 1000;
-      lines.push(`| ${c.name} | ${ms.toFixed(1)} | ${c === all[0] ? '' : `${(baleMs / ms).toFixed(2)}x`} |`);
-    }
+    lines.push(...table(all, 'bale / it'), '', ...table(listing, 'bale images / it'));
     process.stdout.write((argv.markdown ? lines : lines.map((l) => l.replace(/\|/g, ' ').trim())).join('\n') + '\n');
   } finally {
     rmSync(work, { recursive: true, force: true });

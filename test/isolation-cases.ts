@@ -197,6 +197,21 @@ export function isolationTests(as?: User): void {
     assert.is(ok, 'opened\nopened\nnull-ok\n');
   });
 
+  test('--privileged: as root it may open a block device it makes (docker\'s: every device); rootless it still may not', async () => {
+    // A block device this host has (a loop device where there is one): as root only the device
+    // cgroup (v1) and nodev stand between the container and it; rootless, the user namespace does.
+    const devs = readdirSync('/sys/dev/block').filter((d) => /^\d+:\d+$/.test(d));
+    const dev = devs.find((d) => d.startsWith('7:')) ?? devs[0];
+    assert.ok(dev, 'the host has a block device');
+    const [maj, min] = dev!.split(':');
+    const script = `mknod /dev/blk b ${maj} ${min} && openrw /dev/blk`;
+    const plain = await bale(root, ['run', '--rm', 'busybox', 'sh', '-c', script]);
+    assert.not.match(plain.stdout, /opened/, `unprivileged opened ${dev}`);
+    const priv = await bale(root, ['run', '--rm', '--privileged', 'busybox', 'sh', '-c', script]);
+    if (as) assert.not.match(priv.stdout, /opened/, `rootless --privileged opened ${dev}`);
+    else assert.is(priv.stdout, 'opened\n', `--privileged could not open ${dev}: ${priv.stdout}${priv.stderr}`);
+  });
+
   test('/dev/mqueue is a mount of the container\'s own; /proc and /sys knobs stay read-only', async () => {
     const out = await baleOk(root, ['run', '--rm', 'busybox', 'sh', '-c', 'grep -E " /dev/mqueue | /proc/sys | /sys " /proc/mounts | cut -d" " -f2,3,4; echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo sysctl-refused']);
     assert.match(out, /\/dev\/mqueue mqueue rw,nosuid,nodev,noexec/);

@@ -1,7 +1,7 @@
 // Store locks: exclusive excludes, shared shares, and a holder killed with SIGKILL frees the lock.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { acquireLock, tryLock } from '../src/util/lock.js';
 import { REPO, tmpDir } from './helpers.js';
@@ -68,6 +68,28 @@ test('a holder killed with SIGKILL leaves no stale lock', async () => {
     const got = await within(mine, 5000);
     assert.ok(got !== 'timeout', 'free once the holder died');
     await (got as { release(): Promise<void> }).release();
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('the lock is the kernel\'s flock: other tools see it held, and bale sees theirs', async () => {
+  const t = tmpDir();
+  try {
+    const f = path.join(t.dir, 'lock');
+    const probe = (m: string) => spawnSync('flock', [m, '-n', '-E', '75', f, 'true']).status;
+    const a = await acquireLock(f, 'shared');
+    assert.is(probe('-x'), 75, 'util-linux flock -x cannot take a lock bale holds shared');
+    assert.is(probe('-s'), 0, 'but can share it');
+    await a.release();
+    assert.is(probe('-x'), 0, 'free once released');
+    const holder = spawn('flock', ['-x', '-o', f, 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && probe('-s') === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.is(await tryLock(f, 'shared'), undefined, 'bale sees the lock another process holds');
+    } finally {
+      holder.kill('SIGKILL');
+    }
   } finally {
     t.cleanup();
   }

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bale, baleOk, REPO, tmpDir } from './helpers.js';
 import { seedBusybox, type Entry } from './images.js';
@@ -156,6 +156,65 @@ test('the loader: errno and argument rules hold, calls libseccomp does not know 
   }
 });
 
+/** FNV-1a, 64 bits: what native/seccomp.c sums its cache files with. */
+function fnv(data: Buffer, h = 0xcbf29ce484222325n): bigint {
+  for (const b of data) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return h;
+}
+
+/** A cache file holding `program` as the filter of `rulesText` (header layout: native/seccomp.c's struct cache_head). */
+function forgeCache(genuine: Buffer, rulesText: string, program: Buffer): Buffer {
+  const head = Buffer.from(genuine.subarray(0, 40));
+  head.writeBigUInt64LE(fnv(Buffer.from(rulesText)), 16);
+  head.writeUInt32LE(program.length / 8, 24);
+  head.writeBigUInt64LE(fnv(program, fnv(head.subarray(0, 32))), 32);
+  return Buffer.concat([head, program]);
+}
+
+test('the loader\'s cache: written once, used as it is only when it holds this filter, untouched by others', () => {
+  const t = tmpDir();
+  try {
+    const rulesOf = (names: string[]) => rulesFile(parseDockerProfile(JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names, action: 'SCMP_ACT_ERRNO', errnoRet: 22 }] })), hostTarget([]));
+    const [textA, textB] = [rulesOf(['getppid']), rulesOf(['getuid'])];
+    const [rulesA, rulesB, cacheA, cacheB] = ['a.rules', 'b.rules', 'a.bpf', 'b.bpf'].map((n) => path.join(t.dir, n));
+    writeFileSync(rulesA!, textA);
+    writeFileSync(rulesB!, textB);
+    const probe = (rules: string, cache: string, call: string) => spawnSync(LOADER, [rules, '--cache', cache, PROBE, call], { encoding: 'utf8' }).stdout;
+    assert.is(probe(rulesA!, cacheA!, 'getppid'), 'getppid EINVAL\n');
+    const genuine = readFileSync(cacheA!);
+    const st = statSync(cacheA!);
+    assert.is(st.uid, 0);
+    assert.is(st.mode & 0o777, 0o644);
+    assert.is(genuine.subarray(0, 8).toString(), 'BALEBPF1');
+    assert.is(probe(rulesA!, cacheA!, 'getppid'), 'getppid EINVAL\n', 'from the cache');
+    assert.equal(readFileSync(cacheA!), genuine, 'a good cache file is not rewritten');
+
+    // A's program under B's name is another filter: not used, B's own is compiled in its place.
+    writeFileSync(cacheB!, genuine);
+    assert.is(probe(rulesB!, cacheB!, 'getppid'), 'getppid ok\n');
+    assert.is(probe(rulesB!, cacheB!, 'getuid'), 'getuid EINVAL\n');
+    assert.not.equal(readFileSync(cacheB!), genuine);
+
+    // A file that verifies is loaded as it is (so the cache is what runs): A's program, labelled B's.
+    const forged = forgeCache(genuine, textB, genuine.subarray(40));
+    writeFileSync(cacheB!, forged);
+    assert.is(probe(rulesB!, cacheB!, 'getppid'), 'getppid EINVAL\n');
+    // ...but not one others may write, nor one whose program no longer matches its sum.
+    chmodSync(cacheB!, 0o664);
+    assert.is(probe(rulesB!, cacheB!, 'getppid'), 'getppid ok\n');
+    assert.is(statSync(cacheB!).mode & 0o777, 0o644, 'rewritten');
+    const flipped = Buffer.from(genuine);
+    flipped[flipped.length - 4]! ^= 1;
+    writeFileSync(cacheA!, flipped);
+    assert.is(probe(rulesA!, cacheA!, 'getppid'), 'getppid EINVAL\n');
+    assert.equal(readFileSync(cacheA!), genuine, 'the damaged file is replaced by the filter compiled again');
+    // a cache that cannot be written is no error
+    assert.is(probe(rulesA!, path.join(t.dir, 'no', 'such', 'dir.bpf'), 'getppid'), 'getppid EINVAL\n');
+  } finally {
+    t.cleanup();
+  }
+});
+
 // ---- containers -------------------------------------------------------------------------------
 
 test(
@@ -173,6 +232,37 @@ test(
     for (const [c, res] of byCall(FILTER_ONLY, u.stdout)) assert.is.not(res, got.get(c) ?? '', `unconfined ${c}: ${res}`);
     assert.match(await baleOk(root, ['run', '--rm', 'busybox', 'grep', '^Seccomp:', '/proc/self/status']), /Seccomp:\s+2/);
     assert.match(await baleOk(root, ['run', '--rm', '--security-opt', 'seccomp=unconfined', 'busybox', 'grep', '^Seccomp:', '/proc/self/status']), /Seccomp:\s+0/);
+  }),
+);
+
+test(
+  'runs share one compiled filter per profile in the store; gc keeps those a container uses',
+  withImage(async (root) => {
+    const dir = path.join(root, 'cache', 'seccomp');
+    const files = () => (existsSync(dir) ? readdirSync(dir).sort() : []);
+    await baleOk(root, ['run', '--rm', 'busybox', 'true']);
+    const [one, ...more] = files();
+    assert.ok(one && /^[0-9a-f]{64}\.bpf$/.test(one) && more.length === 0, files().join(' '));
+    const st = statSync(path.join(dir, one!));
+    assert.is(st.uid, 0);
+    assert.is(st.mode & 0o777, 0o644);
+    await baleOk(root, ['run', '--name', 'kept', 'busybox', 'true']);
+    assert.equal(files(), [one], 'the same profile: the same file');
+    assert.is(statSync(path.join(dir, one!)).ino, st.ino, 'used, not written again');
+    const custom = writeProfile(root, ['mkdir', 'mkdirat']);
+    const r = await run(root, ['--security-opt', `seccomp=${custom}`, 'busybox', 'mkdir', '/tmp/d']);
+    assert.is(r.code, 1);
+    assert.is(files().length, 2, 'another profile, another filter');
+    // the filter from the cache is the one that runs: a damaged one is not used, and is replaced
+    writeFileSync(path.join(dir, one!), Buffer.alloc(st.size));
+    const again = await run(root, ['busybox', 'syscall', 'keyctl']);
+    assert.is(again.stdout, 'keyctl EPERM\n', again.stderr);
+    assert.is(readFileSync(path.join(dir, one!)).subarray(0, 8).toString(), 'BALEBPF1');
+    await baleOk(root, ['gc', '-q']);
+    assert.equal(files(), [one], "gc keeps the filter of 'kept', drops the custom one no container uses");
+    await baleOk(root, ['rm', 'kept']);
+    await baleOk(root, ['gc', '-q']);
+    assert.equal(files(), []);
   }),
 );
 

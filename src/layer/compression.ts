@@ -3,9 +3,16 @@
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import { createGunzip, createGzip, constants as zc } from 'node:zlib';
+import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
-import { DecompressStream, CompressStream } from 'zstd-napi';
+import type * as Zstd from 'zstd-napi';
 import type { Compression } from '../oci/media.js';
+
+/** zstd-napi (a native addon) loaded on first use: most commands, `bale run` among them, never need it. */
+let zstdModule: typeof Zstd | undefined;
+function zstd(): typeof Zstd {
+  return (zstdModule ??= createRequire(import.meta.url)('zstd-napi') as typeof Zstd);
+}
 
 /** Identify the compression of a blob from its first bytes (at least 4 needed for zstd). */
 export function sniffCompression(head: Buffer): Compression | 'bzip2' | 'xz' {
@@ -33,7 +40,7 @@ export function decompressor(c: Compression): Transform {
     case 'gzip':
       return createGunzip({ chunkSize: 256 * 1024 });
     case 'zstd':
-      return new DecompressStream() as unknown as Transform;
+      return new (zstd().DecompressStream)() as unknown as Transform;
     default:
       return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
   }
@@ -46,7 +53,7 @@ export function compressor(c: Compression, level?: number): Transform {
     case 'zstd':
       // zstd's own worker threads: every core on one layer. Its output is the same for any
       // nbWorkers >= 1 (not for 0), so a fixed floor of 1 keeps the bytes the same on any host.
-      return new CompressStream({ nbWorkers: Math.max(1, os.availableParallelism()), ...(level === undefined ? {} : { compressionLevel: level }) }) as unknown as Transform;
+      return new (zstd().CompressStream)({ nbWorkers: Math.max(1, os.availableParallelism()), ...(level === undefined ? {} : { compressionLevel: level }) }) as unknown as Transform;
     default:
       return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
   }

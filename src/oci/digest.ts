@@ -1,6 +1,7 @@
 // Content digests: the sha256 names every blob, config and layer goes by.
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { crypto } from '../util/crypto.js';
 
 export type Digest = `sha256:${string}`;
 
@@ -16,12 +17,12 @@ export function hexOf(d: Digest): string {
 }
 
 export function sha256(data: Buffer | string): Digest {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  return `sha256:${crypto().createHash('sha256').update(data).digest('hex')}`;
 }
 
 /** A pass-through stream that hashes and counts what flows through it. */
 export class HashCounter extends Transform {
-  private hash: Hash = createHash('sha256');
+  private hash: Hash = crypto().createHash('sha256');
   bytes = 0;
   private done: Digest | undefined;
 

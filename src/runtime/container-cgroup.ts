@@ -11,6 +11,7 @@ import { BaleError } from '../util/errors.js';
 import type { Store } from '../store/store.js';
 import {
   cgroupDirs,
+  cgroupExists,
   cgroupPids,
   cgroupStats,
   createCgroup,
@@ -55,7 +56,7 @@ export async function enterCgroup(store: Store, rec: ContainerRecord): Promise<R
       return { procs: [], finish: async () => (await lock.release(), false) };
     }
     await removeCgroup(host, rec.id); // left by an earlier run whose bale died
-    const procs = await createCgroup(host, rec.id, rec.resources ?? {});
+    const procs = await createCgroup(host, rec.id, rec.resources ?? {}, rec.security?.privileged ?? false);
     let done: Promise<boolean> | undefined;
     const finish = async () => {
       try {
@@ -73,10 +74,13 @@ export async function enterCgroup(store: Store, rec: ContainerRecord): Promise<R
   }
 }
 
-/** Remove a container's cgroup for good (waits for a bale still stopping it). */
+/**
+ * Remove a container's cgroup for good (waits for a bale still stopping it). With none there is
+ * nothing to wait for: a bale starting the container meanwhile removes what it makes itself.
+ */
 export async function dropCgroup(store: Store, id: string): Promise<void> {
   const host = await detectCgroups();
-  if (!host) return;
+  if (!host || !cgroupExists(host, id)) return;
   const lock = await acquireLock(runLock(store, id), 'exclusive').catch(() => undefined);
   try {
     await removeCgroup(host, id);

@@ -128,9 +128,15 @@ export async function findContainer(store: Store, nameOrId: string): Promise<Con
   throw new BaleError(`No such container: ${nameOrId}`);
 }
 
+/**
+ * Write a container's record (renamed into place, never half). No fsync: a record is written as a
+ * container starts and exits, twice per run, and what a crash could cost is a state the next
+ * bale's repair (refresh) sets right anyway, as it does for the pid a crash kills. The record was
+ * made without one too (createContainer).
+ */
 export async function saveContainer(store: Store, rec: ContainerRecord): Promise<void> {
   const p = containerPaths(store, rec.id);
-  await writeFileAtomic(p.record, JSON.stringify(rec, null, 2) + '\n', p.dir);
+  await writeFileAtomic(p.record, JSON.stringify(rec, null, 2) + '\n', p.dir, false);
 }
 
 /**

@@ -302,7 +302,7 @@ async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCg
     ...(rec.net === 'none' ? ['--net-none'] : []),
     ...(io.tty ? ['--tty'] : []),
     ...(io.tty && io.stdin === 'inherit' ? ['--stdin'] : []),
-    ...(await securityArgs(p.dir, rec.security)),
+    ...(await securityArgs(store, p.dir, rec.security)),
     ...cg.procs.flatMap((f) => ['--cgroup', f]),
     ...(mountsFile ? ['--mounts', mountsFile] : []),
     ...(rec.readOnly ? ['--read-only'] : []),
@@ -452,7 +452,7 @@ export async function execInContainer(store: Store, recIn: ContainerRecord, o: E
     'exec', '--pid', String(rec.state.pid), '--cwd', o.cwd, '--user', o.user,
     ...(o.tty ? ['--tty'] : []),
     ...(o.tty && o.stdin === 'inherit' ? ['--stdin'] : []),
-    ...(await securityArgs(containerPaths(store, rec.id).dir, rec.security)),
+    ...(await securityArgs(store, containerPaths(store, rec.id).dir, rec.security)),
     ...(await joinArgs(rec.id)),
     '--', ...o.args,
   ];

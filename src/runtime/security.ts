@@ -1,12 +1,14 @@
 // A container's security options (docker's --security-opt, --cap-add, --cap-drop, --privileged):
 // checked and recorded at create, turned into bale-init's arguments (and the seccomp rules file) at
 // start.
-import { promises as fsp, readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BaleError } from '../util/errors.js';
 import { capNumber, effectiveCaps, normalizeCap } from './capabilities.js';
 import { hostTarget, parseDockerProfile, rulesFile } from './seccomp.js';
 import { dockerDefaultProfile } from './seccomp-default.js';
+import { filterCacheFile, RULES_FILE } from './seccomp-cache.js';
+import type { Store } from '../store/store.js';
 
 export interface SecurityRecord {
   capAdd: string[];
@@ -67,9 +69,9 @@ export function securityRecord(f: SecurityFlags): SecurityRecord {
 
 /**
  * bale-init's security arguments for a container, writing its seccomp rules file into `dir` (the
- * container's directory) when it has a filter.
+ * container's directory) when it has a filter; the compiled filter is cached in the store.
  */
-export async function securityArgs(dir: string, sec: SecurityRecord = DEFAULT_SECURITY): Promise<string[]> {
+export async function securityArgs(store: Store, dir: string, sec: SecurityRecord = DEFAULT_SECURITY): Promise<string[]> {
   // ALL means every capability bale holds: a host root that is itself confined lacks some
   const held = boundingSet();
   const caps = effectiveCaps(sec).filter((c) => !sec.capAdd.includes('ALL') || held.has(capNumber(c)));
@@ -78,12 +80,13 @@ export async function securityArgs(dir: string, sec: SecurityRecord = DEFAULT_SE
   if (sec.noNewPrivileges) args.push('--no-new-privs');
   if (!sec.privileged && sec.seccomp !== 'unconfined') {
     const profile = sec.seccomp === 'custom' ? parseDockerProfile(sec.seccompProfile ?? '') : dockerDefaultProfile();
-    const file = path.join(dir, 'seccomp.rules');
+    const file = path.join(dir, RULES_FILE);
+    const text = rulesFile(profile, hostTarget(caps));
     // renamed into place: an exec starting meanwhile reads the old file or the new, never half
     const tmp = `${file}.${process.pid}.tmp`;
-    await fsp.writeFile(tmp, rulesFile(profile, hostTarget(caps)), { mode: 0o644 });
-    await fsp.rename(tmp, file);
-    args.push('--seccomp', file);
+    writeFileSync(tmp, text, { mode: 0o644 });
+    renameSync(tmp, file);
+    args.push('--seccomp', file, '--seccomp-cache', filterCacheFile(store, text));
   }
   return args;
 }

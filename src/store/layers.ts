@@ -18,7 +18,6 @@ import { pipeline } from 'node:stream/promises';
 import { decompressor, maxLayerBytes, SizeCap, sniffFile } from '../layer/compression.js';
 import { chainIds } from '../oci/chain.js';
 import { HashCounter, hexOf, type Digest } from '../oci/digest.js';
-import { applyLayer } from '../layer/apply.js';
 import { exists } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 import { missingBlob, type ImageRecord, type Store } from './store.js';
@@ -68,6 +67,8 @@ async function unpackOne(store: Store, blob: Digest, diffId: Digest, chain: Dige
   const tmp = store.tmpPath('layer');
   await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
   try {
+    // loaded here, not at the top: a run whose layers are unpacked never needs it (nor fs-xattr's addon)
+    const { applyLayer } = await import('../layer/apply.js');
     const hasher = new HashCounter();
     const source = new PassThrough({ highWaterMark: 1024 * 1024 });
     const feeding = pipeline(

@@ -6,11 +6,11 @@
 import { createWriteStream, promises as fsp, rmSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import { BaleError, oneLine } from '../util/errors.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { isAlive, procInfo } from '../util/proc.js';
 import { readJson, writeFileAtomic } from '../util/fsx.js';
+import { crypto } from '../util/crypto.js';
 import type { Store } from './store.js';
 
 interface OutputRecord {
@@ -44,7 +44,7 @@ export class OutputFile {
   static async create(store: Store, dest: string, mode = 0o644): Promise<OutputFile> {
     await sweepOutputs(store);
     const abs = path.resolve(dest);
-    const hex = randomBytes(6).toString('hex');
+    const hex = crypto().randomBytes(6).toString('hex');
     const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.bale-tmp-${process.pid}-${hex}`);
     const record = path.join(store.tmpDir, `${RECORD_PREFIX}${process.pid}-${hex}.json`);
     const rec: OutputRecord = { path: tmp, pid: process.pid, start: procInfo(process.pid)?.start ?? 0 };

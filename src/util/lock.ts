@@ -1,12 +1,29 @@
 // Kernel file locks (flock) that die with the process.
 //
-// Node has no flock(2). But a flock lock belongs to the open file description, which a child
-// inherits: so bale opens the lock file, hands the descriptor to util-linux `flock -x 3` (or -s), and
-// once that child has taken the lock and exited, the lock stays held through bale's own descriptor.
-// Closing it releases the lock; so does the kernel when bale dies in any way (kill -9 included).
-// No stale lock files, no helper process to keep alive, one short exec per lock.
-import { spawn } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+// Node has no flock(2), so bale brings its own: dist/native/flock.node (src/util/native/flock.c), a
+// one-function Node-API module. A lock belongs to the open file description: bale opens the lock
+// file and locks that descriptor; closing it releases the lock, and so does the kernel when bale
+// dies in any way (kill -9 included). No stale lock files, no helper process to keep alive.
+//
+// The module is only ever called with LOCK_NB, so the event loop never blocks. A lock somebody else
+// holds is waited for by util-linux `flock -x 3` (or -s) on the same descriptor: once that child has
+// the lock and exits, the lock stays held through bale's descriptor. Only contention pays an exec.
+import { closeSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+interface Flock {
+  flock(fd: number, op: number): number;
+  LOCK_SH: number;
+  LOCK_EX: number;
+  LOCK_NB: number;
+  EWOULDBLOCK: number;
+}
+
+/** The module, loaded on the first lock: verbs that take none (`bale images`) skip the dlopen. */
+let flockModule: Flock | undefined;
+function native(): Flock {
+  return (flockModule ??= createRequire(import.meta.url)('../../native/flock.node') as Flock);
+}
 
 export type LockMode = 'shared' | 'exclusive';
 
@@ -25,26 +42,24 @@ export function tryLock(file: string, mode: LockMode): Promise<Lock | undefined>
 }
 
 async function takeLock(file: string, mode: LockMode, nowait: boolean): Promise<Lock | undefined> {
-  const fh = await fsp.open(file, 'a', 0o600).catch((e: Error) => {
-    throw new Error(`cannot open lock ${file}: ${e.message}`);
-  });
+  let fd: number;
+  try {
+    fd = openSync(file, 'a', 0o600);
+  } catch (e) {
+    throw new Error(`cannot open lock ${file}: ${(e as Error).message}`);
+  }
   let got: boolean;
   try {
-    got = await new Promise<boolean>((resolve, reject) => {
-      const args = [mode === 'shared' ? '-s' : '-x', ...(nowait ? ['-n', '-E', '75'] : []), '3'];
-      const child = spawn('flock', args, { stdio: ['ignore', 'ignore', 'inherit', fh.fd] });
-      child.on('error', (e) => reject(new Error(`cannot lock ${file}: ${e.message}`)));
-      child.on('exit', (code, signal) => {
-        if (code === 0 || (nowait && code === 75)) resolve(code === 0);
-        else reject(new Error(`cannot lock ${file}: flock exited ${code ?? signal}`));
-      });
-    });
+    const n = native();
+    const rc = n.flock(fd, (mode === 'shared' ? n.LOCK_SH : n.LOCK_EX) | n.LOCK_NB);
+    if (rc !== 0 && rc !== n.EWOULDBLOCK) throw new Error(`cannot lock ${file}: errno ${rc}`);
+    got = rc === 0 || (!nowait && (await waitFor(file, fd, mode)));
   } catch (e) {
-    await fh.close();
+    closeSync(fd);
     throw e;
   }
   if (!got) {
-    await fh.close();
+    closeSync(fd);
     return undefined;
   }
   let released = false;
@@ -52,9 +67,25 @@ async function takeLock(file: string, mode: LockMode, nowait: boolean): Promise<
     async release() {
       if (released) return;
       released = true;
-      await fh.close();
+      closeSync(fd);
     },
   };
+}
+
+/**
+ * Wait for a held lock without blocking the event loop: util-linux flock takes it on our
+ * descriptor. child_process is loaded only here: it costs more to load than a free lock to take.
+ */
+async function waitFor(file: string, fd: number, mode: LockMode): Promise<boolean> {
+  const { spawn } = await import('node:child_process');
+  return new Promise<boolean>((resolve, reject) => {
+    const child = spawn('flock', [mode === 'shared' ? '-s' : '-x', '3'], { stdio: ['ignore', 'ignore', 'inherit', fd] });
+    child.on('error', (e) => reject(new Error(`cannot lock ${file}: ${e.message}`)));
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve(true);
+      else reject(new Error(`cannot lock ${file}: flock exited ${code ?? signal}`));
+    });
+  });
 }
 
 export async function withLock<T>(file: string, mode: LockMode, fn: () => Promise<T>): Promise<T> {

@@ -4,6 +4,7 @@ import { collectLayers } from '../../store/layers.js';
 import { sweepOutputs } from '../../store/outputs.js';
 import { containerLayers } from '../../runtime/container.js';
 import { clearBuildCache, pruneCache } from '../../image/build/cache.js';
+import { pruneFilterCache } from '../../runtime/seccomp-cache.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, outputFormat, printJson } from '../output.js';
 import type { Help } from '../help.js';
@@ -12,9 +13,9 @@ export const help: Help = {
   usage: 'bale gc [OPTIONS]',
   summary: `Remove blobs that no image uses, unpacked layers that no image or container uses, and temp files
 left by interrupted commands (a killed load, or the temp file of a killed save -o or
-export -o beside its output), and build-cache entries whose layers are gone. Waits for loads in progress.
-With --build-cache, also the whole build cache: every cached step and every RUN --mount=type=cache
-directory (as docker builder prune -a).`,
+export -o beside its output), build-cache entries whose layers are gone, and compiled seccomp
+filters no container uses. Waits for loads in progress. With --build-cache, also the whole build
+cache: every cached step and every RUN --mount=type=cache directory (as docker builder prune -a).`,
   options: [
     { flags: '--build-cache', text: 'Also remove every build-cache entry and cache mount' },
     { flags: '-q, --quiet', text: 'Print nothing' },
@@ -44,6 +45,8 @@ export async function run(args: string[]): Promise<number> {
   const { layers } = await collectLayers(store, () => containerLayers(store));
   // build-cache entries whose layers just went are misses from now on: drop them too
   await pruneCache(store);
+  // compiled seccomp filters of no container's rules: made again by the next run that needs one
+  await pruneFilterCache(store);
   const res = { ...blobs, layers, ...(cleared ? { buildCacheEntries: cleared.entries, cacheMounts: cleared.mounts } : {}) };
   if (format === 'json') printJson(res);
   else if (!p['quiet']) {

@@ -8,7 +8,8 @@
  *
  *   bale-init run  --layers DIR --overlay OPTS --rootfs DIR --hostname NAME --cwd DIR
  *                  [--ns mnt,uts,ipc,pid,cgroup,net] [--cgroup PROCS]... [--user USER]
- *                  [--net-none] [--tty] [--stdin] [--seccomp FILE] [--mounts FILE] [--read-only]
+ *                  [--net-none] [--tty] [--stdin] [--seccomp FILE [--seccomp-cache FILE]]
+ *                  [--mounts FILE] [--read-only]
  *                  [--caps N,N,...] [--no-new-privs] [--privileged] [--pid-fd N] -- ARGS...
  *      Joins the cgroups (writes its pid to each PROCS file), unshares the namespaces and forks the
  *      container's pid 1, which mounts the overlay (from inside DIR, so lowerdirs may be short
@@ -17,7 +18,8 @@
  *      pid namespace: it writes the child's host pid to --pid-fd, forwards signals, relays the
  *      terminal with --tty, and exits with the child's status.
  *   bale-init exec --pid PID --cwd DIR [--cgroup PROCS]... [--user USER] [--tty] [--stdin]
- *                  [--seccomp FILE] [--caps N,N,...] [--no-new-privs] [--privileged] -- ARGS...
+ *                  [--seccomp FILE [--seccomp-cache FILE]] [--caps N,N,...] [--no-new-privs]
+ *                  [--privileged] -- ARGS...
  *      Joins the cgroups, namespaces and root of a running container's pid 1, forks, drops
  *      privileges the same way and execs; the parent relays/forwards and exits with its status.
  *   bale-init userns --pid-file FILE [--uidmap MAP --gidmap MAP | --note TEXT] -- CMD...
@@ -196,12 +198,12 @@ static void resolve_user(const char *spec, struct ident *id) {
 /* ---- privileges and exec ------------------------------------------------------------------ */
 
 struct opts {
-  const char *layers, *overlay, *rootfs, *hostname, *cwd, *user, *ns, *seccomp, *mounts;
+  const char *layers, *overlay, *rootfs, *hostname, *cwd, *user, *ns, *seccomp, *seccomp_cache, *mounts;
   const char *cgroups[16];
   int ncgroups;
   uint64_t caps; /* bit N: capability N is kept */
   int net_none, tty, with_stdin, read_only, no_new_privs, privileged, pid_fd;
-  int seccomp_fd; /* the rules file, opened while the host's paths are still in reach */
+  struct sock_fprog filter; /* the seccomp filter (len 0: none), prepared while the host's paths are in reach */
   pid_t pid;
   char **argv;
 };
@@ -237,7 +239,7 @@ static int setgroups_denied(void) {
  * permitted and effective sets.
  */
 static void drop_privileges(const struct ident *id, const struct opts *o) {
-  close_from(3, o->seccomp_fd);
+  close_from(3, -1);
   if (o->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(SETUP_FAIL, "no_new_privs: %s", strerror(errno));
   int last = last_cap();
   for (int c = 0; c <= last; c++) {
@@ -245,11 +247,9 @@ static void drop_privileges(const struct ident *id, const struct opts *o) {
     if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL)
       die(SETUP_FAIL, "dropping capability %d: %s", c, strerror(errno));
   }
-  if (o->seccomp_fd >= 0) {
-    char path[64], err[512];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", o->seccomp_fd);
-    if (bale_seccomp_load(path, err, sizeof err) != 0) die(SETUP_FAIL, "seccomp: %s", err);
-    close(o->seccomp_fd);
+  if (o->filter.len) {
+    char err[512];
+    if (bale_seccomp_install(&o->filter, err, sizeof err) != 0) die(SETUP_FAIL, "%s", err);
   }
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
@@ -417,7 +417,6 @@ static const char *const flag_opts[] = {"--net-none", "--tty", "--stdin", "--rea
 static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
   o->pid_fd = -1;
-  o->seccomp_fd = -1;
   o->cwd = "/";
   o->user = "";
   o->ns = "mnt,uts,ipc,pid";
@@ -445,6 +444,7 @@ static void parse(int argc, char **argv, struct opts *o) {
     else if (!strcmp(a, "--user")) o->user = v;
     else if (!strcmp(a, "--ns")) o->ns = v;
     else if (!strcmp(a, "--seccomp")) o->seccomp = v;
+    else if (!strcmp(a, "--seccomp-cache")) o->seccomp_cache = v;
     else if (!strcmp(a, "--mounts")) o->mounts = v;
     else if (!strcmp(a, "--caps")) o->caps = parse_caps(v);
     else if (!strcmp(a, "--pid-fd")) o->pid_fd = atoi(v);
@@ -485,10 +485,9 @@ static int ns_flags(const char *list) {
   return flags;
 }
 
-static void open_seccomp(struct opts *o) {
-  if (!o->seccomp) return;
-  o->seccomp_fd = open(o->seccomp, O_RDONLY | O_CLOEXEC);
-  if (o->seccomp_fd < 0) die(SETUP_FAIL, "seccomp rules %s: %s", o->seccomp, strerror(errno));
+static void prepare_seccomp(struct opts *o) {
+  char err[512];
+  if (o->seccomp && bale_seccomp_prepare(o->seccomp, o->seccomp_cache, &o->filter, err, sizeof err) != 0) die(SETUP_FAIL, "%s", err);
 }
 
 static void enter_cwd(const char *cwd) {
@@ -516,7 +515,7 @@ static void container_init(struct opts *o, int console_sock) {
   if (o->hostname && sethostname(o->hostname, strlen(o->hostname)) != 0)
     die(SETUP_FAIL, "sethostname: %s", strerror(errno));
   if (o->net_none) loopback_up();
-  open_seccomp(o);
+  prepare_seccomp(o);
   if (syscall(SYS_pivot_root, ".", ".") != 0) die(SETUP_FAIL, "pivot_root: %s", strerror(errno));
   if (umount2(".", MNT_DETACH) != 0) die(SETUP_FAIL, "detaching the old root: %s", strerror(errno));
   if (chdir("/") != 0) die(SETUP_FAIL, "chdir /: %s", strerror(errno));
@@ -620,7 +619,7 @@ static int do_exec(struct opts *o) {
   snprintf(p, sizeof p, "/proc/%d/root", (int)o->pid);
   int root = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) die(SETUP_FAIL, "container process %d: root: %s", (int)o->pid, strerror(errno));
-  open_seccomp(o);
+  prepare_seccomp(o);
   for (size_t i = 0; i < n; i++) {
     if (setns(fds[i], 0) != 0) die(SETUP_FAIL, "joining the container's %s namespace: %s", names[i], strerror(errno));
     close(fds[i]);

@@ -1,14 +1,26 @@
-// Builds the container init helper with the system C compiler into dist/native/bale-init: bale-init.c
-// and every other *.c beside it (its modules: console, seccomp, mounts), linked with libseccomp when
-// a module includes it.
+// Builds bale's native parts with the system C compiler:
+//   dist/native/bale-init   the container init helper: bale-init.c and every other *.c beside it (its
+//                           modules: console, seccomp, mounts), linked with libseccomp when a module
+//                           includes it
+//   dist/native/flock.node  flock(2) for util/lock.ts (src/util/native/flock.c), a Node-API module
+//                           built against the running Node's headers (<prefix>/include/node)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+
+const cc = (args) => execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', ...args], { stdio: 'inherit' });
 
 const srcDir = 'src/runtime/native';
 if (existsSync(srcDir)) {
   mkdirSync('dist/native', { recursive: true });
   const sources = readdirSync(srcDir).filter((n) => n.endsWith('.c')).sort().map((n) => path.join(srcDir, n));
   const libs = sources.some((f) => readFileSync(f, 'utf8').includes('#include <seccomp.h>')) ? ['-lseccomp'] : [];
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', 'dist/native/bale-init', ...sources, ...libs], { stdio: 'inherit' });
+  cc(['-o', 'dist/native/bale-init', ...sources, ...libs]);
 }
+
+const headers = path.join(path.dirname(process.execPath), '..', 'include', 'node');
+if (!existsSync(path.join(headers, 'node_api.h'))) {
+  process.stderr.write(`build: no Node-API header at ${headers}/node_api.h (Debian's nodejs package has it; so do the nodejs.org tarballs)\n`);
+  process.exit(1);
+}
+cc(['-shared', '-fPIC', '-I', headers, '-o', 'dist/native/flock.node', 'src/util/native/flock.c']);
