@@ -163,8 +163,8 @@ test(
     assert.is(free.code, 0, `without a limit the allocation succeeds: ${free.stderr}`);
     const r = await bale(root, ['run', '--memory', '32m', '--name', 'oom', 'busybox', ...grab]);
     assert.is(r.code, 137, r.stderr);
-    assert.is((await baleOk(root, ['inspect', '-f', '{{.state.oomKilled}} {{.resources.memory}}', 'oom'])).trim(), 'true 33554432');
-    assert.is((await baleOk(root, ['inspect', '-f', '{{.state.oomKilled}}', 'free'])).trim(), 'false');
+    assert.is((await baleOk(root, ['inspect', '-f', '{{.State.OOMKilled}} {{.HostConfig.Memory}}', 'oom'])).trim(), 'true 33554432');
+    assert.is((await baleOk(root, ['inspect', '-f', '{{.State.OOMKilled}}', 'free'])).trim(), 'false');
   }),
 );
 
@@ -202,7 +202,7 @@ test(
       assert.is(readFileSync(path.join(dir, 'cpu.cfs_quota_us'), 'utf8').trim(), '50000');
       assert.is(readFileSync(path.join(dir, 'cpu.cfs_period_us'), 'utf8').trim(), '100000');
     } else assert.is(readFileSync(path.join(dir, 'cpu.max'), 'utf8').trim(), '50000 100000');
-    assert.is((await baleOk(root, ['inspect', '-f', '{{.resources.nanoCpus}}', 'half'])).trim(), '500000000');
+    assert.is((await baleOk(root, ['inspect', '-f', '{{.HostConfig.NanoCpus}}', 'half'])).trim(), '500000000');
     for (const bad of [['--cpus', 'x'], ['--cpus', '1000'], ['--memory', '1k'], ['--memory', '12q'], ['--memory-swap', '1g'], ['--memory', '64m', '--memory-swap', '32m'], ['--pids-limit', 'x']]) {
       const r = await bale(root, ['run', ...bad, 'busybox', 'true']);
       assert.is(r.code, 125, `${bad.join(' ')}: ${r.stderr}`);

@@ -382,7 +382,8 @@ test(
   withImage(async (root) => {
     const id = (await baleOk(root, ['create', '--cap-add', 'sys_admin', '--cap-drop', 'CHOWN', '--security-opt', 'no-new-privileges', 'busybox'])).trim();
     const [c] = JSON.parse(await baleOk(root, ['inspect', '--type', 'container', id])) as { HostConfig: Record<string, unknown> }[];
-    assert.equal(c!.HostConfig, { CapAdd: ['CAP_SYS_ADMIN'], CapDrop: ['CAP_CHOWN'], Privileged: false, SecurityOpt: ['no-new-privileges'] });
+    const { CapAdd, CapDrop, Privileged, SecurityOpt } = c!.HostConfig;
+    assert.equal({ CapAdd, CapDrop, Privileged, SecurityOpt }, { CapAdd: ['CAP_SYS_ADMIN'], CapDrop: ['CAP_CHOWN'], Privileged: false, SecurityOpt: ['no-new-privileges'] });
     await baleOk(root, ['rm', id]);
   }),
 );

@@ -1,7 +1,8 @@
 // bale inspect: an image's (or container's) details as JSON, in the shape docker inspect prints.
 import { Store, type ImageRecord } from '../../store/store.js';
-import { findContainer } from '../../runtime/container.js';
+import { findContainer, type ContainerRecord } from '../../runtime/container.js';
 import { hostConfig } from '../../runtime/security.js';
+import { volumeDataDir } from '../../store/volumes.js';
 import { BaleError, UsageError } from '../../util/errors.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { printJson } from '../output.js';
@@ -11,7 +12,8 @@ import type { Help } from '../help.js';
 export const help: Help = {
   usage: 'bale inspect [OPTIONS] NAME|ID [NAME|ID...]',
   summary: `Show details of images or containers as a JSON array (docker inspect's fields: Id, RepoTags,
-RepoDigests, Created, Config, Architecture, Os, Size, RootFS, History, Descriptor).`,
+RepoDigests, Created, Config, Architecture, Os, Size, RootFS, History, Descriptor; for a container: State,
+Path, Args, Name, Image, HostConfig, Mounts, Config).`,
   operands: 'image',
   options: [
     { flags: '-f, --format', arg: 'T', text: 'Print each object through a template: {{.Config.Cmd}}, {{json .Config}}, {{index .Config.Labels "k"}}' },
@@ -44,6 +46,69 @@ export async function imageDetails(store: Store, rec: ImageRecord): Promise<Reco
   };
 }
 
+/** Go's zero time, which docker prints for a container never started or never stopped. */
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/**
+ * A container in docker inspect's shape (the fields bale has): State, Path/Args, Name with its
+ * slash, HostConfig with the limits and options, Mounts, Config. Cmd and Entrypoint are not given
+ * apart: the record keeps the command line after docker's override rules, as Path and Args.
+ */
+export function containerDetails(store: Store, rec: ContainerRecord): Record<string, unknown> {
+  const s = rec.state;
+  const running = s.status === 'running';
+  const r = rec.resources ?? {};
+  return {
+    Id: rec.id,
+    Created: rec.created,
+    Path: rec.process.args[0] ?? '',
+    Args: rec.process.args.slice(1),
+    State: {
+      Status: running && s.paused ? 'paused' : s.status,
+      Running: running,
+      Paused: running && !!s.paused,
+      Restarting: false,
+      OOMKilled: !!s.oomKilled,
+      Dead: false,
+      Pid: running ? (s.pid ?? 0) : 0,
+      ExitCode: s.exitCode ?? 0,
+      Error: '',
+      StartedAt: s.startedAt ?? ZERO_TIME,
+      FinishedAt: s.finishedAt ?? ZERO_TIME,
+    },
+    Image: rec.image,
+    Name: `/${rec.name}`,
+    RestartCount: 0,
+    Driver: 'overlay',
+    Platform: 'linux',
+    HostConfig: {
+      ...hostConfig(rec.security),
+      NetworkMode: rec.net,
+      AutoRemove: rec.autoRemove,
+      ReadonlyRootfs: !!rec.readOnly,
+      Memory: r.memory ?? 0,
+      MemorySwap: r.memorySwap ?? 0,
+      NanoCpus: r.nanoCpus ?? 0,
+      PidsLimit: r.pidsLimit ?? null,
+    },
+    Mounts: (rec.mounts ?? []).map((m) => ({
+      Type: m.type,
+      ...(m.type === 'volume' ? { Name: m.source, Source: volumeDataDir(store, m.source) } : { Source: m.source }),
+      Destination: m.target,
+      RW: !m.readOnly,
+    })),
+    Config: {
+      Hostname: rec.hostname,
+      Domainname: '',
+      User: rec.process.user,
+      Tty: rec.process.tty,
+      Env: rec.process.env,
+      WorkingDir: rec.process.cwd,
+      Image: rec.imageRef,
+    },
+  };
+}
+
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { string: ['format', 'type'], alias: { f: 'format' } }, 'inspect');
   if (wantsHelp(p, help)) return 0;
@@ -63,7 +128,7 @@ export async function run(args: string[]): Promise<number> {
       if (obj === undefined && type !== 'image') {
         try {
           const rec = await findContainer(store, name);
-          obj = { ...rec, HostConfig: hostConfig(rec.security) };
+          obj = containerDetails(store, rec);
         } catch {
           obj = undefined;
         }
