@@ -98,8 +98,13 @@ export function containerPaths(store: Store, id: string) {
  * a container keeps its layers after its image is removed).
  */
 export async function containerLayers(store: Store): Promise<Digest[]> {
+  const { records, damaged } = await scanContainers(store);
+  if (damaged.length) {
+    const id = damaged[0]!.slice(0, 12);
+    throw new BaleError(`container ${id} has a damaged record, so the layers it uses are unknown: remove it first (bale rm ${id})`);
+  }
   const out: Digest[] = [];
-  for (const c of await listContainers(store)) {
+  for (const c of records) {
     out.push(...(c.layers ?? []));
     const img = await store.image(c.image).catch(() => undefined);
     if (img) out.push(...imageChainIds(img));
@@ -107,14 +112,34 @@ export async function containerLayers(store: Store): Promise<Digest[]> {
   return out;
 }
 
+/** Every container whose record reads, newest first (a damaged record is left out: see damagedContainers). */
 export async function listContainers(store: Store): Promise<ContainerRecord[]> {
-  const out: ContainerRecord[] = [];
+  return (await scanContainers(store)).records;
+}
+
+/**
+ * Ids of containers whose record does not parse (cut short by a crash, or edited): no verb can
+ * know their image, mounts or process, so they are listed apart for `ps` to warn of, `rm` to
+ * remove by id and gc to stop at (their layers are unknown), instead of failing every verb.
+ */
+export async function damagedContainers(store: Store): Promise<string[]> {
+  return (await scanContainers(store)).damaged;
+}
+
+async function scanContainers(store: Store): Promise<{ records: ContainerRecord[]; damaged: string[] }> {
+  const records: ContainerRecord[] = [];
+  const damaged: string[] = [];
   for (const id of await fsp.readdir(store.containerDir)) {
     if (!/^[a-f0-9]{64}$/.test(id)) continue;
-    const rec = await readJson<ContainerRecord>(containerPaths(store, id).record);
-    if (rec) out.push(rec);
+    try {
+      const rec = await readJson<ContainerRecord>(containerPaths(store, id).record);
+      if (rec) records.push(rec);
+    } catch (e) {
+      if (!(e instanceof SyntaxError)) throw e;
+      damaged.push(id);
+    }
   }
-  return out.sort((a, b) => b.created.localeCompare(a.created));
+  return { records: records.sort((a, b) => b.created.localeCompare(a.created)), damaged };
 }
 
 /** Find a container by name, full id or unique id prefix. */

@@ -19,6 +19,7 @@ import { exists, readJson } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 import {
   containerPaths,
+  damagedContainers,
   listContainers,
   overlayOptions,
   saveContainer,
@@ -564,6 +565,19 @@ async function removeDir(store: Store, rec: ContainerRecord, volumes = false): P
   }
   await fsp.rm(tmp, { recursive: true, force: true });
   if (anon.length) await withContainersLock(store, () => removeAnonymousVolumes(store, anon));
+}
+
+/**
+ * Remove a container whose record is damaged (damagedContainers), named by its id or a unique
+ * prefix of it; false when `ref` names no such container. Its mounts and cgroup go as any
+ * container's; its anonymous volumes are unknown and stay (`bale volume prune` finds them).
+ */
+export async function removeDamaged(store: Store, ref: string): Promise<boolean> {
+  if (!/^[a-f0-9]+$/.test(ref)) return false;
+  const ids = (await damagedContainers(store)).filter((id) => id.startsWith(ref));
+  if (ids.length !== 1) return false;
+  await removeDir(store, { id: ids[0]!, autoRemove: false } as ContainerRecord);
+  return true;
 }
 
 export async function removeContainer(store: Store, recIn: ContainerRecord, force: boolean, volumes = false): Promise<void> {

@@ -1,7 +1,7 @@
 // bale ps: list containers, with their state made honest first.
 import { Store } from '../../store/store.js';
-import type { ContainerRecord } from '../../runtime/container.js';
 import { repairAll } from '../../runtime/lifecycle.js';
+import { damagedContainers, type ContainerRecord } from '../../runtime/container.js';
 import { psCommand } from '../command-text.js';
 import { CONTAINER_FILTERS, containerFilter, filtersWantAll } from '../../runtime/filter.js';
 import { parseFilters } from '../../util/filters.js';
@@ -77,6 +77,9 @@ export async function run(args: string[]): Promise<number> {
   const filters = parseFilters(p['filter'] as string[], CONTAINER_FILTERS, 'ps');
   const store = await Store.open();
   const all = await repairAll(store);
+  for (const id of await damagedContainers(store)) {
+    process.stderr.write(`warning: container ${id.slice(0, 12)} has a damaged record and is not listed: bale rm ${id.slice(0, 12)} removes it\n`);
+  }
   const match = await containerFilter(store, filters);
   const wantAll = Boolean(p['all']) || filtersWantAll(filters);
   const rows = all.filter((c) => (wantAll || c.state.status === 'running') && match(c));

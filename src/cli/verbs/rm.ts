@@ -1,7 +1,7 @@
 // bale rm: remove containers (their read-write layer, init layer, log and record).
 import { Store } from '../../store/store.js';
 import { findContainer } from '../../runtime/container.js';
-import { removeContainer, repairAll } from '../../runtime/lifecycle.js';
+import { removeContainer, removeDamaged, repairAll } from '../../runtime/lifecycle.js';
 import { printError } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import type { Help } from '../help.js';
@@ -25,7 +25,11 @@ export async function run(args: string[]): Promise<number> {
   let failed = 0;
   for (const ref of p._) {
     try {
-      await removeContainer(store, await findContainer(store, ref), Boolean(p['force']), Boolean(p['volumes']));
+      const rec = await findContainer(store, ref).catch(async (e: unknown) => {
+        if (await removeDamaged(store, ref)) return undefined;
+        throw e;
+      });
+      if (rec) await removeContainer(store, rec, Boolean(p['force']), Boolean(p['volumes']));
       process.stdout.write(ref + '\n');
     } catch (e) {
       failed++;
