@@ -177,7 +177,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
 
 // ---- honest state ----------------------------------------------------------------------------
 
-async function reload(store: Store, id: string): Promise<ContainerRecord | undefined> {
+export async function reload(store: Store, id: string): Promise<ContainerRecord | undefined> {
   return readJson<ContainerRecord>(containerPaths(store, id).record);
 }
 
@@ -190,8 +190,9 @@ export async function refresh(store: Store, rec: ContainerRecord): Promise<Conta
   if (rec.state.status !== 'running') return rec;
   if (isAlive(rec.state.pid, rec.state.pidStart)) return rec;
   if (isAlive(rec.state.monitorPid, rec.state.monitorStart)) {
-    // Its bale is alive and about to record the exit code: give it a moment.
-    for (let i = 0; i < 50; i++) {
+    // Its bale is alive and about to record the exit code (after it has read the OOM count and
+    // removed the cgroup, which a loaded host can make take seconds): wait for it, up to 30 s.
+    for (let i = 0; i < 300; i++) {
       await sleep(100);
       const now = await reload(store, rec.id);
       if (!now || now.state.status !== 'running') return now;
@@ -507,15 +508,20 @@ export async function signalContainer(store: Store, recIn: ContainerRecord, sign
   await thawAfterSignal(store, rec);
 }
 
-/** As docker does: a signal to a paused container is delivered by thawing it (SIGKILL too, on cgroup v1). */
-async function thawAfterSignal(store: Store, rec: ContainerRecord): Promise<void> {
-  if (!rec.state.paused) return;
-  await setFrozen(rec.id, false);
-  const now = await reload(store, rec.id);
+/** Record a frozen container as not paused, just before it is thawed (see pause.ts: frozen, it cannot exit meanwhile). */
+export async function markThawed(store: Store, id: string): Promise<void> {
+  const now = await reload(store, id);
   if (now?.state.paused) {
     delete now.state.paused;
     await saveContainer(store, now);
   }
+}
+
+/** As docker does: a signal to a paused container is delivered by thawing it (SIGKILL too, on cgroup v1). */
+async function thawAfterSignal(store: Store, rec: ContainerRecord): Promise<void> {
+  if (!rec.state.paused) return;
+  await markThawed(store, rec.id);
+  await setFrozen(rec.id, false);
   delete rec.state.paused;
 }
 
