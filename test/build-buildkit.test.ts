@@ -4,32 +4,12 @@
 // read what they made: files through `bale run`, and the step's layer blob with GNU tar.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Store } from '../src/store/store.js';
 import { tarNames } from './flatten-util.js';
-import { bale, baleOk, tmpDir } from './helpers.js';
-import { PEERS } from './listing.js';
-
-async function withTiny(fn: (root: string, dir: string) => Promise<void>): Promise<void> {
-  const t = tmpDir('bale-buildkit-');
-  try {
-    const root = path.join(t.dir, 'store');
-    await baleOk(root, ['load', '-q', '-i', path.join(PEERS, 'docker-tiny.tar')]);
-    await fn(root, t.dir);
-  } finally {
-    t.cleanup();
-  }
-}
-
-function context(dir: string, files: Record<string, string>): string {
-  const ctx = path.join(dir, 'ctx');
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(path.dirname(path.join(ctx, name)), { recursive: true });
-    writeFileSync(path.join(ctx, name), content);
-  }
-  return ctx;
-}
+import { bale, baleOk } from './helpers.js';
+import { withTiny, writeFiles } from './build-util.js';
 
 /** Names in the image's layer `n` from the top (0: the top one), as GNU tar lists the blob. */
 async function layerNames(root: string, ref: string, n = 0): Promise<string[]> {
@@ -67,7 +47,7 @@ EOF
 
 test('here-documents: RUN runs the body (a #! body as a script), COPY writes it (expanded unless quoted, <<- without tabs)', async () => {
   await withTiny(async (root, dir) => {
-    const ctx = context(dir, { Dockerfile: HEREDOCS });
+    const ctx = writeFiles(path.join(dir, 'ctx'), { Dockerfile: HEREDOCS });
     const out = await baleOk(root, ['build', '-t', 'h', ctx]);
     assert.match(out, /Step 3\/7 : RUN <<EOF\n/);
     const cat = async (f: string) => baleOk(root, ['run', '--rm', 'h', 'cat', f]);
@@ -95,7 +75,7 @@ test('here-documents: RUN runs the body (a #! body as a script), COPY writes it 
 
 test('here-documents: a body with no closing line is one line naming where it started, and nothing is built', async () => {
   await withTiny(async (root, dir) => {
-    const ctx = context(dir, { Dockerfile: 'FROM tiny\nRUN true\nCOPY <<EOF /x\nno end\n' });
+    const ctx = writeFiles(path.join(dir, 'ctx'), { Dockerfile: 'FROM tiny\nRUN true\nCOPY <<EOF /x\nno end\n' });
     const r = await bale(root, ['build', '-t', 'bad', ctx]);
     assert.is(r.code, 1);
     assert.is(r.stderr, 'bale: Dockerfile:3: here-document <<EOF has no closing EOF line\n');
@@ -109,7 +89,7 @@ RUN --mount=type=cache,target=/var/cache/deep,id=counter,mode=0700,uid=1000 echo
 
 test('RUN --mount=type=cache: one directory across builds, kept out of the layer with its mount point; gc --build-cache removes it', async () => {
   await withTiny(async (root, dir) => {
-    const ctx = context(dir, { Dockerfile: CACHE });
+    const ctx = writeFiles(path.join(dir, 'ctx'), { Dockerfile: CACHE });
     await baleOk(root, ['build', '-q', '-t', 'c1', ctx]);
     await baleOk(root, ['build', '-q', '--no-cache', '-t', 'c2', ctx]);
     const cat = async (ref: string, f: string) => (await baleOk(root, ['run', '--rm', ref, 'cat', f])).trim();
@@ -131,7 +111,7 @@ test('RUN --mount=type=cache: one directory across builds, kept out of the layer
 
 test('RUN --mount=type=bind: the context read-only by default, rw writes thrown away, a stage merged across its layers; content is in the cache key', async () => {
   await withTiny(async (root, dir) => {
-    const ctx = context(dir, {
+    const ctx = writeFiles(path.join(dir, 'ctx'), {
       'a.txt': 'from the context\n',
       'sub/b.txt': 'b\n',
       Dockerfile: `FROM tiny AS stage
@@ -173,7 +153,7 @@ RUN --mount=type=bind,from=stage,source=/out,target=/mnt/stage ls /mnt/stage > /
 
 test('RUN --mount=type=tmpfs and --network: an empty tmpfs (a relative target is in WORKDIR) not in the layer, nor /srv copied up for its mount point; none has only lo', async () => {
   await withTiny(async (root, dir) => {
-    const ctx = context(dir, {
+    const ctx = writeFiles(path.join(dir, 'ctx'), {
       Dockerfile: `FROM tiny
 RUN --mount=type=tmpfs,target=scratch,size=1048576 echo x > /srv/scratch/y && grep ' /srv/scratch tmpfs ' /proc/mounts | grep -c size=1024k > /t.txt
 RUN --network=none ls /sys/class/net > /none.txt
@@ -203,7 +183,7 @@ test('RUN --mount=type=secret|ssh and bad mounts: one line naming the Dockerfile
     ];
     const before = await baleOk(root, ['images', '-q', '-a']);
     for (const [line, want] of cases) {
-      const ctx = context(dir, { Dockerfile: `FROM tiny\n${line}\n` });
+      const ctx = writeFiles(path.join(dir, 'ctx'), { Dockerfile: `FROM tiny\n${line}\n` });
       const r = await bale(root, ['build', '-t', 'bad', ctx]);
       assert.is(r.code, 1, line);
       assert.is(r.stderr, want, line);

@@ -8,19 +8,9 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Store } from '../src/store/store.js';
 import { withDockerd } from './dockerd.js';
-import { bale, baleOk, tmpDir } from './helpers.js';
+import { bale, baleOk } from './helpers.js';
 import { PEERS } from './listing.js';
-
-async function withTiny(fn: (root: string, dir: string) => Promise<void>): Promise<void> {
-  const t = tmpDir('bale-build-cli-');
-  try {
-    const root = path.join(t.dir, 'store');
-    await baleOk(root, ['load', '-q', '-i', path.join(PEERS, 'docker-tiny.tar')]);
-    await fn(root, t.dir);
-  } finally {
-    t.cleanup();
-  }
-}
+import { withTiny } from './build-util.js';
 
 test('build -: a Dockerfile on stdin builds with an empty context; a gzip tar on stdin is the context', async () => {
   await withTiny(async (root, dir) => {

@@ -6,31 +6,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ImageConfig } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { bale, baleOk, tmpDir } from './helpers.js';
 import { PEERS } from './listing.js';
-
-async function withTiny(fn: (root: string, dir: string) => Promise<void>): Promise<void> {
-  const t = tmpDir('bale-build-');
-  try {
-    const root = path.join(t.dir, 'store');
-    await baleOk(root, ['load', '-q', '-i', path.join(PEERS, 'docker-tiny.tar')]);
-    await fn(root, t.dir);
-  } finally {
-    t.cleanup();
-  }
-}
-
-function files(dir: string, f: Record<string, string>): string {
-  for (const [name, content] of Object.entries(f)) {
-    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    writeFileSync(path.join(dir, name), content);
-  }
-  return dir;
-}
+import { withTiny, writeFiles } from './build-util.js';
 
 async function cfg(root: string, ref: string): Promise<{ config: ImageConfig; diffIds: string[] }> {
   const store = await Store.open(root);
@@ -48,7 +30,7 @@ CMD ["cat", "/ab.txt"]
 
 test('cache: a rebuild with nothing changed makes no new blob and the same image; a changed file re-runs only from its COPY', async () => {
   await withTiny(async (root, dir) => {
-    const ctx = files(path.join(dir, 'ctx'), { Dockerfile: CACHED, 'a.txt': 'a\n', 'b.txt': 'b\n' });
+    const ctx = writeFiles(path.join(dir, 'ctx'), { Dockerfile: CACHED, 'a.txt': 'a\n', 'b.txt': 'b\n' });
     const first = await baleOk(root, ['build', '-t', 'c:1', ctx]);
     assert.is((first.match(/Running in/g) ?? []).length, 1, first);
     assert.not.match(first, /Using cache/);
@@ -99,7 +81,7 @@ test('cache: a rebuild with nothing changed makes no new blob and the same image
 
 test('SOURCE_DATE_EPOCH: two builds without the cache give the same image id, stamped with that time', async () => {
   await withTiny(async (root, dir) => {
-    const ctx = files(path.join(dir, 'ctx'), { Dockerfile: CACHED, 'a.txt': 'a\n', 'b.txt': 'b\n' });
+    const ctx = writeFiles(path.join(dir, 'ctx'), { Dockerfile: CACHED, 'a.txt': 'a\n', 'b.txt': 'b\n' });
     const env = { SOURCE_DATE_EPOCH: '1700000000' };
     const one = (await baleOk(root, ['build', '-q', '--no-cache', ctx], { env })).trim();
     const two = (await baleOk(root, ['build', '-q', '--no-cache', ctx], { env })).trim();
@@ -114,7 +96,7 @@ test('SOURCE_DATE_EPOCH: two builds without the cache give the same image id, st
 
 test('a failing RUN: exit 1, the Dockerfile line and the status in one line, no image and no container left', async () => {
   await withTiny(async (root, dir) => {
-    const ctx = files(path.join(dir, 'ctx'), { Dockerfile: 'FROM tiny\n\nRUN echo ok > /ok\n# a comment\nRUN echo failing; \\\n  exit 3\nCMD ["true"]\n' });
+    const ctx = writeFiles(path.join(dir, 'ctx'), { Dockerfile: 'FROM tiny\n\nRUN echo ok > /ok\n# a comment\nRUN echo failing; \\\n  exit 3\nCMD ["true"]\n' });
     const imagesBefore = readdirSync(path.join(root, 'images')).sort();
     const r = await bale(root, ['build', '-t', 'bad:1', ctx]);
     assert.is(r.code, 1);
@@ -185,7 +167,7 @@ CMD ["/bin/busybox", "cat", "/out/greeting"]
 
 test('multi-stage, ARG scoping, .dockerignore, --chown/--chmod, ADD of a tar, WORKDIR, USER, exec forms, escape directive, ONBUILD', async () => {
   await withTiny(async (root, dir) => {
-    const ctx = files(path.join(dir, 'ctx'), {
+    const ctx = writeFiles(path.join(dir, 'ctx'), {
       Dockerfile: MULTI,
       'secret.txt': 'secret\n',
       'src/a.txt': 'a\n',
@@ -233,7 +215,7 @@ test('multi-stage, ARG scoping, .dockerignore, --chown/--chmod, ADD of a tar, WO
     assert.is(await sh('cat /unpacked/x.txt; stat -c "%u:%g %a" /newdir/sub'), 'in the tar\n0:0 755\n');
 
     // ONBUILD fires in a build FROM the image
-    files(path.join(dir, 'child'), { Dockerfile: 'FROM ms:builder\nUSER root\n' });
+    writeFiles(path.join(dir, 'child'), { Dockerfile: 'FROM ms:builder\nUSER root\n' });
     await baleOk(root, ['build', '-q', '-t', 'child:1', path.join(dir, 'child')]);
     assert.is(await baleOk(root, ['run', '--rm', '--entrypoint', '/bin/cat', 'child:1', '/tmp/triggered']), 'triggered\n');
     assert.is((await cfg(root, 'child:1')).config.config!.OnBuild, null);
