@@ -12,6 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runProcess } from './helpers.js';
 
 export interface DockerResult {
   code: number;
@@ -40,17 +41,7 @@ function dockerCli(): string {
 }
 
 function run(cmd: string, args: string[], input?: Buffer | string): Promise<DockerResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.stdin.on('error', () => {});
-    child.stdin.end(input);
-    child.on('close', (code) => resolve({ code: code ?? 128, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-  });
+  return runProcess(cmd, args, process.env, input);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

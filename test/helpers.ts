@@ -22,25 +22,26 @@ export interface BaleResult {
   stderr: string;
 }
 
-/** Run bin/bale as a real process against the store at `root`. */
-export function bale(root: string, args: string[], opts: { input?: Buffer | string; env?: Record<string, string> } = {}): Promise<BaleResult> {
+/** Run a command to its end with `input` on its stdin; its output and exit code (128+N for a signal). */
+export function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, input?: Buffer | string): Promise<BaleResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(BALE, args, {
-      env: { ...process.env, BALE_ROOT: root, ...(opts.env ?? {}) },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
     child.stdin.on('error', () => {});
-    if (opts.input !== undefined) child.stdin.end(opts.input);
-    else child.stdin.end();
+    child.stdin.end(input ?? '');
     child.on('close', (code, signal) =>
       resolve({ code: code ?? 128 + (signal ? os.constants.signals[signal] : 0), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
     );
   });
+}
+
+/** Run bin/bale as a real process against the store at `root`. */
+export function bale(root: string, args: string[], opts: { input?: Buffer | string; env?: Record<string, string> } = {}): Promise<BaleResult> {
+  return runProcess(BALE, args, { ...process.env, BALE_ROOT: root, ...(opts.env ?? {}) }, opts.input);
 }
 
 /** Like bale(), but throws with stderr when the exit code is not 0. */

@@ -1,10 +1,10 @@
 // Running bale as the unprivileged users test/setup.sh makes, for the rootless tests: the tests run
 // as root and drop to the user with setpriv, with a store the user owns.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO, type BaleResult } from './helpers.js';
+import { REPO, runProcess, type BaleResult } from './helpers.js';
 
 /** Has ranges in /etc/subuid and /etc/subgid. */
 export const ROOTLESS_USER = 'bale-rootless';
@@ -57,19 +57,7 @@ export function baleArgv(u: User): string[] {
 /** bale as `u` against the store at `root`. */
 export function baleAs(u: User, root: string, args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<BaleResult> {
   const [cmd, ...pre] = baleArgv(u);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd!, [...pre, ...args], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', BALE_ROOT: root, ...(opts.env ?? {}) }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-    child.on('close', (code, signal) =>
-      resolve({ code: code ?? 128 + (signal ? os.constants.signals[signal] : 0), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
-    );
-  });
+  return runProcess(cmd!, [...pre, ...args], { PATH: process.env['PATH'] ?? '/usr/bin:/bin', BALE_ROOT: root, ...(opts.env ?? {}) }, opts.input);
 }
 
 export async function baleAsOk(u: User, root: string, args: string[], opts: { input?: string } = {}): Promise<string> {
