@@ -12,13 +12,18 @@ import type { Compression } from '../oci/media.js';
 import { layerChecker, type LayerStats } from '../layer/check.js';
 import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../layer/compression.js';
 
+/** What examining one file of an archive found. */
 export interface Examined {
   digest: Digest;
   size: number;
   compression: Compression;
+  /** Small JSON-looking files are also kept in memory for the layout reader. */
   json?: Buffer;
+  /** For a tar (possibly compressed): the digest of the uncompressed tar, i.e. its diff_id. */
   diffId?: Digest;
+  /** For a tar: the layer's size as docker counts it (layer/size.ts: file contents, not tar bytes). */
   diffSize?: number;
+  /** Why it is not a valid layer tar, if it looked like one (only matters if a manifest calls it a layer). */
   layerError?: string;
 }
 

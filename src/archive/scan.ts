@@ -7,30 +7,17 @@ import path from 'node:path';
 import { Readable, Transform, Writable, PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import type { Digest } from '../oci/digest.js';
-import type { Compression } from '../oci/media.js';
 import { FormatError } from '../util/errors.js';
 import { decompressor, sniffCompression } from '../layer/compression.js';
-import { examine } from './examine.js';
+import { examine, type Examined } from './examine.js';
 import { examineFile } from './examine-pool.js';
 
 /** A regular file of the archive, as it was found. */
-export interface ScannedFile {
+export interface ScannedFile extends Examined {
   /** Clean path inside the archive. */
   name: string;
   /** Where its bytes are now (inside the store's temp dir). */
   tmp: string;
-  digest: Digest;
-  size: number;
-  compression: Compression;
-  /** Small JSON-looking files are also kept in memory for the layout reader. */
-  json?: Buffer;
-  /** For a tar (possibly compressed): the digest of the uncompressed tar, i.e. its diff_id. */
-  diffId?: Digest;
-  /** For a tar: the layer's size as docker counts it (layer/size.ts: file contents, not tar bytes). */
-  diffSize?: number;
-  /** Why it is not a valid layer tar, if it looked like one (only matters if a manifest calls it a layer). */
-  layerError?: string;
   /**
    * Its fsync, started as soon as the file was written so the disk flushes it while the rest of the
    * archive is read; awaited before the blob is renamed into place. Never rejects (holds the error).
