@@ -5,69 +5,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HistoryEntry, ImageConfig } from '../src/oci/types.js';
 import { Store } from '../src/store/store.js';
 import { baleOk, tmpDir } from './helpers.js';
 import { expectedListing, listing, PEERS } from './listing.js';
+import { ALT, LAYERED, TINY, rootfsTar } from './peer-builds.js';
 
-/** The rootfs the fixture script makes: busybox-static, its applets as symlinks, a few dirs and files. */
+/** The context of `tiny`: the fixture script's rootfs as rootfs.tar. */
 function makeRootfsTar(dir: string): string {
-  const root = path.join(dir, 'rootfs');
-  for (const d of ['bin', 'etc', 'tmp', 'root', 'srv', 'home', 'work']) mkdirSync(path.join(root, d), { recursive: true, mode: 0o755 });
-  copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
-  chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
-  const applets = spawnSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter((a) => a && a !== 'busybox');
-  for (const a of applets) symlinkSync('busybox', path.join(root, 'bin', a));
-  writeFileSync(path.join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n');
-  writeFileSync(path.join(root, 'etc', 'group'), 'root:x:0:\nuser:x:1000:\n');
-  chmodSync(path.join(root, 'tmp'), 0o1777);
-  chmodSync(path.join(root, 'root'), 0o700);
   const ctx = path.join(dir, 'tiny');
   mkdirSync(ctx);
-  const r = spawnSync('tar', ['-C', root, '-cf', path.join(ctx, 'rootfs.tar'), '.']);
-  assert.is(r.status, 0, 'tar of the rootfs');
+  rootfsTar(dir, ctx);
   return ctx;
 }
-
-const TINY = `FROM scratch
-ADD rootfs.tar /
-ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TINY_GREETING="hello world"
-WORKDIR /srv
-LABEL org.opencontainers.image.title="tiny" bale.fixture="tiny"
-CMD ["/bin/sh","-c","echo hello from tiny"]
-`;
-
-const LD = '/data/long/dir-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/dir-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
-const LN = 'file-with-a-very-long-name-0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890.txt';
-const LAYERED = `FROM tiny
-RUN mkdir -p /data/empty-dir /data/replace-me/sub /etc/app \\
- && echo alpha > /data/alpha.txt \\
- && ln /data/alpha.txt /data/alpha-hardlink.txt \\
- && ln -s alpha.txt /data/alpha-symlink \\
- && echo doomed > /data/delete-me.txt \\
- && echo old1 > /data/replace-me/old1.txt \\
- && echo old2 > /data/replace-me/sub/old2.txt \\
- && echo key=value > /etc/app/app.conf
-RUN mkdir -p ${LD} \\
- && echo long > ${LD}/${LN} \\
- && ln -s ${LD}/${LN} /data/long-symlink \\
- && printf '#!/bin/sh\\necho suid\\n' > /data/suid-tool && chmod 4755 /data/suid-tool \\
- && echo owned > /data/owned-by-1000.txt && chown 1000:1000 /data/owned-by-1000.txt \\
- && mkdir -p /home/user && chown 1000:1000 /home/user
-ENV LAYERED_STAGE=3
-RUN rm /data/delete-me.txt \\
- && rm -rf /data/replace-me && mkdir /data/replace-me && echo new > /data/replace-me/new.txt
-RUN echo key2=value2 >> /etc/app/app.conf
-LABEL bale.fixture="layered"
-CMD ["/bin/sh","-c","cat /data/alpha.txt"]
-`;
-
-const ALT = `FROM layered:latest
-RUN echo alt > /alt.txt
-CMD ["/bin/cat","/alt.txt"]
-`;
 
 function context(dir: string, name: string, dockerfile: string): string {
   const ctx = path.join(dir, name);
@@ -132,8 +84,8 @@ test('layered FROM docker\'s tiny, then layered-alt FROM it: docker\'s files, co
     const mine = path.join(t.dir, 'store');
     const oracle = path.join(t.dir, 'oracle');
     await baleOk(mine, ['load', '-q', '-i', path.join(PEERS, 'docker-tiny.tar')]);
-    await baleOk(mine, ['build', '-q', '-t', 'layered:latest', context(t.dir, 'layered', LAYERED)]);
-    await baleOk(mine, ['build', '-q', '-t', 'layered-alt:latest', context(t.dir, 'alt', ALT)]);
+    await baleOk(mine, ['build', '-q', '-t', 'layered:latest', context(t.dir, 'layered', LAYERED('tiny'))]);
+    await baleOk(mine, ['build', '-q', '-t', 'layered-alt:latest', context(t.dir, 'alt', ALT('layered:latest'))]);
     await assertFlattens(mine, 'layered:latest', 'expected/docker-layered.tar.0.tsv');
     await assertFlattens(mine, 'layered-alt:latest', 'expected/docker-multi.tar.1.tsv');
 
