@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bale, baleOk, ps, tmpDir, waitFor, withContainers, type PsRow } from './helpers.js';
@@ -164,6 +164,21 @@ test(
   }),
 );
 
+/** Pids of the processes in the pid namespace `ns` (a readlink of /proc/PID/ns/pid): this
+ * container's processes and no other's, even with other suites running on the machine. */
+function processesInPidNs(ns: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readlinkSync(`/proc/${name}/ns/pid`) === ns) pids.push(Number(name));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
 test(
   'detached run, exec, ps, logs, stop, rm; no mounts left behind',
   withStore(async (root) => {
@@ -199,12 +214,15 @@ test(
     await baleOk(root, ['rm', 'stubborn']);
     // start again in the background, then force-remove while running
     await baleOk(root, ['start', 'bg']);
-    assert.is((await ps(root)).find((c) => c.ID === id)!.State, 'running');
+    const restarted = (await ps(root)).find((c) => c.ID === id)!;
+    assert.is(restarted.State, 'running');
+    const pidNs = readlinkSync(`/proc/${restarted.Pid}/ns/pid`);
+    assert.ok(processesInPidNs(pidNs).length >= 1, 'the container\'s processes are seen in its namespace');
     await baleOk(root, ['rm', '-f', 'bg']);
     assert.equal(await ps(root), []);
     assert.not.ok(existsSync(path.join(root, 'containers', id)));
     assert.equal(hostMountsUnder(root), []);
-    assert.is(spawnSync('pgrep', ['-f', 'while true; do sleep 0.1']).status, 1, 'no container process left');
+    assert.equal(processesInPidNs(pidNs), [], 'no container process left');
   }),
 );
 
