@@ -4,12 +4,13 @@
 // and re-encoding the layers save compresses (reencode.ts), a pool of their own. A worker reads the
 // file back from the page cache it was just written into; nothing of it is held in memory. Small
 // files are examined in the calling thread: handing them over costs more than their hash.
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import type { Digest } from '../oci/digest.js';
 import type { Compression } from '../oci/media.js';
-import { digestOf, examine, type Examined } from './examine.js';
+import { examine, type Examined } from './examine.js';
 import { reencodeFile, type Reencoded } from './reencode.js';
 
 /** Files below this many bytes are examined in the calling thread. */
@@ -26,6 +27,27 @@ type Reply = { id: number; result?: Result; error?: string };
 
 function readFile(file: string): AsyncIterable<Buffer> {
   return createReadStream(file, { highWaterMark: READ_CHUNK });
+}
+
+/**
+ * Only the digest of `file` (a blob save copies out, checked against its name). Read into one
+ * buffer, over and over: the hash is done with each chunk before the next read, and a stream's
+ * fresh buffer per read costs its page faults and its garbage.
+ */
+async function digestOfFile(file: string): Promise<Digest> {
+  const h = createHash('sha256');
+  const buf = Buffer.allocUnsafeSlow(READ_CHUNK);
+  const fh = await fsp.open(file, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+  return `sha256:${h.digest('hex')}`;
 }
 
 interface Slot {
@@ -98,7 +120,7 @@ export function examineFile(file: string, name: string, size: number): Promise<E
 
 /** The digest of the file `file` (`size` bytes), taken in a worker thread when it is large. */
 export function hashFile(file: string, size: number): Promise<Digest> {
-  if (size < INLINE_MAX) return digestOf(readFile(file));
+  if (size < INLINE_MAX) return digestOfFile(file);
   return thePool().run({ kind: 'hash', file }) as Promise<Digest>;
 }
 
@@ -120,7 +142,7 @@ function work(job: Job): Promise<Result> {
     case 'examine':
       return examine(readFile(job.file), job.name, job.size);
     case 'hash':
-      return digestOf(readFile(job.file));
+      return digestOfFile(job.file);
     case 'reencode':
       return reencodeFile(job.file, job.from, job.to, job.dest);
   }
