@@ -3,6 +3,7 @@
 // file and directory is fsynced; the caller writes into a temp name and renames it into place.
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HashCounter, type Digest } from '../oci/digest.js';
 import type { EntrySink } from './writer.js';
@@ -31,12 +32,12 @@ export async function dirSink(dir: string): Promise<EntrySink> {
       await syncPath(at(name));
     },
     symlink: (name, target) => fsp.symlink(target, at(name)),
-    file: async (name, src, _size, onBytes): Promise<Digest> => {
-      const hc = new HashCounter();
+    file: async (name, src, _size, onBytes, hash): Promise<Digest | undefined> => {
+      const hc = hash ? new HashCounter() : new PassThrough();
       hc.on('data', (c: Buffer) => onBytes(c.length));
       await pipeline(createReadStream(src, { highWaterMark: 1024 * 1024 }), hc, createWriteStream(at(name), { mode: 0o644 }));
       await syncPath(at(name));
-      return hc.digest();
+      return hc instanceof HashCounter ? hc.digest() : undefined;
     },
     finish: async () => {
       for (const d of dirs.reverse()) await syncPath(d);

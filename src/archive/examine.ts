@@ -124,10 +124,3 @@ export async function examine(chunks: AsyncIterable<Buffer>, name: string, size:
   }
   return out;
 }
-
-/** Only the digest of `chunks` (a blob copied out by save, checked against its name). */
-export async function digestOf(chunks: AsyncIterable<Buffer>): Promise<Digest> {
-  const h = createHash('sha256');
-  for await (const c of chunks) h.update(c);
-  return `sha256:${h.digest('hex')}`;
-}

@@ -38,22 +38,21 @@
 // A loader should accept a listed missing blob when its store already has that blob digest or a
 // layer with the same diff_id (the config's rootfs.diff_ids at the same position), and otherwise
 // fail naming every missing layer. A blob missing but not listed means the archive is damaged.
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { createReadStream, promises as fsp } from 'node:fs';
 import type { Writable } from 'node:stream';
 import tar from 'tar-stream';
 import os from 'node:os';
 import pLimit from 'p-limit';
-import { HashCounter, hexOf, sha256, type Digest } from '../oci/digest.js';
+import { hexOf, sha256, type Digest } from '../oci/digest.js';
 import { MT, ociLayerType, type Compression } from '../oci/media.js';
 import { qualifiedName } from '../oci/reference.js';
 import { CONTAINERD_NAME, REF_NAME, type Descriptor, type DockerArchiveEntry, type ImageConfig, type Index, type Manifest } from '../oci/types.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { wholeIndex } from '../store/whole-index.js';
 import { BaleError } from '../util/errors.js';
-import { compressor, decompressor, sniffFile } from '../layer/compression.js';
+import { sniffFile } from '../layer/compression.js';
 import { v1Layers } from './legacy-v1.js';
-import { hashFile } from './examine-pool.js';
+import { hashFile, reencodeInWorker } from './examine-pool.js';
 import { dirSink } from './dir-writer.js';
 
 export type ArchiveFormat = 'docker' | 'oci' | 'both';
@@ -175,14 +174,12 @@ class Planner {
     const file = this.store.tmpPath('save-layer');
     this.temps.push(file);
     this.opts.temps?.add(file);
-    const plain = new HashCounter();
-    const out = new HashCounter();
     this.opts.onProgress?.({ bytes: 0, total: 0, what: `compressing ${stored.digest.slice(7, 19)} (${to})` });
-    await pipeline(this.store.blobStream(stored.digest), decompressor(from), plain, compressor(to), out, createWriteStream(file, { mode: 0o600 }));
-    if (plain.digest() !== diffId) {
+    const r = await reencodeInWorker(this.store.blobPath(stored.digest), from, to, file);
+    if (r.diffId !== diffId) {
       throw new BaleError(`layer ${stored.digest} in the store does not match its diff_id ${diffId} (run bale fsck)`);
     }
-    return { desc: { mediaType: ociLayerType(to), digest: out.digest(), size: out.bytes }, file };
+    return { desc: { mediaType: ociLayerType(to), digest: r.digest, size: r.size }, file };
   }
 
   async image(req: SaveRequest): Promise<OutImage> {
@@ -319,8 +316,11 @@ function manifestJson(images: OutImage[]): Buffer {
 export interface EntrySink {
   directory(name: string): Promise<void>;
   bytes(name: string, body: Buffer): Promise<void>;
-  /** Copy the file `src` (`size` bytes) in as `name`; resolves to the sha256 of what was copied. */
-  file(name: string, src: string, size: number, onBytes: (n: number) => void): Promise<Digest>;
+  /**
+   * Copy the file `src` (`size` bytes) in as `name`; with `hash`, resolves to the sha256 of what was
+   * copied (a stored blob checked on its way out; a layer re-encoded just now was hashed as it was made).
+   */
+  file(name: string, src: string, size: number, onBytes: (n: number) => void, hash: boolean): Promise<Digest | undefined>;
   symlink(name: string, target: string): Promise<void>;
   finish(): Promise<void>;
 }
@@ -368,8 +368,8 @@ function tarSink(out: Writable, end: boolean): EntrySink {
   // The file's digest is taken in a worker reading the same file (examine-pool.ts) while this
   // thread copies it: blobs are immutable, so both reads see the same bytes, and the hash no longer
   // runs in series with the copy.
-  const fileEntry = async (name: string, src: string, size: number, onBytes: (n: number) => void) => {
-    const digest = hashFile(src, size);
+  const fileEntry = async (name: string, src: string, size: number, onBytes: (n: number) => void, hash: boolean) => {
+    const digest = hash ? hashFile(src, size) : Promise.resolve(undefined);
     digest.catch(() => undefined);
     await new Promise<void>((resolve, reject) => {
       const entry = pack.entry(header(name, { size }), (err) => (err ? reject(err) : resolve()));
@@ -385,7 +385,7 @@ function tarSink(out: Writable, end: boolean): EntrySink {
     directory: (name) => add(header(`${name}/`, { type: 'directory' })),
     bytes: (name, body) => add(header(name, { size: body.length }), body),
     symlink: (name, target) => add(header(name, { type: 'symlink', linkname: target })),
-    file: (name, src, size, onBytes) => Promise.race([failed, fileEntry(name, src, size, onBytes)]),
+    file: (name, src, size, onBytes, hash) => Promise.race([failed, fileEntry(name, src, size, onBytes, hash)]),
     finish: async () => {
       pack.finalize();
       await piped;
@@ -410,7 +410,7 @@ export async function writeArchive(store: Store, requests: SaveRequest[], out: W
     const sink = 'dir' in out ? await dirSink(out.dir) : tarSink(out, opts.end !== false);
     const add = (name: string, body: Buffer) => sink.bytes(name, body);
     const addFile = async (name: string, b: OutBlob, onBytes: (n: number) => void) => {
-      const got = await sink.file(name, b.file!, b.size, onBytes);
+      const got = await sink.file(name, b.file!, b.size, onBytes, b.verify);
       if (b.verify && got !== b.digest) throw new BaleError(`blob ${b.digest} in the store is damaged (run bale fsck)`);
     };
 
