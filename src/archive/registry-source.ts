@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { hexOf, isDigest, sha256, type Digest } from '../oci/digest.js';
 import { isIndexType, MT } from '../oci/media.js';
+import { platformMatches } from '../oci/platform.js';
 import { CONTAINERD_NAME, type Descriptor, type Index, type Manifest } from '../oci/types.js';
 import type { RemoteReference } from '../oci/reference.js';
 import { BaleError } from '../util/errors.js';
@@ -61,11 +62,6 @@ export async function fetchManifest(client: RegistryClient, repo: string, ref: s
   return { bytes, digest, mediaType };
 }
 
-function matches(p: Descriptor['platform'], o: PullOptions): boolean {
-  if (!p) return true;
-  return (!p.os || p.os === o.os) && (!p.architecture || p.architecture === o.architecture) && (!o.variant || !p.variant || p.variant === o.variant);
-}
-
 /** Scan what `ref` names into the shape of an OCI layout with one tagged (or untagged) entry. */
 export async function scanRegistry(client: RegistryClient, ref: RemoteReference, opts: PullOptions, scan: ScanOptions): Promise<ScannedArchive> {
   const files = new Map<string, ScannedFile>();
@@ -86,7 +82,7 @@ export async function scanRegistry(client: RegistryClient, ref: RemoteReference,
     const manifests: Buffer[] = [];
     if (isIndexType(top.mediaType)) {
       const index = JSON.parse(top.bytes.toString('utf8')) as Index;
-      const wanted = (index.manifests ?? []).filter((m) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest' && (opts.allPlatforms || matches(m.platform, opts)));
+      const wanted = (index.manifests ?? []).filter((m) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest' && (opts.allPlatforms || platformMatches(m.platform, opts)));
       for (const d of opts.allPlatforms ? wanted : wanted.slice(0, 1)) {
         const child = await fetchManifest(client, repo, d.digest);
         if (child.digest !== d.digest) throw new BaleError(`${client.host}/${repo}: manifest ${d.digest}: digest mismatch`);
