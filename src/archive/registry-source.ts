@@ -1,8 +1,9 @@
 // A registry as a source for load (bale pull): the manifest, the config and the layers the store
-// lacks are fetched over the OCI distribution API and run through the same scan as an archive's
-// files (hashed, sniffed, layers checked entry by entry), named `blobs/sha256/HEX` under an
-// index.json made here. layouts.ts then verifies them exactly as it verifies an OCI layout: a blob
-// whose content is not its digest is refused, and nothing is recorded.
+// lacks are fetched over the OCI distribution API, several at once, and examined as they arrive as
+// an archive's files are (hashed, sniffed, layers checked entry by entry: pull-blob.ts), named
+// `blobs/sha256/HEX` under an index.json made here. A blob whose content is not its digest is
+// refused as it ends; layouts.ts then verifies them all exactly as it verifies an OCI layout, and
+// nothing is recorded unless all of it is sound.
 import { promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
@@ -14,6 +15,7 @@ import type { RemoteReference } from '../oci/reference.js';
 import { BaleError } from '../util/errors.js';
 import { discard, readBody, registryError, type RegistryClient, type Response } from './registry-http.js';
 import { scanFile, type ScannedArchive, type ScannedFile, type ScanOptions } from './scan.js';
+import { receiveBlob } from './pull-blob.js';
 
 export const MANIFEST_ACCEPT = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerList].join(', ');
 
@@ -67,14 +69,12 @@ export async function scanRegistry(client: RegistryClient, ref: RemoteReference,
   const files = new Map<string, ScannedFile>();
   const repo = ref.repository;
   let read = 0;
-  const keep = async (name: string, body: Readable, size: number) => {
-    body.on('data', (b: Buffer) => {
-      read += b.length;
-      scan.onProgress?.(read);
-    });
-    files.set(name, await scanFile(body, name, size, scan));
+  const counted = (n: number) => scan.onProgress?.((read += n));
+  const keepBytes = async (d: Digest, b: Buffer) => {
+    const name = `blobs/sha256/${hexOf(d)}`;
+    files.set(name, await scanFile(Readable.from([b]), name, b.length, scan));
+    counted(b.length);
   };
-  const keepBytes = (d: Digest, b: Buffer) => keep(`blobs/sha256/${hexOf(d)}`, Readable.from([b]), b.length);
   try {
     const top = await fetchManifest(client, repo, ref.digest ?? ref.tag ?? 'latest');
     await keepBytes(top.digest, top.bytes);
@@ -114,7 +114,8 @@ export async function scanRegistry(client: RegistryClient, ref: RemoteReference,
             discard(res);
             throw new BaleError(`${what}: size mismatch (descriptor says ${d.size}, registry sends ${len})`);
           }
-          await keep(`blobs/sha256/${hexOf(d.digest)}`, res.body, len);
+          const f = await receiveBlob(res.body, d, len, what, scan, counted);
+          files.set(f.name, f);
           if (d.mediaType !== MT.ociConfig && d.mediaType !== MT.dockerConfig) opts.onEvent?.(`${hexOf(d.digest).slice(0, 12)}: Pull complete`);
         }),
       ),
