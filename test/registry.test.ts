@@ -300,6 +300,29 @@ test('a registry that serves bytes other than their digest, or records another m
   }
 });
 
+test('a docker v2s2 manifest (podman docker-dir, gzip layers) goes up and comes back byte for byte: same digest for bale, skopeo and the second store', async () => {
+  const reg = await startRegistry(path.join(scratch.dir, 'reg-v2s2'), { tls: false });
+  try {
+    const dir = path.join(PEERS, 'podman-layered.docker-dir');
+    const manifest = readFileSync(path.join(dir, 'manifest.json'));
+    const digest = sha256(manifest);
+    const id = (JSON.parse(manifest.toString()) as { config: { digest: string } }).config.digest;
+    const root = path.join(scratch.dir, 'v2s2', 'store');
+    await baleOk(root, ['load', '-q', '-i', dir]);
+    const ref = `${reg.host}/team/v2s2:1`;
+    assert.match(await baleOk(root, ['push', '--insecure', id, ref]), `1: digest: ${digest} size: `);
+    const raw = peer('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${ref}`]);
+    assert.is(sha256(Buffer.from(raw)), digest);
+    assert.is(JSON.parse(raw).mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+    const root2 = path.join(scratch.dir, 'v2s2', 'store2');
+    assert.match(await baleOk(root2, ['pull', '--insecure', ref]), `Digest: ${digest}`);
+    const rec = JSON.parse(readFileSync(path.join(root2, 'images', `${id.replace(/^sha256:/, '')}.json`), 'utf8')) as { manifest: { mediaType: string; digest: string } };
+    assert.equal(rec.manifest, { ...rec.manifest, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest });
+  } finally {
+    await reg.stop();
+  }
+});
+
 test('pull checks large layers as they arrive, several at once: a flipped byte or a cut body is refused in one line, nothing recorded, no temp file left', async () => {
   // Two 6 MiB layers (past the size examined in the calling thread: the worker's streaming path).
   const big = (seed: number) => Buffer.from(Array.from({ length: 6 * 1024 * 1024 }, (_, i) => (i * 7 + seed * 13 + (i >> 10)) & 0xff));
