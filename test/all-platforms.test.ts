@@ -1,7 +1,8 @@
 // load --all-platforms keeps a multi-platform image whole, and save writes the same index back: the
 // archive round-trips with the index digest it came with, and skopeo reads every platform of it.
 // push sends such an image whole to a registry (docker-registry on 127.0.0.1), and pull
-// --all-platforms brings it back whole: the index digest survives every hop.
+// --all-platforms brings it back whole: the index digest survives every hop. push --platform sends
+// one platform's image alone, with the digest the index lists for it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -71,7 +72,7 @@ test('a two-platform archive loads whole and saves back with the same index dige
   }
 });
 
-test('push sends a multi-platform image whole; skopeo and pull --all-platforms get the same index back; --platform picks one', async () => {
+test('push sends a multi-platform image whole, or one platform of it with --platform; skopeo and pull --all-platforms get the same index back; --platform picks one', async () => {
   const t = tmpDir('bale-allplat-reg-');
   const reg = await startRegistry(path.join(t.dir, 'reg'), { tls: false });
   try {
@@ -95,6 +96,19 @@ test('push sends a multi-platform image whole; skopeo and pull --all-platforms g
       const cfg = peer('skopeo', ['inspect', '--tls-verify=false', '--override-arch', arch, '--config', '--raw', `docker://${ref}`]);
       assert.is(sha256(Buffer.from(cfg)), (arch === 'amd64' ? amd : arm).configDigest, `${arch} config`);
     }
+
+    // push --platform: that platform's image alone, under the manifest digest the index lists for it.
+    const armEntry = (JSON.parse(raw) as Index).manifests.find((m) => m.platform?.architecture === 'arm64')!;
+    const armRef = `${reg.host}/team/arm:1`;
+    assert.is((await baleOk(root, ['push', '-q', '--insecure', '--platform', 'linux/arm64', 'multi:1', armRef])).trim(), armEntry.digest);
+    assert.is(sha256(Buffer.from(peer('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${armRef}`]))), armEntry.digest as Digest, 'skopeo sees the arm64 manifest, not the index');
+    assert.is(sha256(Buffer.from(peer('skopeo', ['inspect', '--tls-verify=false', '--config', '--raw', `docker://${armRef}`]))), arm.configDigest);
+    const missing = await bale(root, ['push', '--insecure', '--platform', 'linux/s390x', 'multi:1', `${reg.host}/team/s390x:1`]);
+    assert.is(missing.code, 1);
+    assert.match(missing.stderr, `multi:1: no image for linux/s390x in its index ${indexDigest} (the store has linux/arm64, linux/amd64)`);
+    const bad = await bale(root, ['push', '--insecure', '--platform', 'linux', 'multi:1', armRef]);
+    assert.is(bad.code, 2);
+    assert.match(bad.stderr, '--platform takes os/arch[/variant], not "linux"');
 
     // pull --all-platforms into an empty store: both images, the index kept (save writes it again).
     const root2 = path.join(t.dir, 'store2');
@@ -124,6 +138,11 @@ test('push sends a multi-platform image whole; skopeo and pull --all-platforms g
     const none = await bale(one, ['pull', '--insecure', '--platform', 'linux/s390x', ref]);
     assert.is(none.code, 1);
     assert.match(none.stderr, /no image for linux\/s390x/);
+    // push --platform of an image kept without an index: its config's platform decides.
+    assert.is((await baleOk(one, ['push', '-q', '--insecure', '--platform', 'linux/amd64', amd.configDigest, `${reg.host}/single/amd:1`])).trim(), sha256(ociImage(amd, []).manifest));
+    const notArm = await bale(one, ['push', '--insecure', '--platform', 'linux/arm64', amd.configDigest, `${reg.host}/single/amd:2`]);
+    assert.is(notArm.code, 1);
+    assert.match(notArm.stderr, `${amd.configDigest} is linux/amd64, not linux/arm64 (and has no multi-platform index)`);
   } finally {
     await reg.stop();
     t.cleanup();

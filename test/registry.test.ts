@@ -7,12 +7,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdirSync, copyFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { sha256 } from '../src/oci/digest.js';
 import { bale, baleOk, have, SHARED, storeListing, tmpDir } from './helpers.js';
 import { startRegistry, type Registry } from './registry.js';
+import { buildImage } from './images.js';
 import { discard, RegistryClient } from '../src/archive/registry-http.js';
 
 for (const tool of ['docker-registry', 'htpasswd', 'openssl', 'skopeo', 'podman']) if (!have(tool)) throw new Error(`${tool} is needed for these tests (.ci/run installs it)`);
@@ -294,6 +295,86 @@ test('a registry that serves bytes other than their digest, or records another m
     assert.is(p.code, 1);
     assert.match(p.stderr, `recorded sha256:${'0'.repeat(64)}, not ${c.manifest}`);
     assert.equal(storeListing(c.root), listing, 'no remote recorded');
+  } finally {
+    server.close();
+  }
+});
+
+test('a docker v2s2 manifest (podman docker-dir, gzip layers) goes up and comes back byte for byte: same digest for bale, skopeo and the second store', async () => {
+  const reg = await startRegistry(path.join(scratch.dir, 'reg-v2s2'), { tls: false });
+  try {
+    const dir = path.join(PEERS, 'podman-layered.docker-dir');
+    const manifest = readFileSync(path.join(dir, 'manifest.json'));
+    const digest = sha256(manifest);
+    const id = (JSON.parse(manifest.toString()) as { config: { digest: string } }).config.digest;
+    const root = path.join(scratch.dir, 'v2s2', 'store');
+    await baleOk(root, ['load', '-q', '-i', dir]);
+    const ref = `${reg.host}/team/v2s2:1`;
+    assert.match(await baleOk(root, ['push', '--insecure', id, ref]), `1: digest: ${digest} size: `);
+    const raw = peer('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${ref}`]);
+    assert.is(sha256(Buffer.from(raw)), digest);
+    assert.is(JSON.parse(raw).mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+    const root2 = path.join(scratch.dir, 'v2s2', 'store2');
+    assert.match(await baleOk(root2, ['pull', '--insecure', ref]), `Digest: ${digest}`);
+    const rec = JSON.parse(readFileSync(path.join(root2, 'images', `${id.replace(/^sha256:/, '')}.json`), 'utf8')) as { manifest: { mediaType: string; digest: string } };
+    assert.equal(rec.manifest, { ...rec.manifest, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest });
+  } finally {
+    await reg.stop();
+  }
+});
+
+test('pull checks large layers as they arrive, several at once: a flipped byte or a cut body is refused in one line, nothing recorded, no temp file left', async () => {
+  // Two 6 MiB layers (past the size examined in the calling thread: the worker's streaming path).
+  const big = (seed: number) => Buffer.from(Array.from({ length: 6 * 1024 * 1024 }, (_, i) => (i * 7 + seed * 13 + (i >> 10)) & 0xff));
+  const img = await buildImage({ layers: [[{ name: 'a', content: big(1) }], [{ name: 'b', content: big(2) }]], config: { Cmd: ['sh'] } });
+  const blobs = new Map<string, Buffer>([[img.configDigest, img.config], ...img.layers.map((l, i) => [img.diffIds[i]!, l] as [string, Buffer])]);
+  let open = 0;
+  let maxOpen = 0;
+  const server = createServer((req, res) => {
+    const u = req.url ?? '';
+    req.resume();
+    if (u === '/v2/') return res.writeHead(200).end('{}');
+    const mode = u.split('/')[2];
+    if (u.includes('/manifests/')) return res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }).end(img.manifest);
+    const body = blobs.get(/\/blobs\/(sha256:[a-f0-9]{64})$/.exec(u)?.[1] ?? '');
+    if (!body) return res.writeHead(404).end();
+    const sent = mode === 'flip' && body.length > 1024 * 1024 ? Buffer.from(body) : body;
+    if (sent !== body) sent[sent.length >> 1]! ^= 1;
+    res.writeHead(200, { 'Content-Length': body.length });
+    open++;
+    maxOpen = Math.max(maxOpen, open);
+    void (async () => {
+      // In pieces with pauses, so that blobs fetched at once overlap.
+      for (let at = 0; at < sent.length; at += 256 * 1024) {
+        if (mode === 'cut' && at >= sent.length / 2 && sent.length > 1024 * 1024) return res.destroy();
+        res.write(sent.subarray(at, at + 256 * 1024));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      res.end();
+    })().finally(() => open--);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  try {
+    const root = path.join(scratch.dir, 'large', 'store');
+    await baleOk(root, ['images']);
+    const before = storeListing(root);
+    for (const [mode, expect] of [
+      ['flip', /: blob sha256:[a-f0-9]{64}: digest mismatch \(content is sha256:/],
+      ['cut', /connection closed with \d+ bytes of the body unsent/],
+    ] as const) {
+      const r = await bale(root, ['pull', '--insecure', `${host}/${mode}/app:1`]);
+      assert.is(r.code, 1, mode);
+      assert.match(r.stderr, expect, mode);
+      assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.equal(storeListing(root), before, `${mode}: store unchanged`);
+      assert.equal(readdirSync(path.join(root, 'tmp')), [], `${mode}: no temp file left`);
+    }
+    maxOpen = 0;
+    await baleOk(root, ['pull', '-q', '--insecure', `${host}/good/app:1`]);
+    assert.ok(maxOpen >= 2, `blobs fetched at once (${maxOpen} at most)`);
+    assert.match(await baleOk(root, ['images', '-q', '--no-trunc']), img.configDigest);
+    for (const [d, b] of blobs) assert.ok(readFileSync(path.join(root, 'blobs', 'sha256', d.slice(7))).equals(b), `${d} stored as served`);
   } finally {
     server.close();
   }

@@ -1,9 +1,10 @@
-// Examining blobs that are already on disk (load's temp files) in worker threads, so that hashing,
-// decompressing and checking a layer run beside the main thread's reading and writing of the next
-// archive entry instead of in series with it; hashing the blobs save copies out, beside the copy;
-// and re-encoding the layers save compresses (reencode.ts), a pool of their own. A worker reads the
-// file back from the page cache it was just written into; nothing of it is held in memory. Small
-// files are examined in the calling thread: handing them over costs more than their hash.
+// Examining blobs in worker threads, so that hashing, decompressing and checking a layer run beside
+// the main thread's moving of bytes instead of in series with it: blobs already on disk (load's temp
+// files; the blobs save copies out, hashed beside the copy), which a worker reads back from the page
+// cache they were just written into, and blobs still arriving (pull), whose chunks are handed over
+// as they come, a few MiB at most in flight per blob. Nothing of a blob is held in memory. Small
+// blobs are examined in the calling thread: handing them over costs more than their hash. The layers
+// save compresses are re-encoded (reencode.ts) in a pool of their own.
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -17,13 +18,57 @@ import { reencodeFile, type Reencoded } from './reencode.js';
 const INLINE_MAX = 4 * 1024 * 1024;
 const READ_CHUNK = 1024 * 1024;
 
+/** Bytes of one arriving blob handed to a worker and not yet taken by its examination. */
+const IN_FLIGHT_MAX = 4 * 1024 * 1024;
+
 type Job =
   | { kind: 'examine'; file: string; name: string; size: number }
   | { kind: 'hash'; file: string }
-  | { kind: 'reencode'; file: string; from: Compression; to: Compression; dest: string };
+  | { kind: 'reencode'; file: string; from: Compression; to: Compression; dest: string }
+  /** A blob whose chunks follow as requests of their own (see BlobExamination). */
+  | { kind: 'arriving'; name: string; size: number };
 type Result = Examined | Digest | Reencoded;
-type Request = { id: number; job: Job };
-type Reply = { id: number; result?: Result; error?: string };
+type Request =
+  | { id: number; job: Job }
+  | { id: number; chunk: Uint8Array }
+  | { id: number; end: true }
+  | { id: number; abort: string };
+type Reply = { id: number; result?: Result; error?: string; took?: number };
+/** Chunks pushed in, read out as an async iterable (by examine()), and told how many bytes it took. */
+class Feed implements AsyncIterable<Buffer> {
+  private readonly chunks: Buffer[] = [];
+  private done = false;
+  private error?: Error;
+  private wake?: () => void;
+  constructor(private readonly took: (n: number) => void) {}
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.poke();
+  }
+  end(error?: Error): void {
+    this.done = true;
+    this.error = error;
+    this.poke();
+  }
+  private poke(): void {
+    this.wake?.();
+    this.wake = undefined;
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      const b = this.chunks.shift();
+      if (b) {
+        this.took(b.length);
+        yield b;
+        continue;
+      }
+      if (this.error) throw this.error;
+      if (this.done) return;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+}
+
 
 function readFile(file: string): AsyncIterable<Buffer> {
   return createReadStream(file, { highWaterMark: READ_CHUNK });
@@ -57,19 +102,49 @@ interface Slot {
 
 class Pool {
   private readonly slots: Slot[] = [];
-  private readonly waiting = new Map<number, { resolve: (r: Result) => void; reject: (e: Error) => void; slot: Slot }>();
+  private readonly waiting = new Map<number, { resolve: (r: Result) => void; reject: (e: Error) => void; slot: Slot; took?: (n: number) => void }>();
   private next = 0;
   constructor(private readonly max: number) {}
 
   run(job: Job): Promise<Result> {
+    return this.start(job).result;
+  }
+
+  /** Open an examination of a blob whose chunks are sent after this (see BlobExamination). */
+  stream(name: string, size: number): BlobExamination {
+    let inFlight = 0;
+    let drained: (() => void) | undefined;
+    const { id, slot, result } = this.start({ kind: 'arriving', name, size }, (n) => {
+      inFlight -= n;
+      if (inFlight <= IN_FLIGHT_MAX) drained?.();
+    });
+    const failed = result.then(() => undefined, () => undefined);
+    return {
+      result: result as Promise<Examined>,
+      write: async (chunk) => {
+        inFlight += chunk.length;
+        // A chunk that is all of its memory moves to the worker (no copy); a view into a larger
+        // buffer is copied, not to take all of that buffer along.
+        if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) slot.worker.postMessage({ id, chunk } satisfies Request, [chunk.buffer as ArrayBuffer]);
+        else slot.worker.postMessage({ id, chunk: new Uint8Array(chunk) } satisfies Request);
+        // Past the limit, wait for the worker to take some (or for the examination to end early).
+        if (inFlight > IN_FLIGHT_MAX) await Promise.race([new Promise<void>((r) => (drained = r)), failed]);
+      },
+      end: () => slot.worker.postMessage({ id, end: true } satisfies Request),
+      abort: (why) => slot.worker.postMessage({ id, abort: why } satisfies Request),
+    };
+  }
+
+  private start(job: Job, took?: (n: number) => void): { id: number; slot: Slot; result: Promise<Result> } {
     const slot = this.pick();
     const id = this.next++;
     slot.busy++;
     if (slot.busy === 1) slot.worker.ref();
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject, slot });
+    const result = new Promise<Result>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, slot, took });
       slot.worker.postMessage({ id, job } satisfies Request);
     });
+    return { id, slot, result };
   }
 
   private pick(): Slot {
@@ -88,6 +163,7 @@ class Pool {
   private settle(m: Reply): void {
     const w = this.waiting.get(m.id);
     if (!w) return;
+    if (m.took !== undefined) return w.took?.(m.took);
     this.waiting.delete(m.id);
     if (--w.slot.busy === 0) w.slot.worker.unref();
     if (m.result) {
@@ -124,6 +200,33 @@ export function hashFile(file: string, size: number): Promise<Digest> {
   return thePool().run({ kind: 'hash', file }) as Promise<Digest>;
 }
 
+/**
+ * A blob being examined while it arrives: write() hands over each chunk (it is the examination's
+ * from then on: its memory may move to the worker, so the caller must not touch it again; it
+ * resolves when fewer than a few MiB wait in the worker), end() after the last, abort() when the
+ * bytes stop coming; result is what examine() found (rejected after an abort).
+ */
+export interface BlobExamination {
+  write(chunk: Buffer): Promise<void>;
+  end(): void;
+  abort(why: string): void;
+  result: Promise<Examined>;
+}
+
+/** Examine the blob `name` of `size` bytes from the chunks written to the answer, in a worker thread when it is large. */
+export function examineArriving(name: string, size: number): BlobExamination {
+  if (size >= INLINE_MAX) return thePool().stream(name, size);
+  const feed = new Feed(() => undefined);
+  const result = examine(feed, name, size);
+  result.catch(() => undefined); // the caller awaits it
+  return {
+    result,
+    write: async (chunk) => feed.push(chunk),
+    end: () => feed.end(),
+    abort: (why) => feed.end(new Error(why)),
+  };
+}
+
 /** Re-encode the layer blob `file` from `from` to `to` into the new file `dest`, in a worker thread. */
 export function reencodeInWorker(file: string, from: Compression, to: Compression, dest: string): Promise<Reencoded> {
   // A worker per core (at most 4, each with its compressor's buffers): a layer's compressor may
@@ -137,7 +240,7 @@ function thePool(): Pool {
   return (pool ??= new Pool(Math.max(1, Math.min(4, os.availableParallelism() - 1))));
 }
 
-function work(job: Job): Promise<Result> {
+function work(job: Exclude<Job, { kind: 'arriving' }>): Promise<Result> {
   switch (job.kind) {
     case 'examine':
       return examine(readFile(job.file), job.name, job.size);
@@ -150,10 +253,22 @@ function work(job: Job): Promise<Result> {
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
-  port.on('message', (m: Request) => {
-    work(m.job).then(
-      (result) => port.postMessage({ id: m.id, result } satisfies Reply),
-      (e: Error) => port.postMessage({ id: m.id, error: e.message } satisfies Reply),
+  const feeds = new Map<number, Feed>();
+  const answer = (id: number, result: Promise<Result>) =>
+    result.then(
+      (result) => port.postMessage({ id, result } satisfies Reply),
+      (e: Error) => port.postMessage({ id, error: e.message } satisfies Reply),
     );
+  port.on('message', (m: Request) => {
+    if ('job' in m) {
+      const job = m.job;
+      if (job.kind !== 'arriving') return answer(m.id, work(job));
+      const feed = new Feed((took) => port.postMessage({ id: m.id, took } satisfies Reply));
+      feeds.set(m.id, feed);
+      return answer(m.id, examine(feed, job.name, job.size).finally(() => feeds.delete(m.id)));
+    }
+    const feed = feeds.get(m.id);
+    if ('chunk' in m) feed?.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength));
+    else feed?.end('abort' in m ? new Error(m.abort) : undefined);
   });
 }

@@ -6,6 +6,7 @@ import { isDigest, hexOf, type Digest } from '../oci/digest.js';
 import { MT, isIndexType, isManifestType, layerCompression, ociLayerType, type Compression } from '../oci/media.js';
 import { CONTAINERD_NAME, REF_NAME, type Descriptor, type DockerArchiveEntry, type ImageConfig, type Index, type Manifest } from '../oci/types.js';
 import { canonicalTag, familiarName } from '../oci/reference.js';
+import { formatPlatform, platformMatches } from '../oci/platform.js';
 import type { ScannedArchive, ScannedFile } from './scan.js';
 import { EXCLUDED_ANNOTATION, EXCLUDED_FIELD } from './writer.js';
 import { archivePath } from './scan.js';
@@ -139,7 +140,7 @@ export async function readImages(arc: ScannedArchive, store: StoreView, opts: Re
         const candidates = doc.manifests.filter((m) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest');
         const matching = candidates.filter((m) => !m.platform || platformMatches(m.platform, opts));
         if (matching.length === 0 && !opts.allPlatforms) {
-          const have = candidates.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? '/' + m.platform.variant : ''}` : '?')).join(', ');
+          const have = candidates.map((m) => formatPlatform(m.platform)).join(', ');
           throw new Error(`${label}: no image for ${opts.os}/${opts.architecture} in index ${d.digest} (has ${have})`);
         }
         if (!opts.allPlatforms) {
@@ -305,13 +306,6 @@ function refNames(a: Record<string, string> | undefined): string[] {
 
 function looksLikeTagOnly(word: string): boolean {
   return word === 'latest' || /^v?[0-9]/.test(word) || !/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/.test(word);
-}
-
-function platformMatches(p: { os?: string; architecture?: string; variant?: string }, want: ReadOptions): boolean {
-  if (p.os && p.os !== want.os) return false;
-  if (p.architecture && p.architecture !== want.architecture) return false;
-  if (want.variant && p.variant && p.variant !== want.variant) return false;
-  return true;
 }
 
 function verifyBlob(f: ScannedFile, d: Descriptor, what: string, label: string): void {

@@ -22,6 +22,8 @@ export interface PushOptions {
   parallel?: number;
   /** Bytes per PATCH (default 16 MiB, or $BALE_PUSH_CHUNK_BYTES). */
   chunkBytes?: number;
+  /** Send this image's manifest only, even if it came with a whole multi-platform index (push --platform). */
+  alone?: boolean;
 }
 
 function chunkSize(o: PushOptions): number {
@@ -37,7 +39,7 @@ function chunkSize(o: PushOptions): number {
 export async function pushImage(store: Store, rec: ImageRecord, client: RegistryClient, ref: RemoteReference, opts: PushOptions = {}): Promise<Descriptor> {
   const repo = ref.repository;
   const scope = `repository:${repo}:pull,push`;
-  const whole = await wholeIndex(store, rec);
+  const whole = opts.alone ? undefined : await wholeIndex(store, rec);
   const sendIndex = whole && (!ref.digest || ref.digest === whole.descriptor.digest);
   const images = sendIndex ? whole.images : [rec];
   const blobs: Descriptor[] = images.flatMap((r) => [r.config, ...r.layers]).filter((d, i, all) => all.findIndex((x) => x.digest === d.digest) === i);

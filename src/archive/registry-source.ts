@@ -1,18 +1,21 @@
 // A registry as a source for load (bale pull): the manifest, the config and the layers the store
-// lacks are fetched over the OCI distribution API and run through the same scan as an archive's
-// files (hashed, sniffed, layers checked entry by entry), named `blobs/sha256/HEX` under an
-// index.json made here. layouts.ts then verifies them exactly as it verifies an OCI layout: a blob
-// whose content is not its digest is refused, and nothing is recorded.
+// lacks are fetched over the OCI distribution API, several at once, and examined as they arrive as
+// an archive's files are (hashed, sniffed, layers checked entry by entry: pull-blob.ts), named
+// `blobs/sha256/HEX` under an index.json made here. A blob whose content is not its digest is
+// refused as it ends; layouts.ts then verifies them all exactly as it verifies an OCI layout, and
+// nothing is recorded unless all of it is sound.
 import { promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { hexOf, isDigest, sha256, type Digest } from '../oci/digest.js';
 import { isIndexType, MT } from '../oci/media.js';
+import { platformMatches } from '../oci/platform.js';
 import { CONTAINERD_NAME, type Descriptor, type Index, type Manifest } from '../oci/types.js';
 import type { RemoteReference } from '../oci/reference.js';
 import { BaleError } from '../util/errors.js';
 import { discard, readBody, registryError, type RegistryClient, type Response } from './registry-http.js';
 import { scanFile, type ScannedArchive, type ScannedFile, type ScanOptions } from './scan.js';
+import { receiveBlob } from './pull-blob.js';
 
 export const MANIFEST_ACCEPT = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerList].join(', ');
 
@@ -61,24 +64,17 @@ export async function fetchManifest(client: RegistryClient, repo: string, ref: s
   return { bytes, digest, mediaType };
 }
 
-function matches(p: Descriptor['platform'], o: PullOptions): boolean {
-  if (!p) return true;
-  return (!p.os || p.os === o.os) && (!p.architecture || p.architecture === o.architecture) && (!o.variant || !p.variant || p.variant === o.variant);
-}
-
 /** Scan what `ref` names into the shape of an OCI layout with one tagged (or untagged) entry. */
 export async function scanRegistry(client: RegistryClient, ref: RemoteReference, opts: PullOptions, scan: ScanOptions): Promise<ScannedArchive> {
   const files = new Map<string, ScannedFile>();
   const repo = ref.repository;
   let read = 0;
-  const keep = async (name: string, body: Readable, size: number) => {
-    body.on('data', (b: Buffer) => {
-      read += b.length;
-      scan.onProgress?.(read);
-    });
-    files.set(name, await scanFile(body, name, size, scan));
+  const counted = (n: number) => scan.onProgress?.((read += n));
+  const keepBytes = async (d: Digest, b: Buffer) => {
+    const name = `blobs/sha256/${hexOf(d)}`;
+    files.set(name, await scanFile(Readable.from([b]), name, b.length, scan));
+    counted(b.length);
   };
-  const keepBytes = (d: Digest, b: Buffer) => keep(`blobs/sha256/${hexOf(d)}`, Readable.from([b]), b.length);
   try {
     const top = await fetchManifest(client, repo, ref.digest ?? ref.tag ?? 'latest');
     await keepBytes(top.digest, top.bytes);
@@ -86,7 +82,7 @@ export async function scanRegistry(client: RegistryClient, ref: RemoteReference,
     const manifests: Buffer[] = [];
     if (isIndexType(top.mediaType)) {
       const index = JSON.parse(top.bytes.toString('utf8')) as Index;
-      const wanted = (index.manifests ?? []).filter((m) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest' && (opts.allPlatforms || matches(m.platform, opts)));
+      const wanted = (index.manifests ?? []).filter((m) => m.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest' && (opts.allPlatforms || platformMatches(m.platform, opts)));
       for (const d of opts.allPlatforms ? wanted : wanted.slice(0, 1)) {
         const child = await fetchManifest(client, repo, d.digest);
         if (child.digest !== d.digest) throw new BaleError(`${client.host}/${repo}: manifest ${d.digest}: digest mismatch`);
@@ -118,7 +114,8 @@ export async function scanRegistry(client: RegistryClient, ref: RemoteReference,
             discard(res);
             throw new BaleError(`${what}: size mismatch (descriptor says ${d.size}, registry sends ${len})`);
           }
-          await keep(`blobs/sha256/${hexOf(d.digest)}`, res.body, len);
+          const f = await receiveBlob(res.body, d, len, what, scan, counted);
+          files.set(f.name, f);
           if (d.mediaType !== MT.ociConfig && d.mediaType !== MT.dockerConfig) opts.onEvent?.(`${hexOf(d.digest).slice(0, 12)}: Pull complete`);
         }),
       ),

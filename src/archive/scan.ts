@@ -190,7 +190,7 @@ async function writeTemp(body: Readable, tmp: string): Promise<number> {
   return total;
 }
 
-async function syncFile(file: string): Promise<Error | undefined> {
+export async function syncFile(file: string): Promise<Error | undefined> {
   try {
     const fh = await fsp.open(file, 'r');
     try {

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { parseFlags, parseFlagsUntilCommand, needArgs } from '../../src/cli/verb.js';
 import { exitCode } from '../../src/cli/main.js';
 import { BaleError, FormatError, UsageError, wrap } from '../../src/util/errors.js';
+import { formatPlatform, parsePlatform, platformMatches } from '../../src/oci/platform.js';
 
 test('unknown flags are usage errors naming the verb help', () => {
   assert.throws(
@@ -12,6 +13,23 @@ test('unknown flags are usage errors naming the verb help', () => {
     (e: Error) => e instanceof UsageError && e.message === "unknown flag --bogus (see 'bale images --help')",
   );
   assert.throws(() => parseFlags(['--bogus=1'], {}, 'gc'), /unknown flag --bogus \(/);
+});
+
+test('--platform: os/arch[/variant] parsed one way for every verb; a variant counts only where both name one', () => {
+  assert.equal(parsePlatform('linux/arm64/v8'), { os: 'linux', architecture: 'arm64', variant: 'v8' });
+  assert.equal(parsePlatform('linux/amd64'), { os: 'linux', architecture: 'amd64' });
+  for (const bad of ['linux', 'linux/', '/amd64', 'linux/arm/v7/x', 'linux//v7']) {
+    assert.throws(() => parsePlatform(bad), (e: Error) => e instanceof UsageError && e.message === `--platform takes os/arch[/variant], not ${JSON.stringify(bad)}`, bad);
+  }
+  const arm7 = parsePlatform('linux/arm/v7');
+  assert.ok(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v7' }, arm7));
+  assert.ok(platformMatches({ os: 'linux', architecture: 'arm' }, arm7), 'an entry without a variant serves any');
+  assert.ok(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, parsePlatform('linux/arm')), 'no variant asked: any');
+  assert.not.ok(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, arm7));
+  assert.not.ok(platformMatches({ os: 'windows', architecture: 'arm' }, arm7));
+  assert.ok(platformMatches(undefined, arm7), 'no platform recorded: any');
+  assert.is(formatPlatform(arm7), 'linux/arm/v7');
+  assert.is(formatPlatform(undefined), '?');
 });
 
 test('aliases, repeated flags, last value wins, --no- flags', () => {

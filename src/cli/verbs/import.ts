@@ -4,6 +4,7 @@ import { createImage, historyEntry, hostArchitecture } from '../../image/create.
 import { importLayer } from '../../image/source.js';
 import type { Compression } from '../../oci/media.js';
 import { canonicalTag } from '../../oci/reference.js';
+import { parsePlatform } from '../../oci/platform.js';
 import type { ImageConfig } from '../../oci/types.js';
 import { Store } from '../../store/store.js';
 import { UsageError } from '../../util/errors.js';
@@ -55,15 +56,7 @@ export async function run(args: string[]): Promise<number> {
   const [src, ref] = p._ as [string, string | undefined];
   const tags = parseTag(ref, 'import');
   const compression = parseCompression(p['compress'], 'import');
-  let os = 'linux';
-  let architecture = hostArchitecture();
-  let variant: string | undefined;
-  if (p['platform']) {
-    const parts = String(p['platform']).split('/');
-    if (parts.length < 2 || parts.length > 3 || parts.some((x) => x === '')) throw new UsageError(`--platform wants OS/ARCH[/VARIANT], not ${JSON.stringify(p['platform'])}`);
-    [os, architecture] = [parts[0]!, parts[1]!];
-    variant = parts[2];
-  }
+  const { os, architecture, variant } = p['platform'] ? parsePlatform(String(p['platform'])) : { os: 'linux', architecture: hostArchitecture(), variant: undefined };
   // Every change is checked before anything is written.
   const runConfig = applyChanges({}, p['change'] as string[]);
   const message = typeof p['message'] === 'string' && p['message'] !== '' ? p['message'] : `Imported from ${src}`;

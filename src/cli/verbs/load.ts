@@ -2,6 +2,7 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import { Store } from '../../store/store.js';
 import { loadArchive, type LoadInput } from '../../archive/load.js';
+import { parsePlatform } from '../../oci/platform.js';
 import { BaleError, UsageError } from '../../util/errors.js';
 import { damagedPart, joinParts, listName, readPartList, splitBase } from '../../archive/split.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
@@ -55,12 +56,7 @@ export async function run(args: string[]): Promise<number> {
     input = process.stdin;
     label = 'stdin';
   }
-  let platform: { os: string; architecture: string; variant?: string } | undefined;
-  if (p['platform']) {
-    const [os, architecture, variant] = String(p['platform']).split('/');
-    if (!os || !architecture) throw new UsageError(`--platform takes os/arch[/variant], not ${JSON.stringify(p['platform'])}`);
-    platform = { os, architecture, variant };
-  }
+  const platform = p['platform'] ? parsePlatform(String(p['platform'])) : undefined;
   const quiet = Boolean(p['quiet']);
   const progress = new Progress(quiet);
   const store = await Store.open();

@@ -3,6 +3,7 @@ import { Store } from '../../store/store.js';
 import { formatRemote, parseRemote, type RemoteReference } from '../../oci/reference.js';
 import { hostPlatform, loadArchive } from '../../archive/load.js';
 import { scanRegistry } from '../../archive/registry-source.js';
+import { parsePlatform } from '../../oci/platform.js';
 import { recordRepoBlobs } from '../../store/remotes.js';
 import { UsageError } from '../../util/errors.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
@@ -35,12 +36,7 @@ export async function run(args: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`${(e as Error).message}`);
   }
-  let platform: { os: string; architecture: string; variant?: string } = hostPlatform();
-  if (p['platform']) {
-    const [os, architecture, variant] = String(p['platform']).split('/');
-    if (!os || !architecture) throw new UsageError(`--platform takes os/arch[/variant], not ${JSON.stringify(p['platform'])}`);
-    platform = { os, architecture, variant };
-  }
+  const platform = p['platform'] ? parsePlatform(String(p['platform'])) : hostPlatform();
   const quiet = Boolean(p['quiet']);
   const allPlatforms = Boolean(p['all-platforms']);
   const say = (line: string) => {

@@ -2,7 +2,8 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import { verifyArchive } from '../../archive/verify.js';
 import { hostPlatform } from '../../archive/load.js';
-import { BaleError, UsageError } from '../../util/errors.js';
+import { parsePlatform } from '../../oci/platform.js';
+import { BaleError } from '../../util/errors.js';
 import { damagedPart, joinParts, listName, readPartList, splitBase } from '../../archive/split.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
 import { humanSize, Progress } from '../output.js';
@@ -28,12 +29,7 @@ export async function run(args: string[]): Promise<number> {
   const st = await fsp.stat(target).catch(() => {
     throw new BaleError(`${target}: no such file or directory`);
   });
-  let platform = hostPlatform();
-  if (p['platform']) {
-    const [os, architecture] = String(p['platform']).split('/');
-    if (!os || !architecture) throw new UsageError(`--platform takes os/arch, not ${JSON.stringify(p['platform'])}`);
-    platform = { os, architecture };
-  }
+  const platform = p['platform'] ? parsePlatform(String(p['platform'])) : hostPlatform();
   const quiet = Boolean(p['quiet']);
   const progress = new Progress(quiet);
   let report;

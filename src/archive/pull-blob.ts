@@ -1,0 +1,68 @@
+// One blob arriving from a registry (bale pull): each chunk is written to the store's temp space and
+// then handed to a worker thread that examines the blob as it comes (hash, sniff, layer check:
+// examine-pool.ts), so the checking of one layer runs beside the download of the others instead of
+// after it, and no chunk is copied for it. The digest and size are checked against the manifest's
+// descriptor as soon as the last byte is in: a blob that is not what it should be is refused there
+// and its temp file removed.
+import { promises as fsp } from 'node:fs';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { hexOf } from '../oci/digest.js';
+import type { Descriptor } from '../oci/types.js';
+import { BaleError } from '../util/errors.js';
+import { examineArriving, type BlobExamination } from './examine-pool.js';
+import { syncFile, type ScannedFile, type ScanOptions } from './scan.js';
+
+/**
+ * Receive `body` (`size` bytes, as the registry announced) as the blob `d`; `what` names it in
+ * messages, `onBytes` is told each chunk's size as it is written.
+ */
+export async function receiveBlob(body: Readable, d: Descriptor, size: number, what: string, scan: ScanOptions, onBytes?: (n: number) => void): Promise<ScannedFile> {
+  const name = `blobs/sha256/${hexOf(d.digest)}`;
+  const tmp = scan.tmpPath('pull');
+  const examination = examineArriving(name, size);
+  let total = 0;
+  try {
+    const fh = await fsp.open(tmp, 'wx', 0o600);
+    try {
+      await pipeline(body, sink(fh, examination, (n) => {
+        total += n;
+        onBytes?.(n);
+      }));
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    examination.abort(`${what}: download failed`);
+    await examination.result.catch(() => undefined);
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  // Its fsync starts now, so the disk flushes it while the other blobs arrive.
+  const synced = syncFile(tmp);
+  examination.end();
+  try {
+    const facts = await examination.result;
+    if (total !== size) throw new BaleError(`${what}: truncated (${total} of ${size} bytes)`);
+    if (facts.digest !== d.digest) throw new BaleError(`${what}: digest mismatch (content is ${facts.digest})`);
+    return { name, tmp, ...facts, synced };
+  } catch (e) {
+    await synced;
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Write each chunk to `fh`, then hand it to the examination (which owns it from then on). */
+function sink(fh: fsp.FileHandle, examination: BlobExamination, count: (n: number) => void): Writable {
+  return new Writable({
+    highWaterMark: 4 * 1024 * 1024,
+    write(chunk: Buffer, _e, cb) {
+      (async () => {
+        for (let at = 0; at < chunk.length; ) at += (await fh.write(chunk, at)).bytesWritten;
+        count(chunk.length);
+        await examination.write(chunk);
+      })().then(() => cb(), cb);
+    },
+  });
+}
