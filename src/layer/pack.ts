@@ -29,6 +29,8 @@ export interface PackOptions {
 export interface PackStats {
   entries: number;
   bytes: number;
+  /** The layer's size as docker counts it (size.ts's entrySize summed over the entries written). */
+  diffSize?: number;
 }
 
 const S_IFMT = 0o170000;
@@ -214,12 +216,14 @@ async function* packParts(walk: AsyncIterable<TreeEntry>, opts: PackOptions, sta
     switch (type) {
       case 'file': {
         h.size = Number(e.st.size);
+        if (stats) stats.diffSize = (stats.diffSize ?? 0) + h.size;
         yield count(encodeHeader(h));
         for await (const b of fileBody(e.abs, h.size)) yield count(b);
         break;
       }
       case 'symlink':
         h.linkname = readlinkSync(e.abs);
+        if (stats) stats.diffSize = (stats.diffSize ?? 0) + Buffer.byteLength(h.linkname);
         yield count(encodeHeader(h));
         break;
       case 'character-device':
