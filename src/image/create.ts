@@ -9,12 +9,16 @@ import { createWriteStream, promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compressor } from '../layer/compression.js';
+import type { PackStats } from '../layer/pack.js';
 import { measureLayer } from '../layer/size.js';
 import { HashCounter, type Digest } from '../oci/digest.js';
 import { layerCompression, MT, ociLayerType, type Compression } from '../oci/media.js';
 import type { Descriptor, HistoryEntry, ImageConfig, Manifest } from '../oci/types.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { BaleError } from '../util/errors.js';
+
+/** Bytes the blob file's stream may hold before the pipeline waits for the disk. */
+const WRITE_BUFFER = 8 * 1024 * 1024;
 
 export interface StoredLayer {
   /** The blob as stored. */
@@ -25,24 +29,30 @@ export interface StoredLayer {
   diffSize?: number;
 }
 
-/** Stream a layer tar into the store as a blob. Call with store.writerLock() held. */
-export async function writeLayer(store: Store, tarStream: Readable, compression: Compression = 'none', onBytes?: (tarBytes: number) => void): Promise<StoredLayer> {
+/**
+ * Stream a layer tar into the store as a blob. Call with store.writerLock() held. `packed`: the
+ * packer's stats for `tarStream` when packEntries made it; its diffSize, complete once the stream
+ * has ended, saves reading the tar's headers again to measure it.
+ */
+export async function writeLayer(store: Store, tarStream: Readable, compression: Compression = 'none', onBytes?: (tarBytes: number) => void, packed?: PackStats): Promise<StoredLayer> {
   const tmp = store.tmpPath('layer');
   const diff = new HashCounter();
   const blob = new HashCounter();
-  const measured = { diffSize: 0 };
-  const measure = (src: AsyncIterable<Buffer>) => measureLayer(src, measured);
+  const measured: { diffSize?: number } = packed ?? { diffSize: 0 };
+  const measure = (src: AsyncIterable<Buffer>) => (packed ? src : measureLayer(src, measured as { diffSize: number }));
   if (onBytes) diff.on('data', () => onBytes(diff.bytes));
+  // A deep write buffer, so the tar is made while earlier megabytes are still being written.
+  const file = createWriteStream(tmp, { mode: 0o644, highWaterMark: WRITE_BUFFER });
   try {
     if (compression === 'none') {
-      await pipeline(tarStream, measure, diff, createWriteStream(tmp, { mode: 0o644 }));
+      await pipeline(tarStream, measure, diff, file);
     } else {
-      await pipeline(tarStream, measure, diff, compressor(compression), blob, createWriteStream(tmp, { mode: 0o644 }));
+      await pipeline(tarStream, measure, diff, compressor(compression), blob, file);
     }
     const digest = compression === 'none' ? diff.digest() : blob.digest();
     const size = compression === 'none' ? diff.bytes : blob.bytes;
     await store.putBlobFile(tmp, digest);
-    return { descriptor: { mediaType: ociLayerType(compression), digest, size }, diffId: diff.digest(), diffSize: measured.diffSize };
+    return { descriptor: { mediaType: ociLayerType(compression), digest, size }, diffId: diff.digest(), diffSize: measured.diffSize ?? 0 };
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;

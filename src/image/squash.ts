@@ -27,7 +27,8 @@ export async function squashImage(store: Store, img: ImageRecord, o: SquashOptio
   const layers = (await unpackLayers(store, img)).reverse();
   const lock = await store.writerLock();
   try {
-    const layer = await writeLayer(store, packStream(walkMerged(layers)), o.compression, o.onBytes);
+    const packed = { entries: 0, bytes: 0 };
+    const layer = await writeLayer(store, packStream(walkMerged(layers), {}, packed), o.compression, o.onBytes, packed);
     const created = new Date().toISOString();
     const message = o.message || `squashed ${img.layers.length} layer${img.layers.length === 1 ? '' : 's'} of ${shortId(img.id)}`;
     const config: ImageConfig = {

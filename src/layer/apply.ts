@@ -5,8 +5,8 @@
 // user namespace (rootless), ids the namespace does not map stay the caller's and device nodes are
 // skipped: the kernel refuses both there. Nothing is ever written through a symlink: every
 // parent component of every entry (and of every hardlink target) is checked with lstat inside the
-// root, and files are opened with O_NOFOLLOW | O_EXCL after whatever was there is removed. Before
-// that, each entry passes the same LayerRules the load-time check applies.
+// root, and files are opened with O_NOFOLLOW | O_EXCL (a name already taken is cleared first and the
+// open tried again). Before that, each entry passes the same LayerRules the load-time check applies.
 import { spawn } from 'node:child_process';
 import { closeSync, lstatSync, constants as fsc, fchmodSync, fchownSync, futimesSync, openSync, promises as fsp, writeSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -128,6 +128,22 @@ class Applier {
     return undefined;
   }
 
+  /**
+   * Run `create`, which makes `rel` and fails with EEXIST if the name is taken; if it is, remove
+   * what is there and run it again. In a fresh layer directory the name is almost always free, so
+   * this saves the lstat per entry that checking first would cost (tar does not make one either).
+   */
+  private async replacing<T>(rel: string, create: () => T | Promise<T>): Promise<T> {
+    try {
+      return await create();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'EISDIR') throw e;
+    }
+    await this.clear(rel, false);
+    return await create();
+  }
+
   /** Apply one entry; a failure is reported as one line naming the entry. */
   async entry(header: EntryHeader, body: Body): Promise<void> {
     try {
@@ -192,8 +208,11 @@ class Applier {
     switch (type) {
       case 'directory': {
         await drain(body);
-        const kept = await this.clear(rel, true);
-        if (!kept) await fsp.mkdir(p, { mode: 0o700 });
+        // An existing directory is kept (its contents stay); anything else there is replaced.
+        await fsp.mkdir(p, { mode: 0o700 }).catch(async (e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EEXIST') throw e;
+          if (!(await this.clear(rel, true))) await fsp.mkdir(p, { mode: 0o700 });
+        });
         this.checkedDirs.add(rel);
         await this.owner(rel, header);
         this.dirMeta.set(rel, { mode: header.mode ?? 0o755, mtime: header.mtime ?? new Date(0) });
@@ -202,12 +221,11 @@ class Applier {
       }
       case 'file':
       case 'contiguous-file': {
-        await this.clear(rel, false);
         // Synchronous calls on the open descriptor: a layer is mostly small files, and a trip
         // through libuv's pool per open/write/chown/chmod/utimes costs more than the call itself
         // (the first run of a many-file image took 2-3x longer that way). Working on the fd also
         // means nothing after the O_NOFOLLOW|O_EXCL open can be redirected by a path.
-        const fd = openSync(p, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+        const fd = await this.replacing(rel, () => openSync(p, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600));
         try {
           // Plain async iteration: tar-stream's entry streams are streamx, which Node's pipeline()
           // does not always see end or fail. Each chunk is written before the next is read.
@@ -227,8 +245,7 @@ class Applier {
       }
       case 'symlink': {
         await drain(body);
-        await this.clear(rel, false);
-        await fsp.symlink(header.linkname ?? '', p);
+        await this.replacing(rel, () => fsp.symlink(header.linkname ?? '', p));
         await this.owner(rel, header);
         await fsp.lutimes(p, header.mtime ?? new Date(0), header.mtime ?? new Date(0));
         return;
@@ -242,8 +259,7 @@ class Applier {
         if (!tst) throw new Error(`${name}: hardlink target ${target} does not exist in the layer`);
         if (tst.isDirectory()) throw new Error(`${name}: hardlink target ${target} is a directory`);
         if (target === rel) return;
-        await this.clear(rel, false);
-        await fsp.link(this.abs(target), p);
+        await this.replacing(rel, () => fsp.link(this.abs(target), p));
         return;
       }
       case 'character-device':

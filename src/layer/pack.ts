@@ -29,6 +29,8 @@ export interface PackOptions {
 export interface PackStats {
   entries: number;
   bytes: number;
+  /** The layer's size as docker counts it (size.ts's entrySize summed over the entries written). */
+  diffSize?: number;
 }
 
 const S_IFMT = 0o170000;
@@ -99,39 +101,86 @@ function baseHeader(e: TreeEntry, type: EntryType, opts: PackOptions): TarHeader
   };
 }
 
-/** Files up to this size are read in one synchronous call; larger ones are streamed. */
+/** Files up to this size are read in one synchronous call, straight into the output; larger ones are streamed. */
 const SMALL_FILE = 1024 * 1024;
+/** The output goes out in chunks of about this size (a large file's content passes through as it is read). */
+const BATCH = 1024 * 1024;
 
-async function* fileBody(abs: string, size: number): AsyncGenerator<Buffer> {
-  if (size === 0) return;
-  let n = 0;
-  if (size <= SMALL_FILE) {
-    const buf = Buffer.allocUnsafe(size);
+/**
+ * The tar's bytes gathered into BATCH-sized chunks: a tree of small files gives three small
+ * pieces per file (header, content, padding), and every chunk costs a turn of the stream
+ * machinery and often a write call of its own. Small files are read straight into the chunk,
+ * never into a buffer of their own.
+ */
+class Output {
+  private buf = Buffer.allocUnsafe(BATCH);
+  private len = 0;
+  /** Chunks ready to go out, in order. */
+  readonly ready: Buffer[] = [];
+
+  constructor(private readonly stats?: PackStats) {}
+
+  /** Room for `n` more bytes in the current chunk, sending it out first if it has not. */
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    this.flush();
+    if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
+  }
+
+  flush(): void {
+    if (this.len === 0) return;
+    this.ready.push(this.buf.subarray(0, this.len));
+    this.buf = Buffer.allocUnsafe(BATCH);
+    this.len = 0;
+  }
+
+  add(b: Buffer): void {
+    if (this.stats) this.stats.bytes += b.length;
+    if (b.length >= BATCH) {
+      this.flush();
+      this.ready.push(b);
+      return;
+    }
+    this.room(b.length);
+    b.copy(this.buf, this.len);
+    this.len += b.length;
+  }
+
+  /** The `size` bytes of small file `abs`, read into the chunk, and their padding. */
+  smallFile(abs: string, size: number): void {
+    const padded = size + padding(size).length;
+    this.room(padded);
     const fd = openSync(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    let n = 0;
     try {
-      for (;;) {
-        const r = readSync(fd, buf, n, size - n, n);
+      while (n < size) {
+        const r = readSync(fd, this.buf, this.len + n, size - n, n);
         if (r === 0) break;
         n += r;
-        if (n === size) break;
       }
     } finally {
       closeSync(fd);
     }
     if (n !== size) throw new BaleError(`${abs}: changed size while being read (${n} of ${size} bytes)`);
-    yield buf;
-  } else {
-    const fh = await fsp.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-    try {
-      for await (const chunk of fh.createReadStream({ start: 0, end: size - 1, highWaterMark: SMALL_FILE, autoClose: false })) {
-        n += (chunk as Buffer).length;
-        yield chunk as Buffer;
-      }
-    } finally {
-      await fh.close();
-    }
-    if (n !== size) throw new BaleError(`${abs}: changed size while being read (${n} of ${size} bytes)`);
+    this.buf.fill(0, this.len + size, this.len + padded);
+    this.len += padded;
+    if (this.stats) this.stats.bytes += padded;
   }
+}
+
+/** A large file's content and padding, streamed. */
+async function* largeFile(abs: string, size: number): AsyncGenerator<Buffer> {
+  let n = 0;
+  const fh = await fsp.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    for await (const chunk of fh.createReadStream({ start: 0, end: size - 1, highWaterMark: SMALL_FILE, autoClose: false })) {
+      n += (chunk as Buffer).length;
+      yield chunk as Buffer;
+    }
+  } finally {
+    await fh.close();
+  }
+  if (n !== size) throw new BaleError(`${abs}: changed size while being read (${n} of ${size} bytes)`);
   yield padding(size);
 }
 
@@ -140,48 +189,18 @@ async function* fileBody(abs: string, size: number): AsyncGenerator<Buffer> {
  * data is not where the walk finds it.
  */
 export async function* packEntries(walk: AsyncIterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): AsyncGenerator<Buffer> {
-  yield* coalesce(packParts(walk, opts, stats));
+  const out = new Output(stats);
+  yield* packParts(walk, out, opts, stats);
+  out.flush();
+  yield* out.ready.splice(0);
 }
 
-/** Chunks below this size are gathered; the gathered ones go out once they reach BATCH. */
-const SMALL_CHUNK = 64 * 1024;
-const BATCH = 1024 * 1024;
-
-/**
- * The same bytes in fewer, larger chunks: a tree of small files gives three small buffers per
- * file (header, content, padding), and every chunk costs a turn of the stream machinery and often
- * a write call of its own. Large chunks (big files' content) pass through uncopied.
- */
-async function* coalesce(parts: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let held: Buffer[] = [];
-  let heldBytes = 0;
-  for await (const b of parts) {
-    if (b.length >= SMALL_CHUNK) {
-      if (heldBytes) yield Buffer.concat(held, heldBytes);
-      held = [];
-      heldBytes = 0;
-      yield b;
-      continue;
-    }
-    held.push(b);
-    heldBytes += b.length;
-    if (heldBytes >= BATCH) {
-      yield Buffer.concat(held, heldBytes);
-      held = [];
-      heldBytes = 0;
-    }
-  }
-  if (heldBytes) yield Buffer.concat(held, heldBytes);
-}
-
-async function* packParts(walk: AsyncIterable<TreeEntry>, opts: PackOptions, stats?: PackStats): AsyncGenerator<Buffer> {
+/** Every entry of the walk written to `out`, whose full chunks are yielded as they fill. */
+async function* packParts(walk: AsyncIterable<TreeEntry>, out: Output, opts: PackOptions, stats?: PackStats): AsyncGenerator<Buffer> {
   const links = new Map<string, string>(); // "dev:ino" -> first name
   let skipUnder: string | undefined;
-  const count = (b: Buffer): Buffer => {
-    if (stats) stats.bytes += b.length;
-    return b;
-  };
   for await (const e of walk) {
+    yield* out.ready.splice(0);
     if (skipUnder !== undefined && (e.rel === skipUnder || e.rel.startsWith(skipUnder + '/'))) continue;
     skipUnder = undefined;
     if (opts.exclude?.(e.rel)) {
@@ -192,7 +211,7 @@ async function* packParts(walk: AsyncIterable<TreeEntry>, opts: PackOptions, sta
     if (e.whiteout) {
       const slash = e.rel.lastIndexOf('/');
       const name = slash < 0 ? `${WH_PREFIX}${e.rel}` : `${e.rel.slice(0, slash)}/${WH_PREFIX}${e.rel.slice(slash + 1)}`;
-      yield count(encodeHeader({ ...baseHeader(e, 'file', opts), name }));
+      out.add(encodeHeader({ ...baseHeader(e, 'file', opts), name }));
       continue;
     }
     const type = entryType(Number(e.st.mode));
@@ -206,7 +225,7 @@ async function* packParts(walk: AsyncIterable<TreeEntry>, opts: PackOptions, sta
         // The xattrs again, as docker's own layers carry them: an unpacker chowns every entry, links
         // included, and the kernel drops security.capability from the shared inode on chown;
         // only xattrs set after that (from this entry) bring it back.
-        yield count(encodeHeader({ ...h, type: 'link', linkname: first }));
+        out.add(encodeHeader({ ...h, type: 'link', linkname: first }));
         continue;
       }
       links.set(key, e.rel);
@@ -214,28 +233,37 @@ async function* packParts(walk: AsyncIterable<TreeEntry>, opts: PackOptions, sta
     switch (type) {
       case 'file': {
         h.size = Number(e.st.size);
-        yield count(encodeHeader(h));
-        for await (const b of fileBody(e.abs, h.size)) yield count(b);
+        if (stats) stats.diffSize = (stats.diffSize ?? 0) + h.size;
+        out.add(encodeHeader(h));
+        if (h.size <= SMALL_FILE) {
+          if (h.size > 0) out.smallFile(e.abs, h.size);
+          break;
+        }
+        for await (const b of largeFile(e.abs, h.size)) {
+          out.add(b);
+          yield* out.ready.splice(0);
+        }
         break;
       }
       case 'symlink':
         h.linkname = readlinkSync(e.abs);
-        yield count(encodeHeader(h));
+        if (stats) stats.diffSize = (stats.diffSize ?? 0) + Buffer.byteLength(h.linkname);
+        out.add(encodeHeader(h));
         break;
       case 'character-device':
       case 'block-device':
         h.devmajor = majorOf(e.st.rdev);
         h.devminor = minorOf(e.st.rdev);
-        yield count(encodeHeader(h));
+        out.add(encodeHeader(h));
         break;
       default:
-        yield count(encodeHeader(h));
+        out.add(encodeHeader(h));
     }
     if (e.opaque) {
-      yield count(encodeHeader({ ...baseHeader(e, 'file', opts), name: `${e.rel}/${WH_OPAQUE}`, mode: 0o644 }));
+      out.add(encodeHeader({ ...baseHeader(e, 'file', opts), name: `${e.rel}/${WH_OPAQUE}`, mode: 0o644 }));
     }
   }
-  yield count(END_OF_ARCHIVE);
+  out.add(END_OF_ARCHIVE);
 }
 
 /** packEntries as a byte stream. */

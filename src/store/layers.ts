@@ -9,17 +9,18 @@
 // A layer is unpacked into tmp/ and renamed into place whole: layers/<chain hex> existing means the
 // layer is complete. Two processes unpacking the same chain both finish; the second rename loses
 // and its copy is dropped.
-import { promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decompressor, maxLayerBytes, SizeCap, sniffFile } from '../layer/compression.js';
 import { chainIds } from '../oci/chain.js';
 import { HashCounter, hexOf, type Digest } from '../oci/digest.js';
 import { exists } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
+import { WorkerPool } from '../util/worker-pool.js';
 import { missingBlob, type ImageRecord, type Store } from './store.js';
 
 /** Length of the short link names under layers/l/ (hex digits of the chain id). */
@@ -57,38 +58,55 @@ async function ensureShortLink(store: Store, chain: Digest): Promise<void> {
 
 const UNPACK_PARALLELISM = Math.max(2, Math.min(4, os.availableParallelism()));
 
-/** Unpack one layer blob into place as chain `chain`, verifying its diff id. */
-async function unpackOne(store: Store, blob: Digest, diffId: Digest, chain: Digest): Promise<void> {
-  const blobFile = store.blobPath(blob);
-  const compression = await sniffFile(blobFile);
+/** One layer to apply: what the worker thread needs (plain data: it crosses a thread boundary). */
+export interface ApplyJob {
+  blob: Digest;
+  blobFile: string;
+  diffId: Digest;
+  /** An empty directory to apply it onto. */
+  dest: string;
+}
+
+/**
+ * Apply the layer blob onto `job.dest`, verifying its diff id. Runs in a worker thread
+ * (unpack-worker.ts) when several layers unpack at once.
+ */
+export async function applyBlob(job: ApplyJob): Promise<void> {
+  const { blob, diffId } = job;
+  const compression = await sniffFile(job.blobFile);
   if (compression === 'bzip2' || compression === 'xz') {
     throw new BaleError(`layer ${blob}: ${compression} compression is not supported`);
   }
+  // loaded here, not at the top: a run whose layers are unpacked never needs it (nor fs-xattr's addon)
+  const { applyLayer } = await import('../layer/apply.js');
+  const hasher = new HashCounter();
+  const source = new PassThrough({ highWaterMark: 1024 * 1024 });
+  const feeding = pipeline(
+    createReadStream(job.blobFile, { highWaterMark: 1024 * 1024 }),
+    decompressor(compression),
+    new SizeCap(maxLayerBytes(), `layer ${blob}`),
+    hasher,
+    source,
+  );
+  const [fed, applied] = await Promise.allSettled([feeding, applyLayer(source, job.dest)]);
+  if (fed.status === 'rejected' || applied.status === 'rejected') {
+    // The applier's error names the entry; the feeder's names a broken blob. Prefer whichever
+    // is not just the echo of the other side closing.
+    const errs = [applied, fed].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
+    const e = errs.find((x) => (x as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') ?? errs[0]!;
+    throw new BaleError(`layer ${blob}: ${e.message.split('\n')[0]}`);
+  }
+  if (hasher.digest() !== diffId) {
+    throw new BaleError(`layer ${blob}: uncompressed content is ${hasher.digest()}, but the image says its diff id is ${diffId}`);
+  }
+}
+
+/** Unpack one layer blob into place as chain `chain`, applying it with `apply`. */
+async function unpackOne(store: Store, blob: Digest, diffId: Digest, chain: Digest, apply: (job: ApplyJob) => Promise<void>): Promise<void> {
   const tmp = store.tmpPath('layer');
   await fsp.mkdir(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
   try {
-    // loaded here, not at the top: a run whose layers are unpacked never needs it (nor fs-xattr's addon)
-    const { applyLayer } = await import('../layer/apply.js');
-    const hasher = new HashCounter();
-    const source = new PassThrough({ highWaterMark: 1024 * 1024 });
-    const feeding = pipeline(
-      store.blobStream(blob) as Readable,
-      decompressor(compression),
-      new SizeCap(maxLayerBytes(), `layer ${blob}`),
-      hasher,
-      source,
-    );
-    const [fed, applied] = await Promise.allSettled([feeding, applyLayer(source, path.join(tmp, 'diff'))]);
-    if (fed.status === 'rejected' || applied.status === 'rejected') {
-      // The applier's error names the entry; the feeder's names a broken blob. Prefer whichever
-      // is not just the echo of the other side closing.
-      const errs = [applied, fed].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
-      const e = errs.find((x) => (x as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') ?? errs[0]!;
-      throw new BaleError(`layer ${blob}: ${e.message.split('\n')[0]}`);
-    }
-    if (hasher.digest() !== diffId) {
-      throw new BaleError(`layer ${blob}: uncompressed content is ${hasher.digest()}, but the image says its diff id is ${diffId}`);
-    }
+    await apply({ blob, blobFile: store.blobPath(blob), diffId, dest: path.join(tmp, 'diff') });
     await fsp.writeFile(path.join(tmp, 'diff-id'), diffId + '\n');
     try {
       await fsp.rename(tmp, layerRoot(store, chain));
@@ -119,18 +137,33 @@ export async function unpackLayers(store: Store, rec: ImageRecord): Promise<stri
   try {
     // Under the writer lock no rmi or gc deletes blobs: one missing now was removed before it.
     for (const i of missing) if (!(await store.hasBlob(rec.layers[i]!.digest))) throw missingBlob(rec.layers[i]!.digest);
-    // Layers unpack into separate directories, so they can go side by side: the work is mostly
-    // file system calls waiting in libuv's pool, plus decompression and hashing per layer.
+    // Layers unpack into separate directories, so they go side by side, each in a worker thread:
+    // the applier makes its files with synchronous calls, which on one thread would queue up
+    // behind each other. One layer alone is applied here (a thread's start-up would buy nothing).
+    const pool = missing.length > 1 ? new WorkerPool<ApplyJob, void>(new URL('./unpack-worker.js', import.meta.url)) : undefined;
+    const apply = pool ? (job: ApplyJob) => pool.run(job).catch((e: Error) => Promise.reject(new BaleError(e.message))) : applyBlob;
     const limit = pLimit(UNPACK_PARALLELISM);
-    await Promise.all(
-      missing.map((i) =>
-        limit(async () => {
-          const chain = chains[i]!;
-          if (await exists(layerRoot(store, chain))) return;
-          await unpackOne(store, rec.layers[i]!.digest, rec.diffIds[i]!, chain);
-        }),
-      ),
-    );
+    let failed = false;
+    try {
+      // Every started layer settles before the lock goes (and its temp dir with it); once one
+      // failed, the ones still queued are not started.
+      const results = await Promise.allSettled(
+        missing.map((i) =>
+          limit(async () => {
+            const chain = chains[i]!;
+            if (failed || (await exists(layerRoot(store, chain)))) return;
+            await unpackOne(store, rec.layers[i]!.digest, rec.diffIds[i]!, chain, apply).catch((e: unknown) => {
+              failed = true;
+              throw e;
+            });
+          }),
+        ),
+      );
+      const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (rejected) throw rejected.reason;
+    } finally {
+      await pool?.close();
+    }
     for (const c of chains) await ensureShortLink(store, c);
   } finally {
     await lock.release();

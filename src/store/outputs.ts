@@ -49,7 +49,8 @@ export class OutputFile {
     const record = path.join(store.tmpDir, `${RECORD_PREFIX}${process.pid}-${hex}.json`);
     const rec: OutputRecord = { path: tmp, pid: process.pid, start: procInfo(process.pid)?.start ?? 0 };
     await writeFileAtomic(record, JSON.stringify(rec) + '\n', store.tmpDir);
-    const stream = createWriteStream(tmp, { mode, flags: 'wx' });
+    // A deep buffer: what is written next is made while the earlier megabytes go to the disk.
+    const stream = createWriteStream(tmp, { mode, flags: 'wx', highWaterMark: 8 * 1024 * 1024 });
     const out = new OutputFile(abs, tmp, record, stream);
     try {
       await once(stream, 'open');
