@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { baleOk, SHARED, storeListing, tmpDir, waitFor } from './helpers.js';
 import { baleAs, baleAsOk, NOSUBID_USER, pausePid, ROOTLESS_USER, user, userStore, type User } from './rootless.js';
@@ -146,6 +146,44 @@ test('create, start -a, run -d, exec (as root and as uid 1000 of the image), sto
   await baleAsOk(u, us.root, ['gc']);
 });
 
+test('image verbs run on the host: no namespace until a verb needs one; a layer loaded there unpacks inside', async () => {
+  const s = userStore(u);
+  try {
+    copyFileSync(path.join(SHARED, 'fixtures', 'peers', 'docker-layered.tar'), path.join(s.dir, 'layered.tar'));
+    const imageVerbs = async () => {
+      await baleAsOk(u, s.root, ['load', '-q', '-i', path.join(s.dir, 'layered.tar')]);
+      await baleAsOk(u, s.root, ['tag', IMAGE, 'other:1']);
+      assert.match(await baleAsOk(u, s.root, ['images']), /^other +1 /m);
+      await baleAsOk(u, s.root, ['inspect', '--format', '{{.Id}}', 'other:1']);
+      await baleAsOk(u, s.root, ['history', 'other:1']);
+      await baleAsOk(u, s.root, ['save', '-o', path.join(s.dir, 'saved.tar'), 'other:1']);
+      await baleAsOk(u, s.root, ['rmi', 'other:1']);
+      await baleAsOk(u, s.root, ['image', 'ls', '-q']);
+    };
+    await imageVerbs();
+    assert.not.ok(existsSync(path.join(s.root, 'locks', 'userns.pid')), 'no bale entered a user namespace');
+    // run enters, and unpacks the layers the host's load wrote, with the owners of the range
+    assert.is(await baleAsOk(u, s.root, ['run', '--rm', IMAGE, 'stat', '-c', '%u', '/data/owned-by-1000.txt']), '1000\n');
+    const pid = pausePid(s.root)!;
+    assert.is(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), 'bale-init\0pause\0');
+    // with the pause process gone, image verbs still make none (a re-exec would make one)
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the pause process gone', async () => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8') === '' || undefined;
+      } catch {
+        return true;
+      }
+    });
+    await imageVerbs();
+    assert.is(pausePid(s.root), pid, 'the pid file still names the dead pause process');
+    assert.is(await baleAsOk(u, s.root, ['run', '--rm', IMAGE, 'id', '-u']), '0\n');
+    assert.is.not(pausePid(s.root), pid, 'run made a new one');
+  } finally {
+    s.cleanup();
+  }
+});
+
 test('every bale of a store shares one user namespace, held by a pause process', async () => {
   const a = await baleAsOk(u, us.root, ['run', '--rm', IMAGE, 'readlink', '/proc/self/ns/user']);
   const b = await baleAsOk(u, us.root, ['run', '--rm', IMAGE, 'readlink', '/proc/self/ns/user']);
@@ -169,8 +207,12 @@ test('no subordinate ids: only the user\'s own ids are mapped, said once; files 
     copyFileSync(path.join(SHARED, 'fixtures', 'peers', 'docker-layered.tar'), path.join(s.dir, 'layered.tar'));
     const load = await baleAs(n, s.root, ['load', '-q', '-i', path.join(s.dir, 'layered.tar')]);
     assert.is(load.code, 0, load.stderr);
-    assert.is(load.stderr, `bale: note: no range for ${n.name} in /etc/subuid and /etc/subgid: only your own ids are mapped, so files owned by other ids become yours (uid 0 in containers)\n`);
-    const out = await baleAs(n, s.root, ['run', '--rm', IMAGE, 'stat', '-c', '%u:%g %a', '/data/owned-by-1000.txt', '/data/suid-tool']);
+    assert.is(load.stderr, '', 'load runs on the host, so no namespace is made yet');
+    const stat = ['run', '--rm', IMAGE, 'stat', '-c', '%u:%g %a', '/data/owned-by-1000.txt', '/data/suid-tool'];
+    const first = await baleAs(n, s.root, stat);
+    assert.is(first.stderr, `bale: note: no range for ${n.name} in /etc/subuid and /etc/subgid: only your own ids are mapped, so files owned by other ids become yours (uid 0 in containers)\n`);
+    assert.is(first.stdout, '0:0 644\n0:0 4755\n');
+    const out = await baleAs(n, s.root, stat);
     assert.is(out.stderr, '', 'the note comes once, when the namespace is made');
     assert.is(out.stdout, '0:0 644\n0:0 4755\n');
     const as1000 = await baleAs(n, s.root, ['run', '--rm', '-u', '1000', IMAGE, 'true']);
