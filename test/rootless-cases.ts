@@ -221,6 +221,8 @@ export function rootlessTests(env: Record<string, string> = {}): void {
           process.kill(victim === 'container' ? pid : helper, 'SIGKILL');
           await waitFor(`the daemon gone after the ${victim} was killed`, async () => (fuseDaemons(u).length === 0 ? true : undefined), 20_000);
           assert.not.match(readFileSync('/proc/self/mountinfo', 'utf8'), id, 'no mount of it on the host');
+          // with its helper gone the container's process lives on, recorded as exited (so rm leaves it)
+          if (victim === 'helper') process.kill(pid, 'SIGKILL');
         } finally {
           await baleAs(u, us.root, ['rm', '-f', id]);
         }

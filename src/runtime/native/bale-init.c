@@ -569,6 +569,7 @@ static void mount_fuse(const struct opts *o) {
  * for it. Mounted by this helper in the new mount namespace, before the container's pid 1 is forked.
  */
 static void mount_root(const struct opts *o) {
+  if (o->fuse_only && !o->fuse_overlayfs) die(SETUP_FAIL, "bale-init run: --overlay-driver fuse-overlayfs needs --fuse-overlayfs PATH");
   must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
   if (chdir(o->layers) != 0) die(SETUP_FAIL, "chdir %s: %s", o->layers, strerror(errno));
   if (!o->fuse_only) {
