@@ -60,7 +60,7 @@ export function baleAs(u: User, root: string, args: string[], opts: { input?: st
   return runProcess(cmd!, [...pre, ...args], { PATH: process.env['PATH'] ?? '/usr/bin:/bin', BALE_ROOT: root, ...(opts.env ?? {}) }, opts.input);
 }
 
-export async function baleAsOk(u: User, root: string, args: string[], opts: { input?: string } = {}): Promise<string> {
+export async function baleAsOk(u: User, root: string, args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<string> {
   const r = await baleAs(u, root, args, opts);
   if (r.code !== 0) throw new Error(`bale ${args.join(' ')} (as ${u.name}) exited ${r.code}: ${r.stderr.trim()}`);
   return r.stdout;

@@ -4,12 +4,15 @@
 # for the tests themselves (overlay mounts, namespaces); says in one line what is missing otherwise.
 # Then the unprivileged users the rootless tests run as (test/rootless.ts), made once.
 set -eu
-packages="busybox-static skopeo umoci podman buildah zstd util-linux attr tar libseccomp-dev docker-registry apache2-utils openssl docker.io libcap2-bin man-db uidmap time"
+packages="busybox-static skopeo umoci podman buildah zstd util-linux attr tar libseccomp-dev docker-registry apache2-utils openssl docker.io libcap2-bin man-db uidmap time fuse-overlayfs"
 
-# bale-rootless has subordinate ids (useradd gives a new user the next free range; usermod adds one
-# where useradd did not); bale-nosubid has none, for the single-id fallback.
+# /dev/fuse open to every user (as Debian's udev rule makes it; a host without udev may leave it
+# 0600), for fuse-overlayfs in the rootless tests. bale-rootless has subordinate ids (useradd gives
+# a new user the next free range; usermod adds one where useradd did not); bale-nosubid has none,
+# for the single-id fallback.
 users() {
   [ "$(id -u)" = 0 ] || return 0
+  if [ -c /dev/fuse ]; then chmod 0666 /dev/fuse; fi
   if ! id bale-rootless >/dev/null 2>&1; then
     useradd --create-home --shell /bin/sh bale-rootless
   fi

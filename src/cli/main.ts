@@ -175,12 +175,36 @@ export function exitCode(verb: string | undefined, err: unknown): number {
 const HOST_ONLY = new Set(['--help', '-h', 'help', '--version', '-v', 'version', '__complete', 'completion']);
 
 /**
- * A normal user's bale runs as root of its store's user namespace (runtime/rootless.ts), so layers
- * keep their owners and containers run; true once that bale has run and set the exit code. Where
- * the host allows no user namespace, bale runs here as before and `run` says what is missing.
+ * Verbs (by module) that a normal user's bale runs on the host, without the user namespace: they
+ * read and write only the store's own files (blobs, image records, tags, container records, locks),
+ * which are the user's whichever side writes them (the namespace's uid 0 is the user), and never
+ * an unpacked layer, a container's layers or its processes. Layers are unpacked (with their owners
+ * from the range) on their first use inside, so an image loaded here runs there. Every other verb
+ * enters: those that unpack, mount or read layers back (run, create, export, squash, commit, diff,
+ * build, import of a directory), touch containers' processes or files (start, exec, stop, kill,
+ * rm, ps and logs, whose state check may remove a --rm container), remove layers (gc, prunes of
+ * containers) or volumes a container wrote to. `inspect` of a container only reads its record and
+ * /proc, as on the host.
+ */
+const HOST_VERBS = new Set(['load', 'save', 'verify', 'push', 'pull', 'login', 'logout', 'images', 'inspect', 'history', 'tag', 'rmi', 'fsck', 'image-prune']);
+
+/** Whether `argv` runs on the host for a normal user (see HOST_VERBS). */
+export function runsOnHost(argv: string[]): boolean {
+  const [first, sub] = argv;
+  if (first === undefined || HOST_ONLY.has(first) || argv.includes('--help')) return true;
+  const verb = ALIASES[first] ?? first;
+  const mod = GROUPS[verb] ? GROUPS[verb]![sub ?? '']?.[0] : verb;
+  return mod === undefined || !VERBS[verb] || HOST_VERBS.has(mod);
+}
+
+/**
+ * A normal user's bale runs the verbs that need it as root of its store's user namespace
+ * (runtime/rootless.ts), so layers keep their owners and containers run; true once that bale has
+ * run and set the exit code. Where the host allows no user namespace, bale runs here as before
+ * and `run` says what is missing.
  */
 async function enterUserNamespace(argv: string[]): Promise<boolean> {
-  if (process.getuid?.() === 0 || argv[0] === undefined || HOST_ONLY.has(argv[0]) || argv.includes('--help')) return false;
+  if (process.getuid?.() === 0 || runsOnHost(argv)) return false;
   const rootless = await import('../runtime/rootless.js');
   if (process.env[rootless.USERNS_ENV] || rootless.rootlessMissing()) return false;
   const { defaultRoot } = await import('../store/paths.js');

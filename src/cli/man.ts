@@ -34,9 +34,12 @@ ${top.map((e) => `  ${e.words[0]!.padEnd(width)}  ${e.summary}`).join('\n')}`,
     notes: `Environment: BALE_ROOT is the store (default /var/lib/bale for root, else $XDG_DATA_HOME/bale);
 NO_COLOR turns colour off (colour is only ever used on a terminal); BALE_DEBUG prints stack traces.
 
-Rootless: a normal user's bale runs as root of a user namespace of its store (its uid is 0 there,
-its /etc/subuid and /etc/subgid ranges the other ids, through newuidmap and newgidmap), held by a
-pause process recorded in the store's locks/userns.pid. Containers get no cgroups there.
+Rootless: a normal user's bale runs the verbs that unpack layers or touch containers as root of a
+user namespace of its store (its uid is 0 there, its /etc/subuid and /etc/subgid ranges the other
+ids, through newuidmap and newgidmap), held by a pause process recorded in the store's
+locks/userns.pid; image verbs (load, save, push, pull, images, inspect, tag, rmi...) run on the host.
+Containers get no cgroups there. Their root is mounted with overlayfs, else with fuse-overlayfs
+(kernels before 5.11); BALE_OVERLAY=overlay or fuse-overlayfs chooses one.
 
 Exit codes: 0 success, 1 failure, 2 usage error, 125 bale's own failure around a container; bale run
 exits with the container's code.`,

@@ -25,11 +25,11 @@ export interface CheckedEntry {
 }
 
 /**
- * Xattrs a layer never carries or sets: overlayfs's own (they would change what the overlay shows)
+ * Xattrs a layer never carries or sets: overlayfs's (and fuse-overlayfs's) own (they would change what the overlay shows)
  * and SELinux labels (the host's policy, not the image's).
  */
 export function keepXattr(name: string): boolean {
-  return !name.startsWith('trusted.overlay.') && !name.startsWith('user.overlay.') && name !== 'security.selinux';
+  return !name.startsWith('trusted.overlay.') && !name.startsWith('user.overlay.') && !name.startsWith('user.fuseoverlayfs.') && name !== 'security.selinux';
 }
 
 /**

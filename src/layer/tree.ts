@@ -4,12 +4,16 @@
 // Layer directories and overlay upper directories use overlayfs's own whiteout form: a 0/0
 // character device hides NAME from the layers below; a directory with the xattr
 // trusted.overlay.opaque=y (user.overlay.opaque in a user namespace) hides everything below it.
+// fuse-overlayfs (rootless, kernels before 5.11) writes an opaque directory in an upper dir its own
+// way: user.fuseoverlayfs.opaque=y, a regular file .wh..wh..opq and a whiteout of the name .wh..opq;
+// upper and merged walks read that as the same opaque directory and list neither marker.
 // The merged walk applies exactly those rules, so its result is what an overlay mount of the same directories would show (hardlinks included:
 // each file comes from the real inode in the layer that provides it).
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { getAttributeSync } from 'fs-xattr';
-import { overlayOpaqueXattr } from './whiteout.js';
+import { inUserNamespace } from '../util/userns.js';
+import { overlayOpaqueXattr, WH_OPAQUE, WH_PREFIX } from './whiteout.js';
 
 export interface TreeEntry {
   /** Path relative to the tree's root, `/`-separated, no leading slash. */
@@ -39,12 +43,24 @@ export function isWhiteoutDevice(st: BigIntStats): boolean {
 // Metadata calls are synchronous on purpose: a walk makes one lstat per entry, and a thread-pool
 // round trip per call costs far more than the call itself.
 export async function isOpaqueDir(abs: string): Promise<boolean> {
+  if (hasXattrY(abs, overlayOpaqueXattr())) return true;
+  if (!inUserNamespace()) return false;
+  return hasXattrY(abs, FUSE_OPAQUE) || (await lstatOrUndef(path.join(abs, WH_OPAQUE))) !== undefined;
+}
+
+const FUSE_OPAQUE = 'user.fuseoverlayfs.opaque';
+
+function hasXattrY(abs: string, name: string): boolean {
   try {
-    const v = getAttributeSync(abs, overlayOpaqueXattr());
-    return v.toString() === 'y';
+    return getAttributeSync(abs, name).toString() === 'y';
   } catch {
     return false;
   }
+}
+
+/** fuse-overlayfs's opaque-directory markers (see the top): never entries of the tree. */
+function isFuseMarker(name: string, st: BigIntStats): boolean {
+  return name === WH_OPAQUE || (name === `${WH_PREFIX}.opq` && isWhiteoutDevice(st));
 }
 
 async function lstatOrUndef(p: string): Promise<BigIntStats | undefined> {
@@ -77,6 +93,7 @@ export async function* walkDir(root: string, opts: { overlayUpper?: boolean } = 
       const abs = path.join(dirAbs, name);
       const st = await lstatOrUndef(abs);
       if (!st) continue; // removed while we walked
+      if (opts.overlayUpper && isFuseMarker(name, st)) continue;
       const e: TreeEntry = { rel: join(rel, name), abs, st };
       if (opts.overlayUpper) {
         if (isWhiteoutDevice(st)) e.whiteout = true;
@@ -124,7 +141,7 @@ export async function* walkMerged(layersTopFirst: string[]): AsyncGenerator<Tree
       const i = names.get(name)!;
       const abs = path.join(dirs[i]!, name);
       const st = await lstatOrUndef(abs);
-      if (!st || isWhiteoutDevice(st)) continue;
+      if (!st || isWhiteoutDevice(st) || isFuseMarker(name, st)) continue;
       const childRel = join(rel, name);
       if (!isDir(st)) {
         yield { rel: childRel, abs, st };

@@ -32,7 +32,7 @@ import { attach, flushed, type AttachIO } from './stdio.js';
 import { securityArgs, securityRecord, type SecurityFlags } from './security.js';
 import { noCgroupsReason, type Resources } from './cgroup.js';
 import { inUserNamespace } from '../util/userns.js';
-import { rootlessMissing } from './rootless.js';
+import { overlayDriverArgs, rootlessMissing } from './rootless.js';
 import { dropCgroup, enterCgroup, joinArgs, setFrozen, sweepCgroups, type RunCgroup } from './container-cgroup.js';
 import { anonymousVolumes, prepareMounts, withImageVolumes, writeMountsFile, type MountSpec } from './mounts.js';
 import { readEnvFiles } from './env-file.js';
@@ -297,6 +297,7 @@ async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCg
     '--ns', ns.join(','),
     '--layers', store.layerDir,
     '--overlay', overlayOptions(store, rec),
+    ...overlayDriverArgs(),
     '--rootfs', p.rootfs,
     '--hostname', rec.hostname,
     '--cwd', rec.process.cwd,

@@ -8,11 +8,16 @@
 // recorded in locks/userns.pid, so every bale of the store sees the same namespace and can join the
 // containers it owns (exec) or signal their processes. Its maps are fixed when it is made: after
 // changing /etc/subuid, kill that pause process (no container of the store running) to remap.
+//
+// A container's root is mounted with the kernel's overlayfs (`userxattr`, Linux 5.11+), else with
+// fuse-overlayfs: where the kernel refuses the mount, or always with BALE_OVERLAY=fuse-overlayfs.
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsc, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BaleError } from '../util/errors.js';
+import { inUserNamespace } from '../util/userns.js';
 
 const HELPER = fileURLToPath(new URL('../../native/bale-init', import.meta.url));
 
@@ -42,29 +47,61 @@ function readOr(p: string): string {
   }
 }
 
-function onPath(cmd: string): boolean {
-  return (process.env['PATH'] ?? '/usr/bin:/bin').split(':').some((d) => {
+/** The path of `cmd` on PATH, if it is there. */
+function onPath(cmd: string): string | undefined {
+  for (const d of (process.env['PATH'] ?? '/usr/bin:/bin').split(':')) {
+    const p = path.resolve(d || '.', cmd);
     try {
-      accessSync(path.join(d || '.', cmd), fsc.X_OK);
-      return true;
+      accessSync(p, fsc.X_OK);
+      return p;
     } catch {
-      return false;
+      /* not here */
     }
-  });
+  }
+  return undefined;
+}
+
+/** fuse-overlayfs's path, or why it cannot run (not installed, or /dev/fuse not open to this user). */
+export function fuseOverlayfs(): { path: string } | { missing: string } {
+  const p = onPath('fuse-overlayfs');
+  if (!p) return { missing: 'fuse-overlayfs is not installed (Debian package fuse-overlayfs)' };
+  try {
+    accessSync('/dev/fuse', fsc.R_OK | fsc.W_OK);
+  } catch {
+    return { missing: '/dev/fuse is not open to this user (it should be mode 0666)' };
+  }
+  return { path: p };
+}
+
+/** Chooses the driver of a rootless container's root mount: `overlay`, `fuse-overlayfs`, or unset (overlay, else fuse-overlayfs). */
+export const OVERLAY_ENV = 'BALE_OVERLAY';
+
+/** bale-init's arguments for the root mount's driver (none as the host's root: overlayfs always). */
+export function overlayDriverArgs(env: NodeJS.ProcessEnv = process.env): string[] {
+  if (!inUserNamespace()) return [];
+  const want = env[OVERLAY_ENV] || 'auto';
+  if (want !== 'overlay' && want !== 'fuse-overlayfs' && want !== 'auto') throw new BaleError(`${OVERLAY_ENV}=${want}: takes overlay or fuse-overlayfs`);
+  const fuse = fuseOverlayfs();
+  if (want === 'fuse-overlayfs' && 'missing' in fuse) throw new BaleError(`${OVERLAY_ENV}=fuse-overlayfs: ${fuse.missing}`);
+  return ['--overlay-driver', want, ...(want !== 'overlay' && 'path' in fuse ? ['--fuse-overlayfs', fuse.path] : [])];
 }
 
 /**
  * What keeps a normal user from running containers on this host, in one line; undefined when
- * nothing does. (`read` and `release`: the host's /proc files and kernel, given for tests.)
+ * nothing does. (`read`, `release` and `fuse_`: the host's /proc files, kernel and fuse-overlayfs,
+ * given for tests.)
  */
-export function rootlessMissing(read: (p: string) => string = readOr, release = os.release()): string | undefined {
+export function rootlessMissing(read: (p: string) => string = readOr, release = os.release(), fuse_ = fuseOverlayfs): string | undefined {
   if (read('/proc/sys/user/max_user_namespaces').trim() === '0') return 'user namespaces are off (sysctl user.max_user_namespaces is 0)';
   if (read('/proc/sys/kernel/unprivileged_userns_clone').trim() === '0') return 'unprivileged user namespaces are off (sysctl kernel.unprivileged_userns_clone is 0)';
   if (read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns').trim() === '1') {
     return 'AppArmor keeps unprivileged user namespaces from mounting (sysctl kernel.apparmor_restrict_unprivileged_userns is 1)';
   }
   const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
-  if (major < 5 || (major === 5 && minor < 11)) return `overlayfs in a user namespace needs Linux 5.11 or later (this is ${release})`;
+  if (major < 5 || (major === 5 && minor < 11)) {
+    const fuse = fuse_();
+    if ('missing' in fuse) return `overlayfs in a user namespace needs Linux 5.11 or later (this is ${release}), else fuse-overlayfs: ${fuse.missing}`;
+  }
   return undefined;
 }
 

@@ -199,6 +199,8 @@ static void resolve_user(const char *spec, struct ident *id) {
 
 struct opts {
   const char *layers, *overlay, *rootfs, *hostname, *cwd, *user, *ns, *seccomp, *seccomp_cache, *mounts;
+  const char *fuse_overlayfs; /* its path: mount the root with it when the kernel's overlay cannot (or always, with fuse_only) */
+  int fuse_only;
   const char *cgroups[16];
   int ncgroups;
   uint64_t caps; /* bit N: capability N is kept */
@@ -446,6 +448,11 @@ static void parse(int argc, char **argv, struct opts *o) {
     else if (!strcmp(a, "--seccomp")) o->seccomp = v;
     else if (!strcmp(a, "--seccomp-cache")) o->seccomp_cache = v;
     else if (!strcmp(a, "--mounts")) o->mounts = v;
+    else if (!strcmp(a, "--fuse-overlayfs")) o->fuse_overlayfs = v;
+    else if (!strcmp(a, "--overlay-driver")) {
+      if (strcmp(v, "overlay") && strcmp(v, "fuse-overlayfs") && strcmp(v, "auto")) die(SETUP_FAIL, "bale-init: --overlay-driver takes overlay, fuse-overlayfs or auto");
+      o->fuse_only = !strcmp(v, "fuse-overlayfs");
+    }
     else if (!strcmp(a, "--caps")) o->caps = parse_caps(v);
     else if (!strcmp(a, "--pid-fd")) o->pid_fd = atoi(v);
     else if (!strcmp(a, "--pid")) o->pid = (pid_t)atoi(v);
@@ -494,12 +501,87 @@ static void enter_cwd(const char *cwd) {
   if (chdir(cwd) != 0) die(126, "chdir to working directory %s: %s", cwd, strerror(errno));
 }
 
-static void container_init(struct opts *o, int console_sock) {
+/* The fuse-overlayfs daemon serving the root, when it does (0: none). */
+static pid_t fuse_pid;
+
+/*
+ * Mount the root with fuse-overlayfs: its daemon runs outside the container's namespaces (so nothing
+ * in the container can see, signal or trace it), in a session of its own (a terminal's ^C is not for
+ * it), and dies with this helper (PDEATHSIG), which ends it when the container's pid 1 exits. The
+ * mount lives only in mount namespaces made here, which end with the last of these processes, so no
+ * mount is ever left behind, whichever process is killed. Its whiteouts are overlayfs's 0/0 devices; an
+ * opaque directory gets user.fuseoverlayfs.opaque and a .wh..wh..opq file (layer/tree.ts reads both).
+ */
+static void mount_fuse(const struct opts *o) {
+  size_t n = strlen(o->overlay);
+  char *opts = malloc(n + 32);
+  if (!opts) die(SETUP_FAIL, "out of memory");
+  strcpy(opts, o->overlay);
+  char *ux = strstr(opts, ",userxattr");
+  if (ux) memmove(ux, ux + strlen(",userxattr"), strlen(ux + strlen(",userxattr")) + 1);
+  /* the container's users are other uids than the daemon's */
+  strcat(opts, ",allow_other");
+  /* its messages (it notes ignored options on every start) are shown only if the mount fails */
+  int msg[2];
+  if (pipe2(msg, O_CLOEXEC) != 0) die(SETUP_FAIL, "pipe: %s", strerror(errno));
+  fuse_pid = fork();
+  if (fuse_pid < 0) die(SETUP_FAIL, "fork: %s", strerror(errno));
+  if (fuse_pid == 0) {
+    setsid();
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGPIPE, SIG_IGN); /* kept across exec: a late message to the closed pipe is no death */
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) dup2(null, 0), dup2(null, 1);
+    dup2(msg[1], 2);
+    close_from(3, -1);
+    execl(o->fuse_overlayfs, "fuse-overlayfs", "-f", "-o", opts, o->rootfs, (char *)NULL);
+    fprintf(stderr, "bale: cannot run %s: %s\n", o->fuse_overlayfs, strerror(errno));
+    _exit(127);
+  }
+  free(opts);
+  close(msg[1]);
+  fcntl(msg[0], F_SETFL, O_NONBLOCK);
+  char said[4096];
+  size_t len = 0;
+  struct stat root, parent;
+  char up[PATH_MAX];
+  snprintf(up, sizeof up, "%s/..", o->rootfs);
+  for (int i = 0; i < 1000; i++) {
+    if (stat(o->rootfs, &root) == 0 && stat(up, &parent) == 0 && root.st_dev != parent.st_dev) return (void)close(msg[0]);
+    ssize_t r = read(msg[0], said + len, sizeof said - 1 - len);
+    if (r > 0) len += (size_t)r;
+    if (waitpid(fuse_pid, NULL, WNOHANG) == fuse_pid) {
+      fuse_pid = 0;
+      while (len < sizeof said - 1 && (r = read(msg[0], said + len, sizeof said - 1 - len)) > 0) len += (size_t)r;
+      said[len] = 0;
+      for (char *c = said; *c; c++)
+        if (*c == '\n') *c = ' ';
+      die(SETUP_FAIL, "fuse-overlayfs mount on %s failed: %s", o->rootfs, len ? said : "no message");
+    }
+    usleep(10000);
+  }
+  die(SETUP_FAIL, "fuse-overlayfs mount on %s: not mounted after 10 s", o->rootfs);
+}
+
+/*
+ * The container's root: overlayfs, or fuse-overlayfs where the kernel's overlay refuses a mount in a
+ * user namespace (before Linux 5.11: EINVAL for `userxattr`, EPERM for the mount) or the user asked
+ * for it. Mounted by this helper in the new mount namespace, before the container's pid 1 is forked.
+ */
+static void mount_root(const struct opts *o) {
+  if (o->fuse_only && !o->fuse_overlayfs) die(SETUP_FAIL, "bale-init run: --overlay-driver fuse-overlayfs needs --fuse-overlayfs PATH");
   must_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
   if (chdir(o->layers) != 0) die(SETUP_FAIL, "chdir %s: %s", o->layers, strerror(errno));
-  /* nodev: a device node in the image, or one root makes later, does not open */
-  if (mount("overlay", o->rootfs, "overlay", o->privileged ? 0 : MS_NODEV, o->overlay) != 0)
-    die(SETUP_FAIL, "overlay mount on %s: %s", o->rootfs, strerror(errno));
+  if (!o->fuse_only) {
+    /* nodev: a device node in the image, or one root makes later, does not open */
+    if (mount("overlay", o->rootfs, "overlay", o->privileged ? 0 : MS_NODEV, o->overlay) == 0) return;
+    int e = errno;
+    if (!o->fuse_overlayfs || (e != EINVAL && e != EPERM)) die(SETUP_FAIL, "overlay mount on %s: %s", o->rootfs, strerror(e));
+  }
+  mount_fuse(o);
+}
+
+static void container_init(struct opts *o, int console_sock) {
   if (chdir(o->rootfs) != 0) die(SETUP_FAIL, "chdir %s: %s", o->rootfs, strerror(errno));
   mkdir("proc", 0555);
   must_mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
@@ -589,7 +671,14 @@ static int supervise(const struct opts *o, int console_sock) {
 static int run(struct opts *o) {
   if (!o->layers || !o->overlay || !o->rootfs) die(SETUP_FAIL, "bale-init run: --layers, --overlay and --rootfs are required");
   join_cgroups(o);
-  if (unshare(ns_flags(o->ns)) != 0) die(SETUP_FAIL, "unshare: %s", strerror(errno));
+  int flags = ns_flags(o->ns);
+  if (!(flags & CLONE_NEWNS)) die(SETUP_FAIL, "bale-init run: --ns must include mnt");
+  /* The root is mounted first, in a mount namespace of its own. A fuse-overlayfs daemon serving it
+   * stays there, outside the container's namespaces: the container gets a copy of that namespace
+   * (the same mount, served by the same daemon), so its pivot_root does not move the daemon's root. */
+  if (unshare(CLONE_NEWNS) != 0) die(SETUP_FAIL, "unshare: %s", strerror(errno));
+  mount_root(o);
+  if (unshare(fuse_pid > 0 ? flags : flags & ~CLONE_NEWNS) != 0) die(SETUP_FAIL, "unshare: %s", strerror(errno));
   int sock;
   if (!fork_child(o, &sock)) {
     if (o->pid_fd >= 0) close(o->pid_fd);
@@ -599,7 +688,14 @@ static int run(struct opts *o) {
     dprintf(o->pid_fd, "%d\n", (int)child_pid);
     close(o->pid_fd);
   }
-  return supervise(o, sock);
+  int code = supervise(o, sock);
+  if (fuse_pid > 0) {
+    /* The container is gone: the mount namespaces go with this helper and the daemon, so the mount
+     * needs no unmount of its own. */
+    kill(fuse_pid, SIGKILL);
+    waitpid(fuse_pid, NULL, 0);
+  }
+  return code;
 }
 
 /* ---- exec: join a running container ------------------------------------------------------ */
