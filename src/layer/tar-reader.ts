@@ -105,23 +105,20 @@ function cstring(b: Buffer, off: number, len: number): string {
 }
 
 /**
- * The common field, octal digits ended by NUL or space and then printable bytes or NULs, read
- * without making a string; undefined for anything else, which num() reads the long way (and
- * names in its error).
+ * An octal field as writers fill it: digits, possibly after leading spaces or NULs (GNU tar and
+ * others right-align some fields), ended by a NUL or a space (whatever follows is ignored) or by
+ * the field's end. A field of only spaces and NULs is 0. -1 for anything else.
  */
-function octalField(b: Buffer, off: number, len: number): number | undefined {
-  let v = 0;
-  let i = off;
+function octalField(b: Buffer, off: number, len: number): number {
   const end = off + len;
+  let i = off;
+  while (i < end && (b[i] === 0x20 || b[i] === 0)) i++;
+  let v = 0;
   for (; i < end; i++) {
     const c = b[i]!;
     if (c >= 0x30 && c <= 0x37) v = v * 8 + (c - 0x30);
-    else if ((c === 0 || c === 0x20) && i > off) break;
-    else return undefined;
-  }
-  for (; i < end; i++) {
-    const c = b[i]!;
-    if (c !== 0 && (c < 0x20 || c > 0x7e)) return undefined;
+    else if (c === 0 || c === 0x20) break;
+    else return -1;
   }
   return v;
 }
@@ -134,29 +131,28 @@ function num(b: Buffer, off: number, len: number, what: string): number {
     if (b[off]! & 0x40) v -= 1n << BigInt(len * 8 - 1);
     return Number(v);
   }
-  const fast = octalField(b, off, len);
-  if (fast !== undefined) return fast;
-  const s = b.toString('ascii', off, off + len).replace(/[\0 ]+.*$|^ +/g, '');
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`invalid number in ${what} field: ${JSON.stringify(s)}`);
-  return parseInt(s, 8);
+  const v = octalField(b, off, len);
+  if (v < 0) throw new TarFormatError(`invalid number in ${what} field: ${JSON.stringify(b.toString('latin1', off, off + len).replace(/^[\0 ]+|[\0 ]+$/g, ''))}`);
+  return v;
 }
 
+/** The stored checksum matches the header's bytes, summed unsigned (or signed, as some old tars did). */
 function checksumOk(b: Buffer): boolean {
-  let stored: number;
-  try {
-    stored = num(b, 148, 8, 'checksum');
-  } catch {
-    return false;
-  }
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : b[i]!;
-    unsigned += c;
-    signed += c > 127 ? c - 256 : c;
-  }
-  return stored === unsigned || stored === signed;
+  const stored = b[148]! & 0x80 ? -1 : octalField(b, 148, 8);
+  if (stored < 0) return false;
+  let high = 0; // bytes above 127, which the signed sum counts 256 lower
+  let unsigned = 8 * 0x20; // the checksum field itself counts as spaces
+  for (let i = 0; i < 148; i++) unsigned += b[i]!;
+  for (let i = 156; i < BLOCK; i++) unsigned += b[i]!;
+  if (stored === unsigned) return true;
+  for (let i = 0; i < BLOCK; i++) if (b[i]! > 127 && (i < 148 || i >= 156)) high++;
+  return stored === unsigned - 256 * high;
+}
+
+/** The end-of-archive marker: a block of zeros. */
+function zeroBlock(b: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 function parsePax(body: Buffer, into: Map<string, Buffer>): void {
@@ -175,6 +171,56 @@ function parsePax(body: Buffer, into: Map<string, Buffer>): void {
     if (value.length === 0) into.delete(key);
     else into.set(key, Buffer.from(value));
     pos += len;
+  }
+}
+
+/** 'ustar' at the magic field (ustar and GNU headers; v7 has none and no prefix or device fields). */
+function isUstar(b: Buffer): boolean {
+  return b[257] === 0x75 && b[258] === 0x73 && b[259] === 0x74 && b[260] === 0x61 && b[261] === 0x72;
+}
+
+/** An entry's header from its block `b` and the pax records and GNU long names before it. */
+function header(b: Buffer, typeflag: string, size: number, pax: Map<string, Buffer>, longName?: string, longLink?: string): ReadHeader {
+  const ustar = isUstar(b);
+  let name = cstring(b, 0, 100);
+  // POSIX ustar (magic "ustar\0") puts the name's leading directories in a prefix field; GNU's
+  // "ustar  " headers use those bytes for other things
+  if (ustar && b[262] === 0 && b[345] !== 0) name = `${cstring(b, 345, 155)}/${name}`;
+  const h: ReadHeader = {
+    name: longName ?? name,
+    typeflag,
+    mode: num(b, 100, 8, 'mode'),
+    uid: num(b, 108, 8, 'uid'),
+    gid: num(b, 116, 8, 'gid'),
+    size,
+    mtime: num(b, 136, 12, 'mtime'),
+    linkname: longLink ?? cstring(b, 157, 100),
+    devmajor: ustar ? num(b, 329, 8, 'devmajor') : 0,
+    devminor: ustar ? num(b, 337, 8, 'devminor') : 0,
+    pax,
+  };
+  if (pax.size) applyPax(h);
+  // only a GNU base-256 field can be negative
+  if (h.uid < 0 || h.gid < 0 || h.size < 0) for (const k of ['uid', 'gid', 'size'] as const) if (h[k] < 0) throw new TarFormatError(`entry ${JSON.stringify(h.name)}: invalid ${k}`);
+  // old (v7) tars mark directories only by the trailing slash
+  if (h.typeflag === '0' && h.name.endsWith('/')) h.typeflag = '5';
+  return h;
+}
+
+/** pax records override the header's fields; their numbers are text, so checked here. */
+function applyPax(h: ReadHeader): void {
+  const { pax } = h;
+  for (const k of pax.keys()) if (k.startsWith('GNU.sparse.')) throw new TarFormatError('GNU sparse entries are not supported');
+  const name = pax.get('path');
+  if (name) h.name = name.toString('utf8');
+  const link = pax.get('linkpath');
+  if (link) h.linkname = link.toString('utf8');
+  for (const k of ['uid', 'gid', 'size', 'mtime'] as const) {
+    const v = pax.get(k);
+    if (!v) continue;
+    const n = Number(v.toString());
+    if (!Number.isFinite(n) || (k !== 'mtime' && (n < 0 || !Number.isInteger(n)))) throw new TarFormatError(`entry ${JSON.stringify(h.name)}: invalid ${k}`);
+    h[k] = n;
   }
 }
 
@@ -200,7 +246,7 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
     return q.take(padded).subarray(0, size);
   };
   for (;;) {
-    await q.fill(BLOCK);
+    if (q.available < BLOCK) await q.fill(BLOCK);
     if (q.available === 0) {
       if (!sawEntry) throw new TarFormatError('empty input');
       return; // no end-of-archive blocks: tolerated, as GNU tar does
@@ -208,7 +254,7 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
     if (q.available < BLOCK) throw new TarFormatError('unexpected end of data');
     const at = q.offset;
     const b = q.take(BLOCK);
-    if (b.every((x) => x === 0)) return;
+    if (zeroBlock(b)) return;
     if (!checksumOk(b)) throw new TarFormatError(`invalid tar header at byte ${at}`);
     sawEntry = true;
     let typeflag = String.fromCharCode(b[156]!);
@@ -238,35 +284,11 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
       case 'N':
         throw new TarFormatError(`GNU ${typeflag === 'S' ? 'sparse' : 'multi-volume'} entries are not supported`);
     }
-    const pax = new Map([...global, ...local]);
+    const pax = global.size === 0 ? local : new Map([...global, ...local]);
     local = new Map();
-    for (const k of pax.keys()) if (k.startsWith('GNU.sparse.')) throw new TarFormatError('GNU sparse entries are not supported');
-    const magic = b.toString('latin1', 257, 263);
-    let name = cstring(b, 0, 100);
-    if (magic === 'ustar\0') {
-      const prefix = cstring(b, 345, 155);
-      if (prefix) name = `${prefix}/${name}`;
-    }
-    const h: ReadHeader = {
-      name: pax.get('path')?.toString('utf8') ?? longName ?? name,
-      typeflag,
-      mode: num(b, 100, 8, 'mode'),
-      uid: pax.has('uid') ? Number(pax.get('uid')!.toString()) : num(b, 108, 8, 'uid'),
-      gid: pax.has('gid') ? Number(pax.get('gid')!.toString()) : num(b, 116, 8, 'gid'),
-      size: pax.has('size') ? Number(pax.get('size')!.toString()) : size,
-      mtime: pax.has('mtime') ? Number(pax.get('mtime')!.toString()) : num(b, 136, 12, 'mtime'),
-      linkname: pax.get('linkpath')?.toString('utf8') ?? longLink ?? cstring(b, 157, 100),
-      devmajor: magic.startsWith('ustar') ? num(b, 329, 8, 'devmajor') : 0,
-      devminor: magic.startsWith('ustar') ? num(b, 337, 8, 'devminor') : 0,
-      pax,
-    };
+    const h = header(b, typeflag, size, pax, longName, longLink);
     longName = undefined;
     longLink = undefined;
-    // old (v7) tars mark directories only by the trailing slash
-    if (h.typeflag === '0' && h.name.endsWith('/')) h.typeflag = '5';
-    for (const [k, v] of [['uid', h.uid], ['gid', h.gid], ['size', h.size], ['mtime', h.mtime]] as const) {
-      if (!Number.isFinite(v) || (k !== 'mtime' && (v < 0 || !Number.isInteger(v)))) throw new TarFormatError(`entry ${JSON.stringify(h.name)}: invalid ${k}`);
-    }
     yield { header: h };
     const dataSize = HEADER_ONLY.has(typeflag) ? 0 : h.size;
     let left = dataSize;
@@ -279,7 +301,7 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
     }
     const pad = (BLOCK - (dataSize % BLOCK)) % BLOCK;
     if (pad) {
-      await q.fill(pad);
+      if (q.available < pad) await q.fill(pad);
       if (q.available < pad) throw new TarFormatError('unexpected end of data');
       q.take(pad);
     }
