@@ -10,6 +10,11 @@ export function cleanEntryPath(name: string, what = 'entry'): string {
   if (name.includes('\0')) throw new Error(`${what} ${JSON.stringify(name)}: NUL in path`);
   // Already clean (no leading or trailing slash, no empty, `.` or `..` component): as it is.
   if (!ANY_UNCLEAN.test(name)) return name;
+  // The common unclean form, `./name` as `tar -C dir .` writes it: the rest may be clean.
+  if (name.startsWith('./')) {
+    const rest = name.slice(2);
+    if (rest !== '' && !ANY_UNCLEAN.test(rest)) return rest;
+  }
   const parts: string[] = [];
   for (const p of name.split('/')) {
     if (p === '' || p === '.') continue;

@@ -141,6 +141,10 @@ test('layer rules: good and bad entries side by side', () => {
   const bad: [string, ReturnType<typeof h>[], RegExp][] = [
     ['climbs out', [h('../x')], /path traversal \(climbs out/],
     ['through its own symlink', [h('etc', '2', '/etc'), h('etc/passwd')], /via symlink: etc\/passwd would be written through the symlink etc/],
+    ['a sibling after its directory became a symlink', [h('d/a'), h('d', '2', '/etc'), h('d/b')], /via symlink: d\/b would be written through the symlink d/],
+    ['a sibling after an ancestor became a symlink', [h('a/b/c'), h('a', '2', '/'), h('a/b/d')], /via symlink: a\/b\/d would be written through the symlink a$/],
+    ['a sibling after its directory became a hardlink', [h('f'), h('d/a'), h('d', '1', 'f'), h('d/b')], /d\/b is below d, which is not a directory/],
+    ['below a file', [h('f'), h('f/x')], /f\/x is below f, which is not a directory/],
     ['hardlink out', [h('pw', '1', '../../etc/passwd')], /hardlink pw target .*path traversal/],
     ['hardlink through a symlink', [h('etc', '2', '/etc'), h('pw', '1', 'etc/passwd')], /via symlink: pw links to etc\/passwd/],
     ['hardlink to nothing', [h('pw', '1', 'nowhere')], /not an earlier entry/],
