@@ -1,5 +1,7 @@
 // Reading tar streams (ustar, pax, GNU long names, v7) as a flat series of events: each entry's
 // header, then its content in chunks as they arrive. Nothing is buffered beyond one input chunk.
+// One synchronous parser does the reading; readTar drives it from an async iterable, and
+// TarPusher from chunks pushed to it (the load-time check, which needs no await per entry).
 //
 // Written here rather than through tar-stream's extractor because import needs the raw bytes of
 // pax records (binary xattr values such as security.capability) and pax uid/gid/mtime, and because
@@ -42,27 +44,18 @@ export const ENTRY_TYPES: Readonly<Record<string, EntryType>> = {
 class ByteQueue {
   private chunks: Buffer[] = [];
   private len = 0;
-  private ended = false;
+  /** No more input will come. */
+  ended = false;
   offset = 0;
-  constructor(private readonly it: AsyncIterator<Buffer | string>) {}
 
   get available(): number {
     return this.len;
   }
 
-  /** Read input until at least n bytes are buffered or the input ends. */
-  async fill(n: number): Promise<void> {
-    while (this.len < n && !this.ended) {
-      const r = await this.it.next();
-      if (r.done) {
-        this.ended = true;
-        break;
-      }
-      const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-      if (b.length) {
-        this.chunks.push(b);
-        this.len += b.length;
-      }
+  push(b: Buffer): void {
+    if (b.length) {
+      this.chunks.push(b);
+      this.len += b.length;
     }
   }
 
@@ -230,23 +223,26 @@ const PER_FILE_KEYS = ['path', 'linkpath', 'size'];
 /** Types whose size field says nothing about data following (as Go's archive/tar reads them). */
 const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6']);
 
-/** The events of a tar stream. Stops at the end-of-archive blocks (or a clean end of input). */
-export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGenerator<TarEvent> {
-  const q = new ByteQueue(input[Symbol.asyncIterator]());
+/**
+ * The parser: yields the tar's events, or a number n when it needs n bytes buffered before it can
+ * go on (its driver then pushes input until there are, or marks the queue ended). Returns at the
+ * end-of-archive blocks or a clean end of input.
+ */
+function* parse(q: ByteQueue): Generator<TarEvent | number, void, void> {
   const global = new Map<string, Buffer>();
   let local = new Map<string, Buffer>();
   let longName: string | undefined;
   let longLink: string | undefined;
   let sawEntry = false;
-  const readMeta = async (size: number, what: string): Promise<Buffer> => {
+  function* readMeta(size: number, what: string): Generator<number, Buffer, void> {
     if (size > MAX_META) throw new TarFormatError(`${what} of ${size} bytes is too large`);
     const padded = Math.ceil(size / BLOCK) * BLOCK;
-    await q.fill(padded);
+    if (q.available < padded && !q.ended) yield padded;
     if (q.available < padded) throw new TarFormatError('unexpected end of data');
     return q.take(padded).subarray(0, size);
-  };
+  }
   for (;;) {
-    if (q.available < BLOCK) await q.fill(BLOCK);
+    if (q.available < BLOCK && !q.ended) yield BLOCK;
     if (q.available === 0) {
       if (!sawEntry) throw new TarFormatError('empty input');
       return; // no end-of-archive blocks: tolerated, as GNU tar does
@@ -262,22 +258,22 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
     const size = num(b, 124, 12, 'size');
     switch (typeflag) {
       case 'x':
-        parsePax(await readMeta(size, 'pax header'), local);
+        parsePax(yield* readMeta(size, 'pax header'), local);
         continue;
       case 'g':
-        parsePax(await readMeta(size, 'pax global header'), global);
+        parsePax(yield* readMeta(size, 'pax global header'), global);
         // A name, link target or size names one file: from a global header they would rename every
         // entry after it (`path=evil/x`), which docker and tar-stream ignore. So does bale.
         for (const k of PER_FILE_KEYS) global.delete(k);
         continue;
       case 'L':
-        longName = cstring(await readMeta(size, 'GNU long name'), 0, size);
+        longName = cstring(yield* readMeta(size, 'GNU long name'), 0, size);
         continue;
       case 'K':
-        longLink = cstring(await readMeta(size, 'GNU long link name'), 0, size);
+        longLink = cstring(yield* readMeta(size, 'GNU long link name'), 0, size);
         continue;
       case 'V':
-        await readMeta(size, 'volume header');
+        yield* readMeta(size, 'volume header');
         continue;
       case 'S':
       case 'M':
@@ -293,7 +289,7 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
     const dataSize = HEADER_ONLY.has(typeflag) ? 0 : h.size;
     let left = dataSize;
     while (left > 0) {
-      if (q.available === 0) await q.fill(1);
+      if (q.available === 0 && !q.ended) yield 1;
       if (q.available === 0) throw new TarFormatError(`entry ${JSON.stringify(h.name)}: unexpected end of data`);
       const c = q.takeSome(left);
       left -= c.length;
@@ -301,9 +297,66 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
     }
     const pad = (BLOCK - (dataSize % BLOCK)) % BLOCK;
     if (pad) {
-      if (q.available < pad) await q.fill(pad);
+      if (q.available < pad && !q.ended) yield pad;
       if (q.available < pad) throw new TarFormatError('unexpected end of data');
       q.take(pad);
+    }
+  }
+}
+
+/** The events of a tar stream. Stops at the end-of-archive blocks (or a clean end of input). */
+export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGenerator<TarEvent> {
+  const it = input[Symbol.asyncIterator]();
+  const q = new ByteQueue();
+  const parser = parse(q);
+  for (let r = parser.next(); !r.done; r = parser.next()) {
+    if (typeof r.value !== 'number') {
+      yield r.value;
+      continue;
+    }
+    while (q.available < r.value && !q.ended) {
+      const c = await it.next();
+      if (c.done) q.ended = true;
+      else q.push(typeof c.value === 'string' ? Buffer.from(c.value) : c.value);
+    }
+  }
+}
+
+/**
+ * The same reader, fed by push: each chunk's events go to `onEvent` before push returns (a
+ * TarFormatError is thrown from push or end). After the end-of-archive blocks, input is ignored.
+ */
+export class TarPusher {
+  private readonly q = new ByteQueue();
+  private readonly parser = parse(this.q);
+  /** Bytes the parser waits for; 0 once it has finished. */
+  private need = -1;
+
+  constructor(private readonly onEvent: (ev: TarEvent) => void) {}
+
+  push(chunk: Buffer): void {
+    if (this.need === 0) return;
+    this.q.push(chunk);
+    if (this.q.available >= this.need) this.step();
+  }
+
+  end(): void {
+    if (this.need === 0) return;
+    this.q.ended = true;
+    this.step();
+  }
+
+  private step(): void {
+    for (let r = this.parser.next(); ; r = this.parser.next()) {
+      if (r.done) {
+        this.need = 0;
+        return;
+      }
+      if (typeof r.value !== 'number') this.onEvent(r.value);
+      else if (this.q.available < r.value) {
+        this.need = r.value;
+        return;
+      }
     }
   }
 }
