@@ -53,7 +53,7 @@ export class LayerRules {
   check(h: RuleHeader): CheckedEntry {
     const type = ENTRY_TYPES[h.typeflag];
     if (!type) throw new FormatError(`entry ${JSON.stringify(h.name)}: tar type ${JSON.stringify(h.typeflag)} cannot be in a layer`);
-    const p = this.clean(h.name, `entry ${JSON.stringify(h.name)}`);
+    const p = this.clean(h.name, () => `entry ${JSON.stringify(h.name)}`);
     if (p === '') {
       if (type !== 'directory') throw new FormatError(`entry ${JSON.stringify(h.name)}: the layer root must be a directory, not a ${type}`);
       return { path: p, type };
@@ -65,7 +65,7 @@ export class LayerRules {
       return { path: p, type, whiteout: wh };
     }
     if (type === 'link') {
-      const target = this.clean(h.linkname, `hardlink ${h.name} target`);
+      const target = this.clean(h.linkname, () => `hardlink ${h.name} target`);
       for (let i = target.indexOf('/'); i >= 0; i = target.indexOf('/', i + 1)) {
         if (this.kinds.get(target.slice(0, i)) === 'symlink') {
           throw new FormatError(`path traversal via symlink: ${h.name} links to ${target} through the symlink ${target.slice(0, i)}`);
@@ -89,7 +89,7 @@ export class LayerRules {
     return { path: p, type };
   }
 
-  private clean(name: string, what: string): string {
+  private clean(name: string, what: () => string): string {
     try {
       return cleanEntryPath(name, what);
     } catch (e) {
