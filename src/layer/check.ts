@@ -1,11 +1,11 @@
 // Checking a layer tar as it streams past, without writing anything: the same reader (tar-reader.ts)
 // and the same rules (rules.ts) the unpack uses, applied at load time so that a hostile layer never
 // enters the store and a layer that loads is one that unpacks.
-import { PassThrough, Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { FormatError } from '../util/errors.js';
 import { LayerRules } from './rules.js';
 import { entrySize } from './size.js';
-import { readTar, TarFormatError } from './tar-reader.js';
+import { TarFormatError, TarPusher, type TarEvent } from './tar-reader.js';
 
 export interface LayerStats {
   entries: number;
@@ -13,59 +13,41 @@ export interface LayerStats {
   diffSize?: number;
 }
 
-async function checkAll(input: AsyncIterable<Buffer>, stats: LayerStats): Promise<void> {
-  const rules = new LayerRules();
-  try {
-    for await (const ev of readTar(input)) {
-      if (!('header' in ev)) continue;
-      stats.entries++;
-      rules.check(ev.header);
-      if (stats.diffSize !== undefined) stats.diffSize += entrySize(ev.header.typeflag, ev.header.size, ev.header.linkname);
-    }
-  } catch (e) {
-    if (e instanceof TarFormatError) throw new FormatError(`not a valid layer tar: ${e.message}`, { cause: e });
-    throw e;
-  }
-  // Whatever follows the end-of-archive blocks is read and ignored, as docker does.
-  for await (const chunk of input) void chunk;
+function layerError(e: unknown): Error {
+  return e instanceof TarFormatError ? new FormatError(`not a valid layer tar: ${e.message}`, { cause: e }) : (e as Error);
 }
 
 /**
  * A Writable that parses the tar written to it and fails (stream error) on the first entry that
- * breaks the LayerRules. A truncated or malformed tar fails too.
+ * breaks the LayerRules. A truncated or malformed tar fails too. Each chunk is checked in the
+ * write that brings it, synchronously. Whatever follows the end-of-archive blocks is read and
+ * ignored, as docker does.
  */
 export function layerChecker(stats: LayerStats = { entries: 0 }): Writable {
-  const feed = new PassThrough({ highWaterMark: 1024 * 1024 });
-  let failed: Error | undefined;
-  const done = checkAll(feed, stats).catch((e: Error) => {
-    failed = e;
-    feed.resume(); // nobody reads it any more: let writes through so the writer sees the error
+  const rules = new LayerRules();
+  const reader = new TarPusher((ev: TarEvent) => {
+    if (!('header' in ev)) return;
+    stats.entries++;
+    rules.check(ev.header);
+    if (stats.diffSize !== undefined) stats.diffSize += entrySize(ev.header.typeflag, ev.header.size, ev.header.linkname);
   });
   return new Writable({
     highWaterMark: 1024 * 1024,
     write(chunk: Buffer, _enc, cb) {
-      if (failed) return cb(failed);
-      if (feed.write(chunk)) return cb();
-      // Wait for the reader to catch up, or to fail, whichever comes first.
-      let called = false;
-      const once = () => {
-        if (called) return;
-        called = true;
-        feed.off('drain', once);
-        cb(failed);
-      };
-      feed.once('drain', once);
-      void done.then(() => {
-        if (failed) once();
-      });
+      try {
+        reader.push(chunk);
+      } catch (e) {
+        return cb(layerError(e));
+      }
+      cb();
     },
     final(cb) {
-      feed.end();
-      void done.then(() => cb(failed));
-    },
-    destroy(err, cb) {
-      feed.destroy();
-      cb(err);
+      try {
+        reader.end();
+      } catch (e) {
+        return cb(layerError(e));
+      }
+      cb();
     },
   });
 }

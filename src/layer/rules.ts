@@ -43,11 +43,17 @@ export class LayerRules {
   private readonly kinds = new Map<string, EntryType>();
   /** Paths that have had something below them (only those can have entries to forget). */
   private readonly dirs = new Set<string>();
+  /**
+   * The parent directory of the last entry whose ancestors passed, while that still holds (no
+   * entry since has made it or one of its ancestors a non-directory or forgotten it): siblings,
+   * which tars list together, skip the walk up.
+   */
+  private passed: string | undefined;
 
   check(h: RuleHeader): CheckedEntry {
     const type = ENTRY_TYPES[h.typeflag];
     if (!type) throw new FormatError(`entry ${JSON.stringify(h.name)}: tar type ${JSON.stringify(h.typeflag)} cannot be in a layer`);
-    const p = this.clean(h.name, `entry ${JSON.stringify(h.name)}`);
+    const p = this.clean(h.name, () => `entry ${JSON.stringify(h.name)}`);
     if (p === '') {
       if (type !== 'directory') throw new FormatError(`entry ${JSON.stringify(h.name)}: the layer root must be a directory, not a ${type}`);
       return { path: p, type };
@@ -59,7 +65,7 @@ export class LayerRules {
       return { path: p, type, whiteout: wh };
     }
     if (type === 'link') {
-      const target = this.clean(h.linkname, `hardlink ${h.name} target`);
+      const target = this.clean(h.linkname, () => `hardlink ${h.name} target`);
       for (let i = target.indexOf('/'); i >= 0; i = target.indexOf('/', i + 1)) {
         if (this.kinds.get(target.slice(0, i)) === 'symlink') {
           throw new FormatError(`path traversal via symlink: ${h.name} links to ${target} through the symlink ${target.slice(0, i)}`);
@@ -71,17 +77,19 @@ export class LayerRules {
       }
       this.forget(p);
       if (target !== p) this.kinds.set(p, kind);
+      this.unpass(p);
       return { path: p, type, target };
     }
     if (type === 'directory') this.kinds.delete(p); // a directory over a directory keeps what is in it
     else {
-      this.forget(p);
+      if (this.dirs.has(p)) this.forget(p); // else the set replaces whatever p was
       this.kinds.set(p, type);
+      this.unpass(p);
     }
     return { path: p, type };
   }
 
-  private clean(name: string, what: string): string {
+  private clean(name: string, what: () => string): string {
     try {
       return cleanEntryPath(name, what);
     } catch (e) {
@@ -91,6 +99,8 @@ export class LayerRules {
 
   /** No parent of `p` may be a symlink or a non-directory of this layer. */
   private parents(p: string, name: string): void {
+    const last = p.lastIndexOf('/');
+    if (last < 0 || (last === this.passed?.length && p.startsWith(this.passed))) return;
     for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
       const parent = p.slice(0, i);
       const kind = this.kinds.get(parent);
@@ -98,12 +108,20 @@ export class LayerRules {
       if (kind) throw new FormatError(`${name} is below ${parent}, which is not a directory`);
       this.dirs.add(parent);
     }
+    this.passed = p.slice(0, last);
+  }
+
+  /** `p` has changed: if it is the passed directory or one of its ancestors, walk up again. */
+  private unpass(p: string): void {
+    const d = this.passed;
+    if (d !== undefined && d.startsWith(p) && (d.length === p.length || d.charCodeAt(p.length) === 0x2f)) this.passed = undefined;
   }
 
   /** `p` is replaced: it and whatever was below it no longer constrain later entries. */
   private forget(p: string): void {
     this.kinds.delete(p);
     if (!this.dirs.delete(p)) return;
+    this.unpass(p);
     const prefix = p + '/';
     for (const k of this.kinds.keys()) if (k.startsWith(prefix)) this.kinds.delete(k);
     for (const d of this.dirs) if (d.startsWith(prefix)) this.dirs.delete(d);

@@ -1,5 +1,7 @@
 // Reading tar streams (ustar, pax, GNU long names, v7) as a flat series of events: each entry's
 // header, then its content in chunks as they arrive. Nothing is buffered beyond one input chunk.
+// One synchronous parser does the reading; readTar drives it from an async iterable, and
+// TarPusher from chunks pushed to it (the load-time check, which needs no await per entry).
 //
 // Written here rather than through tar-stream's extractor because import needs the raw bytes of
 // pax records (binary xattr values such as security.capability) and pax uid/gid/mtime, and because
@@ -42,27 +44,18 @@ export const ENTRY_TYPES: Readonly<Record<string, EntryType>> = {
 class ByteQueue {
   private chunks: Buffer[] = [];
   private len = 0;
-  private ended = false;
+  /** No more input will come. */
+  ended = false;
   offset = 0;
-  constructor(private readonly it: AsyncIterator<Buffer | string>) {}
 
   get available(): number {
     return this.len;
   }
 
-  /** Read input until at least n bytes are buffered or the input ends. */
-  async fill(n: number): Promise<void> {
-    while (this.len < n && !this.ended) {
-      const r = await this.it.next();
-      if (r.done) {
-        this.ended = true;
-        break;
-      }
-      const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
-      if (b.length) {
-        this.chunks.push(b);
-        this.len += b.length;
-      }
+  push(b: Buffer): void {
+    if (b.length) {
+      this.chunks.push(b);
+      this.len += b.length;
     }
   }
 
@@ -105,23 +98,20 @@ function cstring(b: Buffer, off: number, len: number): string {
 }
 
 /**
- * The common field, octal digits ended by NUL or space and then printable bytes or NULs, read
- * without making a string; undefined for anything else, which num() reads the long way (and
- * names in its error).
+ * An octal field as writers fill it: digits, possibly after leading spaces or NULs (GNU tar and
+ * others right-align some fields), ended by a NUL or a space (whatever follows is ignored) or by
+ * the field's end. A field of only spaces and NULs is 0. -1 for anything else.
  */
-function octalField(b: Buffer, off: number, len: number): number | undefined {
-  let v = 0;
-  let i = off;
+function octalField(b: Buffer, off: number, len: number): number {
   const end = off + len;
+  let i = off;
+  while (i < end && (b[i] === 0x20 || b[i] === 0)) i++;
+  let v = 0;
   for (; i < end; i++) {
     const c = b[i]!;
     if (c >= 0x30 && c <= 0x37) v = v * 8 + (c - 0x30);
-    else if ((c === 0 || c === 0x20) && i > off) break;
-    else return undefined;
-  }
-  for (; i < end; i++) {
-    const c = b[i]!;
-    if (c !== 0 && (c < 0x20 || c > 0x7e)) return undefined;
+    else if (c === 0 || c === 0x20) break;
+    else return -1;
   }
   return v;
 }
@@ -134,29 +124,28 @@ function num(b: Buffer, off: number, len: number, what: string): number {
     if (b[off]! & 0x40) v -= 1n << BigInt(len * 8 - 1);
     return Number(v);
   }
-  const fast = octalField(b, off, len);
-  if (fast !== undefined) return fast;
-  const s = b.toString('ascii', off, off + len).replace(/[\0 ]+.*$|^ +/g, '');
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`invalid number in ${what} field: ${JSON.stringify(s)}`);
-  return parseInt(s, 8);
+  const v = octalField(b, off, len);
+  if (v < 0) throw new TarFormatError(`invalid number in ${what} field: ${JSON.stringify(b.toString('latin1', off, off + len).replace(/^[\0 ]+|[\0 ]+$/g, ''))}`);
+  return v;
 }
 
+/** The stored checksum matches the header's bytes, summed unsigned (or signed, as some old tars did). */
 function checksumOk(b: Buffer): boolean {
-  let stored: number;
-  try {
-    stored = num(b, 148, 8, 'checksum');
-  } catch {
-    return false;
-  }
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : b[i]!;
-    unsigned += c;
-    signed += c > 127 ? c - 256 : c;
-  }
-  return stored === unsigned || stored === signed;
+  const stored = b[148]! & 0x80 ? -1 : octalField(b, 148, 8);
+  if (stored < 0) return false;
+  let high = 0; // bytes above 127, which the signed sum counts 256 lower
+  let unsigned = 8 * 0x20; // the checksum field itself counts as spaces
+  for (let i = 0; i < 148; i++) unsigned += b[i]!;
+  for (let i = 156; i < BLOCK; i++) unsigned += b[i]!;
+  if (stored === unsigned) return true;
+  for (let i = 0; i < BLOCK; i++) if (b[i]! > 127 && (i < 148 || i >= 156)) high++;
+  return stored === unsigned - 256 * high;
+}
+
+/** The end-of-archive marker: a block of zeros. */
+function zeroBlock(b: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (b[i] !== 0) return false;
+  return true;
 }
 
 function parsePax(body: Buffer, into: Map<string, Buffer>): void {
@@ -178,29 +167,82 @@ function parsePax(body: Buffer, into: Map<string, Buffer>): void {
   }
 }
 
+/** 'ustar' at the magic field (ustar and GNU headers; v7 has none and no prefix or device fields). */
+function isUstar(b: Buffer): boolean {
+  return b[257] === 0x75 && b[258] === 0x73 && b[259] === 0x74 && b[260] === 0x61 && b[261] === 0x72;
+}
+
+/** An entry's header from its block `b` and the pax records and GNU long names before it. */
+function header(b: Buffer, typeflag: string, size: number, pax: Map<string, Buffer>, longName?: string, longLink?: string): ReadHeader {
+  const ustar = isUstar(b);
+  let name = cstring(b, 0, 100);
+  // POSIX ustar (magic "ustar\0") puts the name's leading directories in a prefix field; GNU's
+  // "ustar  " headers use those bytes for other things
+  if (ustar && b[262] === 0 && b[345] !== 0) name = `${cstring(b, 345, 155)}/${name}`;
+  const h: ReadHeader = {
+    name: longName ?? name,
+    typeflag,
+    mode: num(b, 100, 8, 'mode'),
+    uid: num(b, 108, 8, 'uid'),
+    gid: num(b, 116, 8, 'gid'),
+    size,
+    mtime: num(b, 136, 12, 'mtime'),
+    linkname: longLink ?? cstring(b, 157, 100),
+    devmajor: ustar ? num(b, 329, 8, 'devmajor') : 0,
+    devminor: ustar ? num(b, 337, 8, 'devminor') : 0,
+    pax,
+  };
+  if (pax.size) applyPax(h);
+  // only a GNU base-256 field can be negative
+  if (h.uid < 0 || h.gid < 0 || h.size < 0) for (const k of ['uid', 'gid', 'size'] as const) if (h[k] < 0) throw new TarFormatError(`entry ${JSON.stringify(h.name)}: invalid ${k}`);
+  // old (v7) tars mark directories only by the trailing slash
+  if (h.typeflag === '0' && h.name.endsWith('/')) h.typeflag = '5';
+  return h;
+}
+
+/** pax records override the header's fields; their numbers are text, so checked here. */
+function applyPax(h: ReadHeader): void {
+  const { pax } = h;
+  for (const k of pax.keys()) if (k.startsWith('GNU.sparse.')) throw new TarFormatError('GNU sparse entries are not supported');
+  const name = pax.get('path');
+  if (name) h.name = name.toString('utf8');
+  const link = pax.get('linkpath');
+  if (link) h.linkname = link.toString('utf8');
+  for (const k of ['uid', 'gid', 'size', 'mtime'] as const) {
+    const v = pax.get(k);
+    if (!v) continue;
+    const n = Number(v.toString());
+    if (!Number.isFinite(n) || (k !== 'mtime' && (n < 0 || !Number.isInteger(n)))) throw new TarFormatError(`entry ${JSON.stringify(h.name)}: invalid ${k}`);
+    h[k] = n;
+  }
+}
+
 const MAX_META = 16 * 1024 * 1024;
 /** pax keys that describe one file and so mean nothing in a global header. */
 const PER_FILE_KEYS = ['path', 'linkpath', 'size'];
 /** Types whose size field says nothing about data following (as Go's archive/tar reads them). */
 const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6']);
 
-/** The events of a tar stream. Stops at the end-of-archive blocks (or a clean end of input). */
-export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGenerator<TarEvent> {
-  const q = new ByteQueue(input[Symbol.asyncIterator]());
+/**
+ * The parser: yields the tar's events, or a number n when it needs n bytes buffered before it can
+ * go on (its driver then pushes input until there are, or marks the queue ended). Returns at the
+ * end-of-archive blocks or a clean end of input.
+ */
+function* parse(q: ByteQueue): Generator<TarEvent | number, void, void> {
   const global = new Map<string, Buffer>();
   let local = new Map<string, Buffer>();
   let longName: string | undefined;
   let longLink: string | undefined;
   let sawEntry = false;
-  const readMeta = async (size: number, what: string): Promise<Buffer> => {
+  function* readMeta(size: number, what: string): Generator<number, Buffer, void> {
     if (size > MAX_META) throw new TarFormatError(`${what} of ${size} bytes is too large`);
     const padded = Math.ceil(size / BLOCK) * BLOCK;
-    await q.fill(padded);
+    if (q.available < padded && !q.ended) yield padded;
     if (q.available < padded) throw new TarFormatError('unexpected end of data');
     return q.take(padded).subarray(0, size);
-  };
+  }
   for (;;) {
-    await q.fill(BLOCK);
+    if (q.available < BLOCK && !q.ended) yield BLOCK;
     if (q.available === 0) {
       if (!sawEntry) throw new TarFormatError('empty input');
       return; // no end-of-archive blocks: tolerated, as GNU tar does
@@ -208,7 +250,7 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
     if (q.available < BLOCK) throw new TarFormatError('unexpected end of data');
     const at = q.offset;
     const b = q.take(BLOCK);
-    if (b.every((x) => x === 0)) return;
+    if (zeroBlock(b)) return;
     if (!checksumOk(b)) throw new TarFormatError(`invalid tar header at byte ${at}`);
     sawEntry = true;
     let typeflag = String.fromCharCode(b[156]!);
@@ -216,62 +258,38 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
     const size = num(b, 124, 12, 'size');
     switch (typeflag) {
       case 'x':
-        parsePax(await readMeta(size, 'pax header'), local);
+        parsePax(yield* readMeta(size, 'pax header'), local);
         continue;
       case 'g':
-        parsePax(await readMeta(size, 'pax global header'), global);
+        parsePax(yield* readMeta(size, 'pax global header'), global);
         // A name, link target or size names one file: from a global header they would rename every
         // entry after it (`path=evil/x`), which docker and tar-stream ignore. So does bale.
         for (const k of PER_FILE_KEYS) global.delete(k);
         continue;
       case 'L':
-        longName = cstring(await readMeta(size, 'GNU long name'), 0, size);
+        longName = cstring(yield* readMeta(size, 'GNU long name'), 0, size);
         continue;
       case 'K':
-        longLink = cstring(await readMeta(size, 'GNU long link name'), 0, size);
+        longLink = cstring(yield* readMeta(size, 'GNU long link name'), 0, size);
         continue;
       case 'V':
-        await readMeta(size, 'volume header');
+        yield* readMeta(size, 'volume header');
         continue;
       case 'S':
       case 'M':
       case 'N':
         throw new TarFormatError(`GNU ${typeflag === 'S' ? 'sparse' : 'multi-volume'} entries are not supported`);
     }
-    const pax = new Map([...global, ...local]);
+    const pax = global.size === 0 ? local : new Map([...global, ...local]);
     local = new Map();
-    for (const k of pax.keys()) if (k.startsWith('GNU.sparse.')) throw new TarFormatError('GNU sparse entries are not supported');
-    const magic = b.toString('latin1', 257, 263);
-    let name = cstring(b, 0, 100);
-    if (magic === 'ustar\0') {
-      const prefix = cstring(b, 345, 155);
-      if (prefix) name = `${prefix}/${name}`;
-    }
-    const h: ReadHeader = {
-      name: pax.get('path')?.toString('utf8') ?? longName ?? name,
-      typeflag,
-      mode: num(b, 100, 8, 'mode'),
-      uid: pax.has('uid') ? Number(pax.get('uid')!.toString()) : num(b, 108, 8, 'uid'),
-      gid: pax.has('gid') ? Number(pax.get('gid')!.toString()) : num(b, 116, 8, 'gid'),
-      size: pax.has('size') ? Number(pax.get('size')!.toString()) : size,
-      mtime: pax.has('mtime') ? Number(pax.get('mtime')!.toString()) : num(b, 136, 12, 'mtime'),
-      linkname: pax.get('linkpath')?.toString('utf8') ?? longLink ?? cstring(b, 157, 100),
-      devmajor: magic.startsWith('ustar') ? num(b, 329, 8, 'devmajor') : 0,
-      devminor: magic.startsWith('ustar') ? num(b, 337, 8, 'devminor') : 0,
-      pax,
-    };
+    const h = header(b, typeflag, size, pax, longName, longLink);
     longName = undefined;
     longLink = undefined;
-    // old (v7) tars mark directories only by the trailing slash
-    if (h.typeflag === '0' && h.name.endsWith('/')) h.typeflag = '5';
-    for (const [k, v] of [['uid', h.uid], ['gid', h.gid], ['size', h.size], ['mtime', h.mtime]] as const) {
-      if (!Number.isFinite(v) || (k !== 'mtime' && (v < 0 || !Number.isInteger(v)))) throw new TarFormatError(`entry ${JSON.stringify(h.name)}: invalid ${k}`);
-    }
     yield { header: h };
     const dataSize = HEADER_ONLY.has(typeflag) ? 0 : h.size;
     let left = dataSize;
     while (left > 0) {
-      if (q.available === 0) await q.fill(1);
+      if (q.available === 0 && !q.ended) yield 1;
       if (q.available === 0) throw new TarFormatError(`entry ${JSON.stringify(h.name)}: unexpected end of data`);
       const c = q.takeSome(left);
       left -= c.length;
@@ -279,9 +297,66 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
     }
     const pad = (BLOCK - (dataSize % BLOCK)) % BLOCK;
     if (pad) {
-      await q.fill(pad);
+      if (q.available < pad && !q.ended) yield pad;
       if (q.available < pad) throw new TarFormatError('unexpected end of data');
       q.take(pad);
+    }
+  }
+}
+
+/** The events of a tar stream. Stops at the end-of-archive blocks (or a clean end of input). */
+export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGenerator<TarEvent> {
+  const it = input[Symbol.asyncIterator]();
+  const q = new ByteQueue();
+  const parser = parse(q);
+  for (let r = parser.next(); !r.done; r = parser.next()) {
+    if (typeof r.value !== 'number') {
+      yield r.value;
+      continue;
+    }
+    while (q.available < r.value && !q.ended) {
+      const c = await it.next();
+      if (c.done) q.ended = true;
+      else q.push(typeof c.value === 'string' ? Buffer.from(c.value) : c.value);
+    }
+  }
+}
+
+/**
+ * The same reader, fed by push: each chunk's events go to `onEvent` before push returns (a
+ * TarFormatError is thrown from push or end). After the end-of-archive blocks, input is ignored.
+ */
+export class TarPusher {
+  private readonly q = new ByteQueue();
+  private readonly parser = parse(this.q);
+  /** Bytes the parser waits for; 0 once it has finished. */
+  private need = -1;
+
+  constructor(private readonly onEvent: (ev: TarEvent) => void) {}
+
+  push(chunk: Buffer): void {
+    if (this.need === 0) return;
+    this.q.push(chunk);
+    if (this.q.available >= this.need) this.step();
+  }
+
+  end(): void {
+    if (this.need === 0) return;
+    this.q.ended = true;
+    this.step();
+  }
+
+  private step(): void {
+    for (let r = this.parser.next(); ; r = this.parser.next()) {
+      if (r.done) {
+        this.need = 0;
+        return;
+      }
+      if (typeof r.value !== 'number') this.onEvent(r.value);
+      else if (this.q.available < r.value) {
+        this.need = r.value;
+        return;
+      }
     }
   }
 }

@@ -18,6 +18,7 @@ export type Whiteout =
 
 /** Is this (cleaned) entry path a whiteout, and of what? */
 export function parseWhiteout(p: string): Whiteout | undefined {
+  if (!p.includes(WH_PREFIX)) return undefined;
   const base = path.posix.basename(p);
   if (!base.startsWith(WH_PREFIX)) return undefined;
   const dir = path.posix.dirname(p) === '.' ? '' : path.posix.dirname(p);

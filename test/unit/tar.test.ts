@@ -88,6 +88,41 @@ test('truncated and corrupt tars are refused, not misread', async () => {
   assert.match(await failure(bad), /invalid tar header at byte 0/);
 });
 
+/** `h`'s header block with field `off`/`len` replaced by `text` and the checksum made right again. */
+function withField(h: TarHeader, off: number, len: number, text: string): Buffer {
+  const b = Buffer.from(encodeHeader(h).subarray(0, 512));
+  b.fill(0, off, off + len);
+  b.write(text, off, len, 'latin1');
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += b[i]!;
+  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  return b;
+}
+
+test('octal fields padded with leading spaces or NULs read as their digits (GNU tar, others)', async () => {
+  const h: TarHeader = { ...base, name: 'f', type: 'file', size: 3 };
+  const body = Buffer.from('abc');
+  const cases: [number, number, string, keyof ReadHeader, number][] = [
+    [108, 8, '   1750 ', 'uid', 0o1750],
+    [116, 8, '\0\0\0\0 12\0', 'gid', 0o12],
+    [100, 8, '    644', 'mode', 0o644],
+    [136, 12, ' 14540142000', 'mtime', 0o14540142000],
+    [108, 8, '        ', 'uid', 0],
+    [116, 8, '\0\0\0\0\0\0\0\0', 'gid', 0],
+  ];
+  for (const [off, len, text, field, want] of cases) {
+    const got = await read(Buffer.concat([withField(h, off, len, text), body, padding(3), END_OF_ARCHIVE]));
+    assert.is(got[0]!.h[field], want, JSON.stringify(text));
+    assert.ok(got[0]!.body.equals(body), `${JSON.stringify(text)}: the body still follows`);
+  }
+  const sized = await read(Buffer.concat([withField(h, 124, 12, '          3 '), body, padding(3), END_OF_ARCHIVE]));
+  assert.ok(sized[0]!.body.equals(body), 'a space-padded size field still counts the body');
+  const bad = withField(h, 108, 8, ' 12x4 ');
+  const msg = await read(Buffer.concat([bad, body, padding(3), END_OF_ARCHIVE])).then(() => '', (e: Error) => e.message);
+  assert.is(msg, 'invalid number in uid field: "12x4"');
+});
+
 test('layer rules: good and bad entries side by side', () => {
   const h = (name: string, typeflag = '0', linkname = '') => ({ name, typeflag, linkname });
   const ok: [string, ReturnType<typeof h>[]][] = [
@@ -106,6 +141,9 @@ test('layer rules: good and bad entries side by side', () => {
   const bad: [string, ReturnType<typeof h>[], RegExp][] = [
     ['climbs out', [h('../x')], /path traversal \(climbs out/],
     ['through its own symlink', [h('etc', '2', '/etc'), h('etc/passwd')], /via symlink: etc\/passwd would be written through the symlink etc/],
+    ['a sibling after its directory became a symlink', [h('d/a'), h('d', '2', '/etc'), h('d/b')], /via symlink: d\/b would be written through the symlink d/],
+    ['a sibling after an ancestor became a symlink', [h('a/b/c'), h('a', '2', '/'), h('a/b/d')], /via symlink: a\/b\/d would be written through the symlink a$/],
+    ['a sibling after its directory became a hardlink', [h('f'), h('d/a'), h('d', '1', 'f'), h('d/b')], /d\/b is below d, which is not a directory/],
     ['below a file', [h('f'), h('f/x')], /f\/x is below f, which is not a directory/],
     ['hardlink out', [h('pw', '1', '../../etc/passwd')], /hardlink pw target .*path traversal/],
     ['hardlink through a symlink', [h('etc', '2', '/etc'), h('pw', '1', 'etc/passwd')], /via symlink: pw links to etc\/passwd/],
