@@ -123,3 +123,12 @@ export function withContainers(fn: (root: string) => Promise<void>): () => Promi
     }
   };
 }
+
+/** Whether process `pid` has ended (gone, or a zombie no one has reaped yet). */
+export function processGone(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
+  } catch {
+    return true;
+  }
+}

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { baleOk, SHARED, storeListing, tmpDir, waitFor } from './helpers.js';
+import { baleOk, processGone, SHARED, storeListing, tmpDir, waitFor } from './helpers.js';
 import { baleAs as baleAsWith, baleAsOk as baleAsOkWith, NOSUBID_USER, pausePid, ROOTLESS_USER, user, userStore, type User } from './rootless.js';
 
 /** Pids of the fuse-overlayfs processes of user `u`. */
@@ -221,8 +221,8 @@ export function rootlessTests(env: Record<string, string> = {}): void {
           process.kill(victim === 'container' ? pid : helper, 'SIGKILL');
           await waitFor(`the daemon gone after the ${victim} was killed`, async () => (fuseDaemons(u).length === 0 ? true : undefined), 20_000);
           assert.not.match(readFileSync('/proc/self/mountinfo', 'utf8'), id, 'no mount of it on the host');
-          // with its helper gone the container's process lives on, recorded as exited (so rm leaves it)
-          if (victim === 'helper') process.kill(pid, 'SIGKILL');
+          // pid 1 dies with its helper (PDEATHSIG): nothing of the container runs on, unrecorded
+          await waitFor(`pid 1 gone after the ${victim} was killed`, async () => (processGone(pid) ? true : undefined), 20_000);
         } finally {
           await baleAs(u, us.root, ['rm', '-f', id]);
         }

@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bale, baleOk, ps, tmpDir, waitFor, withContainers, type PsRow } from './helpers.js';
+import { bale, baleOk, processGone, ps, tmpDir, waitFor, withContainers, type PsRow } from './helpers.js';
 import { seedBusybox, type Entry } from './images.js';
 import { Store } from '../src/store/store.js';
 import { collectLayers } from '../src/store/layers.js';
@@ -258,12 +258,28 @@ test(
     assert.equal(hostMountsUnder(root), []);
     // the container dies while no bale watches it: the next command records it as exited
     process.kill(row.Pid!, 'SIGKILL');
-    await waitFor('pid to go', async () => (existsSync(`/proc/${row.Pid}/stat`) && !readFileSync(`/proc/${row.Pid}/stat`, 'utf8').includes(') Z') ? undefined : true));
+    await waitFor('pid to go', async () => (processGone(row.Pid!) ? true : undefined));
     const after = (await ps(root)).find((c) => c.Names === 'orphan')!;
     assert.is(after.State, 'exited');
     await baleOk(root, ['rm', 'orphan']);
     assert.equal(hostMountsUnder(root), []);
     assert.equal(await ps(root), []);
+  }),
+);
+
+test(
+  'kill -9 of the container\'s helper (bale-init): pid 1 does not outlive it, so nothing runs on recorded as exited',
+  withStore(async (root) => {
+    await seedBusybox(root);
+    await baleOk(root, ['run', '-d', '--name', 'headless', 'busybox', 'sleep', '1000']);
+    const pid = (await ps(root)).find((c) => c.Names === 'headless')!.Pid!;
+    const helper = Number(/^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+    assert.match(readFileSync(`/proc/${helper}/cmdline`, 'utf8'), /^[^\0]*bale-init\0run\0/);
+    process.kill(helper, 'SIGKILL');
+    await waitFor('pid 1 to die with its helper', async () => (processGone(pid) ? true : undefined), 20_000);
+    assert.is((await ps(root)).find((c) => c.Names === 'headless')!.State, 'exited');
+    await baleOk(root, ['rm', 'headless']);
+    assert.equal(hostMountsUnder(root), []);
   }),
 );
 

@@ -605,6 +605,10 @@ static void container_init(struct opts *o, int console_sock) {
   resolve_user(o->user, &id);
   mkdir_p(o->cwd, 0755); /* docker creates a missing WorkingDir */
   drop_privileges(&id, o);
+  /* Die with this helper: killed with SIGKILL, it could neither forward a stop nor record the exit,
+   * and a pid 1 left running would be recorded as exited and escape rm. Set after the last change of
+   * ids, which clears it (as does exec of a set-id binary, the one way left for pid 1 to outlive us). */
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   enter_cwd(o->cwd);
   exec_command(o->argv, &id);
 }
