@@ -15,7 +15,7 @@
 //   reach, as with docker's bridge. pasta runs as long as the container: bale stops it when the
 //   container exits, or the next bale's repair (refresh) does when bale was killed.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, promises as fsp } from 'node:fs';
+import { accessSync, closeSync, constants as fsc, openSync, promises as fsp } from 'node:fs';
 import { BaleError } from '../util/errors.js';
 import { inUserNamespace } from '../util/userns.js';
 import { isAlive, procInfo } from './proc.js';
@@ -102,6 +102,11 @@ function pastaPorts(flag: string, ports: PortSpec[]): string[] {
 }
 
 async function withPasta(pid: number, ports: PortSpec[], runDir: string): Promise<Connected> {
+  try {
+    accessSync('/dev/net/tun', fsc.R_OK | fsc.W_OK);
+  } catch {
+    throw new BaleError("-p needs /dev/net/tun to be readable and writable by you, for pasta's tap (mode 0666, as Debian's udev makes it)");
+  }
   // Bound and released first: docker's one-line refusal for a taken port, and a free one for -p CTR.
   const probe = await startProxies(ports, '127.0.0.1');
   probe.close();
