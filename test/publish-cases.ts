@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { bale as baleRoot, baleOk as baleRootOk, tmpDir, waitFor, type BaleResult } from './helpers.js';
 import { seedBusybox } from './images.js';
+import { freeAddress } from '../src/runtime/network.js';
 import { baleAs, baleAsOk, handOver, userStore, type User } from './rootless.js';
 
 /** A port nothing listens on now (the kernel's pick). */
@@ -116,7 +117,15 @@ export function publishTests(as?: User): void {
     assert.equal(info!.HostConfig.PortBindings, { '80/tcp': [{ HostIp: '', HostPort: String(port) }] });
     assert.equal(info!.NetworkSettings.Ports, { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(port) }] });
     assert.is(await baleOk(['port', id]), `80/tcp -> 0.0.0.0:${port}\n`);
-    if (!as) assert.ok(vethOf(id), 'a root container has its veth');
+    if (!as) {
+      assert.ok(vethOf(id), 'a root container has its veth');
+      // The next container whose id starts the same gets another address.
+      const ip = JSON.parse(await baleOk(['inspect', '-f', '{{json .NetworkSettings.IPAddress}}', id])) as string;
+      assert.match(ip, /^10\.199\.\d+\.\d+$/);
+      const next = await freeAddress(id);
+      assert.match(next, /^10\.199\.\d+\.\d+$/);
+      assert.is.not(next, ip);
+    }
     await assertTornDown(id, port);
   });
 

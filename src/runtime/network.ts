@@ -65,8 +65,8 @@ function runTool(cmd: string, args: string[]): Promise<string> {
 // ---- root: veth + proxy ------------------------------------------------------------------------
 
 /** An address in 10.199.0.0/16 no other veth has, starting from one the id picks. */
-async function freeAddress(id: string): Promise<string> {
-  const used = new Set((await runTool('ip', ['-4', 'route', 'show', '10.199.0.0/16'])).split('\n').map((l) => l.split(' ')[0]));
+export async function freeAddress(id: string): Promise<string> {
+  const used = new Set((await runTool('ip', ['-4', 'route', 'show', 'root', '10.199.0.0/16'])).split('\n').map((l) => l.split(' ')[0]));
   const first = parseInt(id.slice(0, 4), 16);
   for (let i = 0; i < 65536; i++) {
     const n = (first + i) % 65536;
