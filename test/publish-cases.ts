@@ -9,7 +9,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { bale as baleRoot, baleOk as baleRootOk, tmpDir, waitFor, type BaleResult } from './helpers.js';
-import { seedBusybox } from './images.js';
+import { createSocket } from 'node:dgram';
+import { seedBusybox, staticProgram } from './images.js';
 import { freeAddress } from '../src/runtime/network.js';
 import { baleAs, baleAsOk, handOver, userStore, type User } from './rootless.js';
 
@@ -40,13 +41,19 @@ function readFrom(port: number, host = '127.0.0.1'): Promise<string> {
   });
 }
 
-/** Whether `port` can be bound on the host's every address again. */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ port, host: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(true)));
-  });
+/**
+ * Whether a socket of the host listens on `port` (TCP) or is bound to it (UDP), from /proc/net: a
+ * bind test would also trip over the TIME_WAIT of a connection just relayed, which is no leak.
+ */
+function portHeld(port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return ['tcp', 'tcp6', 'udp', 'udp6'].some((f) =>
+    readFileSync(`/proc/net/${f}`, 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .some((c) => c[1]?.endsWith(hex) && (f.startsWith('udp') || c[3] === '0A')),
+  );
 }
 
 /** Host processes whose command line names the container (its waiting bale, a pasta). */
@@ -68,6 +75,41 @@ function vethOf(id: string): boolean {
   return spawnSync('ip', ['link', 'show', `bale${id.slice(0, 11)}`], { stdio: 'ignore' }).status === 0;
 }
 
+// Answers each UDP datagram on the port it is given with "got:" and the datagram (busybox's nc has
+// no -u).
+const UDP_ECHO = `#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[1]))};
+  if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) return 1;
+  for (;;) {
+    char buf[512] = "got:";
+    struct sockaddr_in from;
+    socklen_t len = sizeof from;
+    ssize_t n = recvfrom(s, buf + 4, sizeof buf - 4, 0, (struct sockaddr *)&from, &len);
+    if (n > 0) sendto(s, buf, (size_t)n + 4, 0, (struct sockaddr *)&from, len);
+  }
+}
+`;
+
+/** Send one datagram to 127.0.0.1:port until a reply comes (the server may not be up yet). */
+async function udpAsk(port: number, text: string): Promise<string> {
+  const s = createSocket('udp4');
+  try {
+    const reply = new Promise<string>((resolve) => s.once('message', (m: Buffer) => resolve(m.toString())));
+    for (let i = 0; i < 40; i++) {
+      s.send(text, port, '127.0.0.1');
+      const got = await Promise.race([reply, new Promise<undefined>((r) => setTimeout(r, 500))]);
+      if (got !== undefined) return got;
+    }
+    return '';
+  } finally {
+    s.close();
+  }
+}
+
 // A server that answers every connection with one line, for as long as the container runs.
 const HELLO = ['sh', '-c', 'while true; do echo hello-from-container | nc -l -p 80; done'];
 
@@ -87,7 +129,8 @@ export function publishTests(as?: User): void {
 
   test.before(async () => {
     const applets = ['nc', 'ip', 'timeout'].map((a) => ({ name: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' }));
-    await seedBusybox(root, { layers: [applets] });
+    const udpEcho = { name: 'bin/udpecho', content: staticProgram(work.dir, 'udpecho', UDP_ECHO), mode: 0o755 };
+    await seedBusybox(root, { layers: [[...applets, udpEcho]] });
     if (as) handOver(as, root);
   });
   test.after(async () => {
@@ -101,7 +144,7 @@ export function publishTests(as?: User): void {
     await baleOk(['rm', '-f', id]);
     await waitFor('the container\'s processes to end', async () => (processesOf(id).length ? undefined : true), 10_000).catch(() => undefined);
     assert.equal(processesOf(id), [], 'no proxy or pasta left');
-    assert.ok(await portFree(port), `host port ${port} is free again`);
+    assert.not.ok(portHeld(port), `nothing holds host port ${port}`);
     assert.not.ok(vethOf(id), 'no veth left');
   }
 
@@ -110,6 +153,7 @@ export function publishTests(as?: User): void {
     const id = await runD(['-p', `${port}:80`, 'busybox', ...HELLO]);
     const got = await waitFor('the published port to answer', async () => ((await readFrom(port)).includes('hello-from-container') ? true : undefined), 20_000);
     assert.ok(got);
+    assert.ok(portHeld(port), 'the host port is held while it runs');
     const row = JSON.parse((await baleOk(['ps', '--no-trunc', '--format', 'json'])).trim().split('\n').find((l) => l.includes(id))!) as { Ports: string; Networks: string };
     assert.is(row.Ports, `0.0.0.0:${port}->80/tcp`);
     assert.is(row.Networks, 'private');
@@ -141,6 +185,22 @@ export function publishTests(as?: User): void {
     assert.is(r.code, 1);
     assert.is(r.stderr, `bale: No public port '82/tcp' published for ${id}\n`);
     await waitFor('the chosen port to answer', async () => ((await readFrom(port)).includes('hello-from-container') ? true : undefined), 20_000);
+    await assertTornDown(id, port);
+  });
+
+  test('-p HOST:CTR/udp relays datagrams both ways (rootless: HOST = CTR only, else refused)', async () => {
+    if (as) {
+      const r = await bale(['run', '--rm', '-p', '5001:5000/udp', 'busybox', 'udpecho', '5000']);
+      assert.is(r.code, 125);
+      assert.is(r.stderr, 'bale: -p 5001:5000/udp: rootless, UDP is published only on the same port (-p 5000:5000/udp): this pasta does not translate UDP ports\n');
+    }
+    // Rootless, the container listens on the host port chosen (free here), as pasta needs.
+    const port = await freePort();
+    const ctr = as ? port : 5000;
+    const id = await runD(['-p', `${port}:${ctr}/udp`, 'busybox', 'udpecho', String(ctr)]);
+    assert.is(await baleOk(['port', id]), `${ctr}/udp -> 0.0.0.0:${port}\n`);
+    assert.is(await udpAsk(port, 'ping'), 'got:ping');
+    assert.ok(portHeld(port), 'the host port is held while it runs');
     await assertTornDown(id, port);
   });
 

@@ -27,7 +27,7 @@ import {
   type ContainerRecord,
   type NetMode,
 } from './container.js';
-import { connectNetwork, stopHelper, type Connected } from './network.js';
+import { connectNetwork, stopHelper, unpublishable, type Connected } from './network.js';
 import type { PortSpec } from './ports.js';
 import { generateName, validName } from './names.js';
 import { isAlive, procInfo } from './proc.js';
@@ -122,6 +122,8 @@ async function writeInitLayer(dir: string, rec: ContainerRecord): Promise<void> 
 function netMode(o: CreateOptions): NetMode {
   if (!o.ports?.length) return o.net ?? 'none';
   if (o.net) throw new UsageError('conflicting options: port publishing and the container type network mode');
+  const refused = unpublishable(o.ports);
+  if (refused) throw new UsageError(refused);
   const seen = new Set<string>();
   for (const p of o.ports) {
     const key = `${p.hostIp || '0.0.0.0'}:${p.hostPort}/${p.proto}`;

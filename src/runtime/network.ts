@@ -40,6 +40,18 @@ export function connectNetwork(id: string, pid: number, ports: PortSpec[], runDi
   return inUserNamespace() ? withPasta(pid, ports, runDir) : withVeth(id, pid, ports);
 }
 
+/**
+ * What this host cannot publish, in one line (undefined: all of it). Rootless UDP: Debian 12's
+ * pasta (2023-03) delivers no UDP to a namespace port other than the host port it came to, so only
+ * HOST:CTR/udp with HOST = CTR works.
+ */
+export function unpublishable(ports: PortSpec[]): string | undefined {
+  if (!inUserNamespace()) return undefined;
+  const p = ports.find((x) => x.proto === 'udp' && x.hostPort !== x.containerPort);
+  if (!p) return undefined;
+  return `-p ${p.hostPort || ''}:${p.containerPort}/udp: rootless, UDP is published only on the same port (-p ${p.containerPort}:${p.containerPort}/udp): this pasta does not translate UDP ports`;
+}
+
 /** Stop a pasta a killed bale left running (its container gone). */
 export function stopHelper(helper: { pid: number; start?: number } | undefined): void {
   if (!helper || !isAlive(helper.pid, helper.start)) return;

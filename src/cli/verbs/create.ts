@@ -20,7 +20,7 @@ export const CREATE_OPTIONS: HelpOption[] = [
   { flags: '-u, --user', arg: 'USER', text: "User: name, uid, name:group or uid:gid (overrides the image's)" },
   { flags: '--entrypoint', arg: 'CMD', text: "Replace the image's Entrypoint (and drop its Cmd); '' for none" },
   { flags: '--hostname', arg: 'NAME', text: "Hostname (default: the first 12 hex digits of the container id; the host's with --net host)" },
-  { flags: '--net', arg: 'MODE', text: 'none (default: own network namespace with only lo) or host', values: ['none', 'host'] },
+  { flags: '--net', arg: 'MODE', text: 'none (default: own network namespace with only lo; with -p, one connected to the host) or host', values: ['none', 'host'] },
   { flags: '-p, --publish', arg: 'SPEC', text: "Publish a container port on the host: [IP:][HOST:]CTR[/tcp|/udp] (no HOST: a free one, see 'bale port'); the container gets its own network namespace connected to the host (root: a veth, rootless: pasta); not with --net; repeatable" },
   { flags: '--name', arg: 'NAME', text: 'Name the container (default: a generated adjective_name)' },
   { flags: '-i, --interactive', text: 'Keep stdin attached' },
