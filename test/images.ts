@@ -1,6 +1,7 @@
 // Test images built here from host binaries: layer tars made with tar-stream, put into a real store
 // through the Store API (independent of `bale load`, so load can be tested against them too).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import tar from 'tar-stream';
 import { sha256, type Digest } from '../src/oci/digest.js';
@@ -168,4 +169,14 @@ export function gnuTarList(file: string): string[] {
   const r = spawnSync('tar', ['-tvf', file], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`tar -tvf ${file}: ${r.stderr}`);
   return r.stdout.trim().split('\n').filter(Boolean);
+}
+
+/** A static binary built from C source, for a test image (for what busybox has no applet for). */
+export function staticProgram(dir: string, name: string, source: string): Buffer {
+  const src = path.join(dir, `${name}.c`);
+  const out = path.join(dir, name);
+  writeFileSync(src, source);
+  const r = spawnSync('cc', ['-static', '-O1', '-o', out, src], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cc ${name}: ${r.stderr}`);
+  return readFileSync(out);
 }

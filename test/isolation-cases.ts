@@ -7,18 +7,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BALE, bale as baleRoot, baleOk as baleRootOk, tmpDir, type BaleResult } from './helpers.js';
-import { seedBusybox } from './images.js';
+import { seedBusybox, staticProgram } from './images.js';
 import { baleArgv, baleAs, baleAsOk, handOver, userStore, type User } from './rootless.js';
-
-/** A static binary built from C source, for a test image (busybox has no ioctl or open(2) tool). */
-function staticProgram(dir: string, name: string, source: string): Buffer {
-  const src = path.join(dir, `${name}.c`);
-  const out = path.join(dir, name);
-  writeFileSync(src, source);
-  const r = spawnSync('cc', ['-static', '-O1', '-o', out, src], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`cc ${name}: ${r.stderr}`);
-  return readFileSync(out);
-}
 
 // Pushes its argument and a newline into the input of every terminal it holds (fds 0-2 and
 // /dev/tty) with TIOCSTI.

@@ -4,7 +4,7 @@
 # for the tests themselves (overlay mounts, namespaces); says in one line what is missing otherwise.
 # Then the unprivileged users the rootless tests run as (test/rootless.ts), made once.
 set -eu
-packages="busybox-static skopeo umoci podman buildah zstd util-linux attr tar libseccomp-dev docker-registry apache2-utils openssl docker.io libcap2-bin man-db uidmap time fuse-overlayfs"
+packages="busybox-static skopeo umoci podman buildah zstd util-linux attr tar libseccomp-dev docker-registry apache2-utils openssl docker.io libcap2-bin man-db uidmap time fuse-overlayfs iproute2 passt"
 
 # /dev/fuse open to every user (as Debian's udev rule makes it; a host without udev may leave it
 # 0600), for fuse-overlayfs in the rootless tests. bale-rootless has subordinate ids (useradd gives
@@ -24,11 +24,18 @@ users() {
   fi
 }
 
+# pasta (rootless -p) opens /dev/net/tun as the user: Debian's udev makes it 0666, a system
+# without udev (a container, some VMs) may have left it 0600.
+tun() {
+  [ "$(id -u)" = 0 ] && [ -c /dev/net/tun ] && chmod 0666 /dev/net/tun
+  return 0
+}
+
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
 done
-[ -z "$missing" ] && { users; exit 0; }
+[ -z "$missing" ] && { users; tun; exit 0; }
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "test/setup.sh: the tests need root and these Debian packages:$missing (apt-get install -y$missing)" >&2
   exit 1
@@ -39,3 +46,4 @@ apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 users
+tun

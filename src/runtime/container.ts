@@ -9,6 +9,7 @@
 //   containers/<id>/log              the container's output, for `bale logs`
 //   containers/<id>/run.lock         held by the bale running it, from making its cgroup to removing it
 //   containers/<id>/mounts           its mounts as bale-init reads them (written at each start)
+//   containers/<id>/pasta.pid        pasta's pid while it connects a rootless container (-p)
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../oci/digest.js';
@@ -20,6 +21,7 @@ import { inUserNamespace } from '../util/userns.js';
 import type { SecurityRecord } from './security.js';
 import type { Resources } from './cgroup.js';
 import type { MountSpec } from './mounts.js';
+import type { PortSpec } from './ports.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
 
@@ -46,7 +48,10 @@ export interface ContainerRecord {
     tty: boolean;
   };
   hostname: string;
-  net: 'none' | 'host';
+  /** none: only lo; host: the host's; private: its own with a way out to the host (-p, network.ts). */
+  net: NetMode;
+  /** -p: ports published on the host (net private). */
+  ports?: PortSpec[];
   autoRemove: boolean;
   /** Capabilities, seccomp, no_new_privs, privileged (absent in records of older bales: docker's defaults). */
   security?: SecurityRecord;
@@ -72,8 +77,15 @@ export interface ContainerRecord {
     oomKilled?: boolean;
     startedAt?: string;
     finishedAt?: string;
+    /** While running with -p: the ports as bound (chosen host ports filled in), its address (root). */
+    ports?: PortSpec[];
+    address?: string;
+    /** pasta's pid and start time (rootless -p), stopped by whichever bale sees the container exit. */
+    netHelper?: { pid: number; start?: number };
   };
 }
+
+export type NetMode = 'none' | 'host' | 'private';
 
 export function containerDir(store: Store, id: string): string {
   return path.join(store.containerDir, id);

@@ -8,6 +8,7 @@
 // mount namespace, so the kernel tears all of them down when the container's last process exits:
 // nothing is left mounted on the host even if bale itself is killed with -9.
 import { spawn } from 'node:child_process';
+import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -16,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { layerDiffDir, imageChainIds, unpackLayers } from '../store/layers.js';
 import type { Store } from '../store/store.js';
 import { exists, readJson } from '../util/fsx.js';
-import { BaleError } from '../util/errors.js';
+import { BaleError, UsageError } from '../util/errors.js';
 import {
   containerPaths,
   damagedContainers,
@@ -24,7 +25,10 @@ import {
   overlayOptions,
   saveContainer,
   type ContainerRecord,
+  type NetMode,
 } from './container.js';
+import { connectNetwork, stopHelper, unpublishable, type Connected } from './network.js';
+import type { PortSpec } from './ports.js';
 import { generateName, validName } from './names.js';
 import { isAlive, procInfo } from './proc.js';
 import { processSpec, type Overrides } from './spec.js';
@@ -61,7 +65,10 @@ export interface CreateOptions extends Omit<Overrides, 'hostname'> {
   imageRef: string;
   name?: string;
   hostname?: string;
-  net: 'none' | 'host';
+  /** none or host as given with --net; unset: none, or private with ports. */
+  net?: 'none' | 'host';
+  /** -p: ports to publish (not with --net none or host). */
+  ports?: PortSpec[];
   autoRemove: boolean;
   security: SecurityFlags;
   resources?: Resources;
@@ -91,14 +98,15 @@ function hostsFile(rec: ContainerRecord): string {
 }
 
 function resolvConf(rec: ContainerRecord): string {
-  if (rec.net === 'host') {
+  // Rootless -p goes out through pasta, which reaches the host's name servers; root's veth has no NAT.
+  if (rec.net === 'host' || (rec.net === 'private' && inUserNamespace())) {
     try {
       return readFileSync('/etc/resolv.conf', 'utf8');
     } catch {
       /* fall through */
     }
   }
-  return '# no network (--net none)\n';
+  return rec.net === 'private' ? '# no route beyond the host (-p as root: a veth without NAT)\n' : '# no network (--net none)\n';
 }
 
 /** Write the init layer: what every container gets on top of its image. */
@@ -110,7 +118,23 @@ async function writeInitLayer(dir: string, rec: ContainerRecord): Promise<void> 
   await fsp.symlink('/proc/mounts', path.join(dir, 'etc/mtab'));
 }
 
+/** The network mode of a new container; docker's refusal of -p with --net none or host. */
+function netMode(o: CreateOptions): NetMode {
+  if (!o.ports?.length) return o.net ?? 'none';
+  if (o.net) throw new UsageError('conflicting options: port publishing and the container type network mode');
+  const refused = unpublishable(o.ports);
+  if (refused) throw new UsageError(refused);
+  const seen = new Set<string>();
+  for (const p of o.ports) {
+    const key = `${p.hostIp || '0.0.0.0'}:${p.hostPort}/${p.proto}`;
+    if (p.hostPort && seen.has(key)) throw new UsageError(`-p: host port ${key} is published twice`);
+    seen.add(key);
+  }
+  return 'private';
+}
+
 export async function createContainer(store: Store, o: CreateOptions): Promise<ContainerRecord> {
+  const net = netMode(o);
   const image = await store.resolve(o.imageRef);
   const config = await store.config(image);
   if (o.name !== undefined && !validName(o.name)) {
@@ -118,7 +142,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   }
   const id = randomBytes(32).toString('hex');
   // With the host's network the host's name resolves there; docker keeps it too.
-  const hostname = o.hostname || (o.net === 'host' ? os.hostname() : id.slice(0, 12));
+  const hostname = o.hostname || (net === 'host' ? os.hostname() : id.slice(0, 12));
   const env = [...(await readEnvFiles(o.envFiles ?? [])), ...o.env];
   const spec = processSpec(config.config, { ...o, env, hostname });
   const security = securityRecord(o.security);
@@ -147,7 +171,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         created: new Date().toISOString(),
         process: { ...spec, tty: o.tty },
         hostname,
-        net: o.net,
+        net,
+        ...(o.ports?.length ? { ports: o.ports } : {}),
         autoRemove: o.autoRemove,
         security,
         ...(o.resources ? { resources: o.resources } : {}),
@@ -201,6 +226,7 @@ export async function refresh(store: Store, rec: ContainerRecord): Promise<Conta
   }
   const now = await reload(store, rec.id);
   if (!now || now.state.status !== 'running') return now;
+  stopHelper(now.state.netHelper);
   now.state = { status: 'exited', exitCode: now.state.exitCode, startedAt: now.state.startedAt, finishedAt: new Date().toISOString() };
   await saveContainer(store, now);
   if (now.autoRemove) {
@@ -291,7 +317,7 @@ async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCg
   await fsp.mkdir(p.rootfs, { recursive: true, mode: 0o755 });
   const mountsFile = await writeMountsFile(store, rec.mounts, p.mounts);
 
-  const ns = ['mnt', 'uts', 'ipc', 'pid', 'cgroup', ...(rec.net === 'none' ? ['net'] : [])];
+  const ns = ['mnt', 'uts', 'ipc', 'pid', 'cgroup', ...(rec.net !== 'host' ? ['net'] : [])];
   const args = [
     'run',
     '--ns', ns.join(','),
@@ -303,6 +329,7 @@ async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCg
     '--cwd', rec.process.cwd,
     '--user', rec.process.user,
     ...(rec.net === 'none' ? ['--net-none'] : []),
+    ...(rec.net === 'private' ? ['--net-wait'] : []),
     ...(io.tty ? ['--tty'] : []),
     ...(io.tty && io.stdin === 'inherit' ? ['--stdin'] : []),
     ...(await securityArgs(store, p.dir, rec.security)),
@@ -366,8 +393,10 @@ async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCg
     handlers.set(sig, h);
     process.on(sig, h);
   }
+  let net: Connected | undefined;
   try {
     pid = await pidLine;
+    if (pid !== undefined && rec.net === 'private') net = await connectOrStop(rec, pid, p.dir, child, exited);
     if (pid !== undefined) {
       const me = procInfo(process.pid);
       rec.state = {
@@ -377,11 +406,14 @@ async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCg
         monitorPid: process.pid,
         monitorStart: me?.start,
         startedAt: new Date().toISOString(),
+        ...(net ? { ports: net.bound, ...(net.address ? { address: net.address } : {}), ...(net.helper ? { netHelper: net.helper } : {}) } : {}),
       };
       await saveContainer(store, rec);
       io.onStarted?.(rec);
     }
     const code = await exited;
+    await net?.close();
+    net = undefined;
     await flushed(child);
     const oomKilled = await cg.finish();
     const now = (await reload(store, rec.id)) ?? rec;
@@ -389,8 +421,26 @@ async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCg
     await saveContainer(store, now);
     return code;
   } finally {
+    await net?.close();
     tty.release();
     for (const [sig, h] of handlers) process.off(sig, h);
+  }
+}
+
+/**
+ * Connect a private network namespace while the container's pid 1 waits (--net-wait), then let it
+ * go on; when that fails, the closed descriptor ends it (bale-init exits 125) and the error stands.
+ */
+async function connectOrStop(rec: ContainerRecord, pid: number, runDir: string, child: ReturnType<typeof spawn>, exited: Promise<number>): Promise<Connected> {
+  const fd3 = child.stdio[3] as unknown as Duplex;
+  try {
+    const net = await connectNetwork(rec.id, pid, rec.ports ?? [], runDir);
+    fd3.write('\n');
+    return net;
+  } catch (e) {
+    fd3.destroy();
+    await exited;
+    throw e;
   }
 }
 

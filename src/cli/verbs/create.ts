@@ -5,6 +5,7 @@ import { needArgs, parseFlagsUntilCommand, wantsHelp, type FlagSpec, type Parsed
 import { UsageError } from '../../util/errors.js';
 import { RESOURCE_ALIASES, RESOURCE_STRINGS, resourceOptions } from '../resources.js';
 import { mountSpecs } from '../../runtime/mounts.js';
+import { parsePublish } from '../../runtime/ports.js';
 import type { Help, HelpOption } from '../help.js';
 
 /** The options of create and run: one list for --help, the man pages and completion. */
@@ -19,7 +20,8 @@ export const CREATE_OPTIONS: HelpOption[] = [
   { flags: '-u, --user', arg: 'USER', text: "User: name, uid, name:group or uid:gid (overrides the image's)" },
   { flags: '--entrypoint', arg: 'CMD', text: "Replace the image's Entrypoint (and drop its Cmd); '' for none" },
   { flags: '--hostname', arg: 'NAME', text: "Hostname (default: the first 12 hex digits of the container id; the host's with --net host)" },
-  { flags: '--net', arg: 'MODE', text: 'none (default: own network namespace with only lo) or host', values: ['none', 'host'] },
+  { flags: '--net', arg: 'MODE', text: 'none (default: own network namespace with only lo; with -p, one connected to the host) or host', values: ['none', 'host'] },
+  { flags: '-p, --publish', arg: 'SPEC', text: "Publish a container port on the host: [IP:][HOST:]CTR[/tcp|/udp] (no HOST: a free one, see 'bale port'); the container gets its own network namespace connected to the host (root: a veth, rootless: pasta); not with --net; repeatable" },
   { flags: '--name', arg: 'NAME', text: 'Name the container (default: a generated adjective_name)' },
   { flags: '-i, --interactive', text: 'Keep stdin attached' },
   { flags: '-t, --tty', text: 'Give the container a terminal of its own (a new pty, relayed)' },
@@ -44,8 +46,8 @@ export const help: Help = {
 export const createSpec: FlagSpec = {
   boolean: ['interactive', 'tty', 'rm', 'privileged', 'read-only'],
   string: ['workdir', 'user', 'entrypoint', 'hostname', 'net', 'network', 'name', ...RESOURCE_STRINGS],
-  multi: ['env', 'security-opt', 'cap-add', 'cap-drop', 'env-file', 'volume', 'mount', 'tmpfs'],
-  alias: { e: 'env', v: 'volume', w: 'workdir', u: 'user', i: 'interactive', t: 'tty', ...RESOURCE_ALIASES },
+  multi: ['env', 'security-opt', 'cap-add', 'cap-drop', 'env-file', 'volume', 'mount', 'tmpfs', 'publish'],
+  alias: { e: 'env', v: 'volume', w: 'workdir', u: 'user', i: 'interactive', t: 'tty', p: 'publish', ...RESOURCE_ALIASES },
 };
 
 /** --privileged hands the container the host: say so once. */
@@ -56,8 +58,9 @@ export function warnPrivileged(o: CreateOptions): void {
 /** Turn parsed create/run flags into create options. */
 export function createOptions(p: Parsed, verb: string): CreateOptions {
   needArgs({ ...p, _: p._.slice(0, 1) }, 1, 1, verb);
-  const net = String(p['net'] ?? p['network'] ?? 'none');
-  if (net !== 'none' && net !== 'host') throw new UsageError(`--net takes none or host, not ${JSON.stringify(net)}`);
+  const given = p['net'] ?? p['network'];
+  const net = given === undefined ? undefined : String(given);
+  if (net !== undefined && net !== 'none' && net !== 'host') throw new UsageError(`--net takes none or host, not ${JSON.stringify(net)}`);
   const str = (k: string) => (p[k] === undefined ? undefined : String(p[k]));
   return {
     imageRef: p._[0]!,
@@ -72,6 +75,7 @@ export function createOptions(p: Parsed, verb: string): CreateOptions {
     hostname: str('hostname'),
     name: str('name'),
     net,
+    ports: ((p['publish'] as string[] | undefined) ?? []).map(parsePublish),
     tty: Boolean(p['tty']),
     autoRemove: Boolean(p['rm']),
     security: {

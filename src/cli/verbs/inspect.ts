@@ -2,6 +2,7 @@
 import { Store, type ImageRecord } from '../../store/store.js';
 import { findContainer, type ContainerRecord } from '../../runtime/container.js';
 import { hostConfig } from '../../runtime/security.js';
+import { portKey, type PortSpec } from '../../runtime/ports.js';
 import { volumeDataDir } from '../../store/volumes.js';
 import { BaleError, UsageError } from '../../util/errors.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
@@ -49,6 +50,13 @@ export async function imageDetails(store: Store, rec: ImageRecord): Promise<Reco
 /** Go's zero time, which docker prints for a container never started or never stopped. */
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
+/** Ports in docker's shape: {"80/tcp": [binding, ...]}. */
+function portMap(ports: PortSpec[], binding: (p: PortSpec) => Record<string, string>): Record<string, Record<string, string>[]> {
+  const out: Record<string, Record<string, string>[]> = {};
+  for (const p of ports) (out[portKey(p)] ??= []).push(binding(p));
+  return out;
+}
+
 /**
  * A container in docker inspect's shape (the fields bale has): State, Path/Args, Name with its
  * slash, HostConfig with the limits and options, Mounts, Config. Cmd and Entrypoint are not given
@@ -84,12 +92,17 @@ export function containerDetails(store: Store, rec: ContainerRecord): Record<str
     HostConfig: {
       ...hostConfig(rec.security),
       NetworkMode: rec.net,
+      PortBindings: portMap(rec.ports ?? [], (p) => ({ HostIp: p.hostIp, HostPort: p.hostPort ? String(p.hostPort) : '' })),
       AutoRemove: rec.autoRemove,
       ReadonlyRootfs: !!rec.readOnly,
       Memory: r.memory ?? 0,
       MemorySwap: r.memorySwap ?? 0,
       NanoCpus: r.nanoCpus ?? 0,
       PidsLimit: r.pidsLimit ?? null,
+    },
+    NetworkSettings: {
+      Ports: portMap(running ? (s.ports ?? []) : [], (p) => ({ HostIp: p.hostIp || '0.0.0.0', HostPort: String(p.hostPort) })),
+      IPAddress: (running && s.address) || '',
     },
     Mounts: (rec.mounts ?? []).map((m) => ({
       Type: m.type,

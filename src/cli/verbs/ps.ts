@@ -3,6 +3,7 @@ import { Store } from '../../store/store.js';
 import { repairAll } from '../../runtime/lifecycle.js';
 import { damagedContainers, type ContainerRecord } from '../../runtime/container.js';
 import { psCommand } from '../command-text.js';
+import { portText } from '../../runtime/ports.js';
 import { CONTAINER_FILTERS, containerFilter, filtersWantAll } from '../../runtime/filter.js';
 import { parseFilters } from '../../util/filters.js';
 import { goTime, humanAge, humanDuration } from '../output.js';
@@ -58,7 +59,7 @@ function shown(c: ContainerRecord, trunc: boolean) {
     Names: c.name,
     Networks: c.net,
     Pid: c.state.status === 'running' ? (c.state.pid ?? null) : null,
-    Ports: '',
+    Ports: c.state.status === 'running' ? (c.state.ports ?? []).map(portText).join(', ') : '',
     RunningFor: humanAge(c.created),
     Size: '0B',
     State: c.state.paused ? 'paused' : c.state.status,

@@ -8,7 +8,7 @@
  *
  *   bale-init run  --layers DIR --overlay OPTS --rootfs DIR --hostname NAME --cwd DIR
  *                  [--ns mnt,uts,ipc,pid,cgroup,net] [--cgroup PROCS]... [--user USER]
- *                  [--net-none] [--tty] [--stdin] [--seccomp FILE [--seccomp-cache FILE]]
+ *                  [--net-none | --net-wait] [--tty] [--stdin] [--seccomp FILE [--seccomp-cache FILE]]
  *                  [--mounts FILE] [--read-only]
  *                  [--caps N,N,...] [--no-new-privs] [--privileged] [--pid-fd N] -- ARGS...
  *      Joins the cgroups (writes its pid to each PROCS file), unshares the namespaces and forks the
@@ -16,7 +16,9 @@
  *      relative paths), /proc, a minimal /dev, read-only /sys, the user's mounts, sets the
  *      hostname, brings lo up, pivots, drops privileges and execs. The helper stays outside the
  *      pid namespace: it writes the child's host pid to --pid-fd, forwards signals, relays the
- *      terminal with --tty, and exits with the child's status.
+ *      terminal with --tty, and exits with the child's status. With --net-wait (a network namespace
+ *      bale connects to the host: -p) the child, lo up, waits before pivoting until bale writes one
+ *      byte to --pid-fd, so the command starts with its network in place; at EOF it gives up.
  *   bale-init exec --pid PID --cwd DIR [--cgroup PROCS]... [--user USER] [--tty] [--stdin]
  *                  [--seccomp FILE [--seccomp-cache FILE]] [--caps N,N,...] [--no-new-privs]
  *                  [--privileged] -- ARGS...
@@ -204,7 +206,7 @@ struct opts {
   const char *cgroups[16];
   int ncgroups;
   uint64_t caps; /* bit N: capability N is kept */
-  int net_none, tty, with_stdin, read_only, no_new_privs, privileged, pid_fd;
+  int net_none, net_wait, tty, with_stdin, read_only, no_new_privs, privileged, pid_fd;
   struct sock_fprog filter; /* the seccomp filter (len 0: none), prepared while the host's paths are in reach */
   pid_t pid;
   char **argv;
@@ -402,6 +404,17 @@ static void loopback_up(void) {
   close(s);
 }
 
+/* Block until bale has connected the network namespace (one byte on fd). EOF: bale failed to (and
+ * says why) or is gone; either way quietly out. */
+static void wait_for_network(int fd) {
+  char c;
+  ssize_t n;
+  while ((n = read(fd, &c, 1)) < 0 && errno == EINTR) {
+  }
+  if (n != 1) _exit(SETUP_FAIL);
+  close(fd);
+}
+
 /* "12,0,5" → a capability bit set. */
 static uint64_t parse_caps(const char *v) {
   uint64_t set = 0;
@@ -414,7 +427,7 @@ static uint64_t parse_caps(const char *v) {
   return set;
 }
 
-static const char *const flag_opts[] = {"--net-none", "--tty", "--stdin", "--read-only", "--no-new-privs", "--privileged"};
+static const char *const flag_opts[] = {"--net-none", "--net-wait", "--tty", "--stdin", "--read-only", "--no-new-privs", "--privileged"};
 
 static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
@@ -430,7 +443,7 @@ static void parse(int argc, char **argv, struct opts *o) {
       i++;
       break;
     }
-    int *flags[] = {&o->net_none, &o->tty, &o->with_stdin, &o->read_only, &o->no_new_privs, &o->privileged};
+    int *flags[] = {&o->net_none, &o->net_wait, &o->tty, &o->with_stdin, &o->read_only, &o->no_new_privs, &o->privileged};
     int matched = 0;
     for (size_t f = 0; f < sizeof flag_opts / sizeof flag_opts[0]; f++) {
       if (!strcmp(a, flag_opts[f])) *flags[f] = matched = 1;
@@ -596,7 +609,8 @@ static void container_init(struct opts *o, int console_sock) {
   if (!o->privileged) mask_paths();
   if (o->hostname && sethostname(o->hostname, strlen(o->hostname)) != 0)
     die(SETUP_FAIL, "sethostname: %s", strerror(errno));
-  if (o->net_none) loopback_up();
+  if (o->net_none || o->net_wait) loopback_up();
+  if (o->net_wait) wait_for_network(o->pid_fd);
   prepare_seccomp(o);
   if (syscall(SYS_pivot_root, ".", ".") != 0) die(SETUP_FAIL, "pivot_root: %s", strerror(errno));
   if (umount2(".", MNT_DETACH) != 0) die(SETUP_FAIL, "detaching the old root: %s", strerror(errno));
@@ -674,6 +688,7 @@ static int supervise(const struct opts *o, int console_sock) {
  */
 static int run(struct opts *o) {
   if (!o->layers || !o->overlay || !o->rootfs) die(SETUP_FAIL, "bale-init run: --layers, --overlay and --rootfs are required");
+  if (o->net_wait && o->pid_fd < 0) die(SETUP_FAIL, "bale-init run: --net-wait needs --pid-fd");
   join_cgroups(o);
   int flags = ns_flags(o->ns);
   if (!(flags & CLONE_NEWNS)) die(SETUP_FAIL, "bale-init run: --ns must include mnt");
@@ -685,7 +700,7 @@ static int run(struct opts *o) {
   if (unshare(fuse_pid > 0 ? flags : flags & ~CLONE_NEWNS) != 0) die(SETUP_FAIL, "unshare: %s", strerror(errno));
   int sock;
   if (!fork_child(o, &sock)) {
-    if (o->pid_fd >= 0) close(o->pid_fd);
+    if (o->pid_fd >= 0 && !o->net_wait) close(o->pid_fd);
     container_init(o, sock);
   }
   if (o->pid_fd >= 0) {
