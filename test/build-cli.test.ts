@@ -29,6 +29,15 @@ test('build -: a Dockerfile on stdin builds with an empty context; a gzip tar on
     await baleOk(root, ['build', '-q', '-t', 'fromtar', '-'], { input: tgz });
     assert.is(await baleOk(root, ['run', '--rm', 'fromtar', 'cat', '/a.txt']), 'from the tar\n');
     assert.equal(readdirSync(path.join(root, 'tmp')), [], 'the unpacked context is gone');
+
+    // A context, or a tar ADD unpacks, is not a layer: a .wh. name is a file like any other, as
+    // docker reads them. Taken as a whiteout, .wh.a.txt after a.txt made a.txt a whiteout device.
+    writeFileSync(path.join(ctx, '.wh.a.txt'), 'a file\n');
+    spawnSync('tar', ['-C', ctx, '-cf', path.join(ctx, 'inner.tar'), 'a.txt', '.wh.a.txt']);
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM tiny\nCOPY a.txt /c/\nADD inner.tar /t/\n');
+    const withWh = spawnSync('tar', ['-C', ctx, '-cf', '-', 'Dockerfile', 'a.txt', '.wh.a.txt', 'inner.tar']).stdout;
+    await baleOk(root, ['build', '-q', '-t', 'wh', '-'], { input: withWh });
+    assert.is(await baleOk(root, ['run', '--rm', 'wh', 'cat', '/c/a.txt', '/t/a.txt']), 'from the tar\nfrom the tar\n');
   });
 });
 

@@ -57,9 +57,15 @@ async function plainTar(input: NodeJS.ReadableStream, what: string): Promise<Rea
   return plain;
 }
 
-/** The normalised layer tar of a tar stream (plain, gzip or zstd): what ADD of a local tar unpacks. */
-export async function layerFromTarStream(input: NodeJS.ReadableStream, what: string): Promise<Readable> {
-  return Readable.from(normalizeTar(await plainTar(input, what), what), { objectMode: false, highWaterMark: 1024 * 1024 });
+/**
+ * Unpack a tar stream (plain, gzip or zstd) that is not a layer onto `dest`: a tar ADD unpacks, a
+ * build context on stdin. Its names pass the layer rules, but `.wh.` names are files, as docker
+ * unpacks such tars, not whiteouts.
+ */
+export async function unpackPlainTar(input: NodeJS.ReadableStream, dest: string, what: string): Promise<void> {
+  const tar = Readable.from(normalizeTar(await plainTar(input, what), what, undefined, true), { objectMode: false, highWaterMark: 1024 * 1024 });
+  const { applyLayer } = await import('../layer/apply.js');
+  await applyLayer(tar, dest, { plain: true });
 }
 
 /** Passes chunks on after writing them to `file` (with backpressure). */

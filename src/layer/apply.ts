@@ -24,6 +24,8 @@ export interface ApplyOptions {
    * left as the caller's and device entries are skipped (an unprivileged process cannot make them).
    */
   privileged?: boolean;
+  /** The input is a plain tar (a build context, a tar ADD unpacks), not a layer: no whiteouts. */
+  plain?: boolean;
 }
 
 export interface ApplyResult {
@@ -82,7 +84,7 @@ class Applier {
   readonly result: ApplyResult = { entries: 0, whiteouts: 0, skippedDevices: 0, unmappedOwners: 0 };
   private readonly userns = inUserNamespace();
 
-  constructor(private readonly root: string, private readonly privileged: boolean) {}
+  constructor(private readonly root: string, private readonly privileged: boolean, private readonly whiteouts = true) {}
 
   private abs(rel: string): string {
     return rel === '' ? this.root : path.join(this.root, rel);
@@ -165,7 +167,7 @@ class Applier {
       throw new Error((e as Error).message);
     }
     this.result.entries++;
-    const wh = rel === '' ? undefined : parseWhiteout(rel);
+    const wh = rel === '' || !this.whiteouts ? undefined : parseWhiteout(rel);
     if (wh) {
       await drain(body);
       this.result.whiteouts++;
@@ -377,9 +379,9 @@ function mknod(p: string, type: 'c' | 'b' | 'p', major: number, minor: number, e
  */
 export async function applyLayer(input: Readable | NodeJS.ReadableStream, dest: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
   const privileged = opts.privileged ?? process.getuid?.() === 0;
-  const applier = new Applier(path.resolve(dest), privileged);
+  const applier = new Applier(path.resolve(dest), privileged, !opts.plain);
   // The rules every layer reader applies (as load did); the applier checks the disk besides.
-  const rules = new LayerRules();
+  const rules = new LayerRules(!opts.plain);
   // Our own iterator over the input, without return(): stopping at the end-of-archive blocks must not
   // destroy the input, whose remaining bytes (trailing zero blocks) a caller may still be hashing.
   const source = (input as Readable)[Symbol.asyncIterator]() as AsyncIterator<Buffer>;

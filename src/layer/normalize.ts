@@ -20,10 +20,13 @@ export interface NormalizeStats {
   rewritten?: string;
 }
 
-/** The clean layer tar of the (uncompressed) tar `input`. `what` names the source in errors. */
-export async function* normalizeTar(input: Readable, what: string, stats?: NormalizeStats): AsyncGenerator<Buffer> {
+/**
+ * The clean layer tar of the (uncompressed) tar `input`. `what` names the source in errors. `plain`:
+ * the tar is not a layer (a build context), so `.wh.` names are files, not whiteouts.
+ */
+export async function* normalizeTar(input: Readable, what: string, stats?: NormalizeStats, plain = false): AsyncGenerator<Buffer> {
   try {
-    yield* normalize(input, what, stats);
+    yield* normalize(input, what, stats, plain);
   } catch (e) {
     if (e instanceof BaleError) throw e;
     throw new BaleError(`${what}: not a valid tar (${(e as Error).message})`);
@@ -71,8 +74,8 @@ function header(h: ReadHeader, what: string, rules: LayerRules, stats?: Normaliz
   return out;
 }
 
-async function* normalize(input: Readable, what: string, stats?: NormalizeStats): AsyncGenerator<Buffer> {
-  const rules = new LayerRules();
+async function* normalize(input: Readable, what: string, stats: NormalizeStats | undefined, plain: boolean): AsyncGenerator<Buffer> {
+  const rules = new LayerRules(!plain);
   let current: TarHeader | undefined;
   let written = 0;
   const finish = function* (): Generator<Buffer> {

@@ -50,6 +50,12 @@ export class LayerRules {
    */
   private passed: string | undefined;
 
+  /**
+   * `whiteouts` false: the entries are a plain tar (a build context, a tar ADD unpacks), not a layer,
+   * and a `.wh.` name is a file like any other, as docker unpacks those.
+   */
+  constructor(private readonly whiteouts = true) {}
+
   check(h: RuleHeader): CheckedEntry {
     const type = ENTRY_TYPES[h.typeflag];
     if (!type) throw new FormatError(`entry ${JSON.stringify(h.name)}: tar type ${JSON.stringify(h.typeflag)} cannot be in a layer`);
@@ -59,7 +65,7 @@ export class LayerRules {
       return { path: p, type };
     }
     this.parents(p, h.name);
-    const wh = parseWhiteout(p);
+    const wh = this.whiteouts ? parseWhiteout(p) : undefined;
     if (wh) {
       if (wh.kind === 'file') this.forget(wh.target);
       return { path: p, type, whiteout: wh };

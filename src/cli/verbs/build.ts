@@ -3,11 +3,8 @@ import { closeSync, openSync, readFileSync, rmSync, statSync, writeFileSync } fr
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { applyLayer } from '../../layer/apply.js';
-import { sniffCompression } from '../../layer/compression.js';
-import { layerFromTarStream } from '../../image/source.js';
 import { buildImage, readDockerfile } from '../../image/build/build.js';
+import { receiveContext } from '../../image/build/context.js';
 import { shortId } from '../../oci/digest.js';
 import { requireRoot } from '../../runtime/lifecycle.js';
 import { Store } from '../../store/store.js';
@@ -41,39 +38,6 @@ Options:
       --progress MODE    auto, plain, tty (the steps, as without it) or quiet (as -q)
   -q, --quiet            Print only the image id (RUN output only when a step fails)
 `;
-
-/** What \`bale build -\` reads: a Dockerfile's text, or a tar (maybe compressed) of the context. */
-async function readStdinContext(dir: string): Promise<{ dockerfile?: string }> {
-  const it = process.stdin[Symbol.asyncIterator]();
-  let head = Buffer.alloc(0);
-  let done = false;
-  while (head.length < 512 && !done) {
-    const r = await it.next();
-    if (r.done) done = true;
-    else head = Buffer.concat([head, r.value as Buffer]);
-  }
-  const c = sniffCompression(head);
-  const isTar = c !== 'none' || (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar');
-  if (!isTar) {
-    const rest: Buffer[] = [head];
-    for (;;) {
-      const r = await it.next();
-      if (r.done) break;
-      rest.push(r.value as Buffer);
-    }
-    return { dockerfile: Buffer.concat(rest).toString('utf8') };
-  }
-  const all = Readable.from((async function* () {
-    yield head;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value as Buffer;
-    }
-  })());
-  await applyLayer(await layerFromTarStream(all, 'the context on stdin'), dir);
-  return {};
-}
 
 export async function run(args: string[]): Promise<number> {
   const p = parseFlags(args, { string: ['file', 'target', 'network', 'iidfile', 'progress'], multi: ['tag', 'build-arg', 'label'], boolean: ['no-cache', 'quiet'], alias: { f: 'file', t: 'tag', q: 'quiet' } }, 'build');
@@ -125,7 +89,7 @@ export async function run(args: string[]): Promise<number> {
   }
   try {
     if (fromStdin) {
-      const got = await readStdinContext(contextDir);
+      const got = await receiveContext(process.stdin, contextDir);
       dockerfile = got.dockerfile !== undefined ? { text: got.dockerfile, name: 'Dockerfile' } : readDockerfile(path.join(contextDir, fileFlag ?? 'Dockerfile'));
     } else dockerfile = readDockerfile(fileFlag ?? path.join(contextDir, 'Dockerfile'));
     await buildWith(store, { contextDir, dockerfile, tags, buildArgs, network, epoch, quiet, labels, iidfile: typeof p['iidfile'] === 'string' && p['iidfile'] !== '' ? String(p['iidfile']) : undefined, target: typeof p['target'] === 'string' && p['target'] !== '' ? String(p['target']) : undefined, noCache: Boolean(p['no-cache']) });

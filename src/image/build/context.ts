@@ -5,8 +5,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { sniffCompression } from '../../layer/compression.js';
 import { isDir, listMerged, lookupMerged, sortNames } from '../../layer/tree.js';
+import { unpackPlainTar } from '../source.js';
 
 export interface Found {
   /** Where the file really is on this host. */
@@ -229,4 +232,36 @@ export async function hashSource(tree: Tree, rel: string, found: Found): Promise
   };
   await one(rel, '', found);
   return h.digest('hex');
+}
+
+/**
+ * What `bale build -` reads from `input`: a Dockerfile's text (returned), or a tar of the context,
+ * plain or compressed, unpacked into `dir` (its `.wh.` names are files, as docker reads a context).
+ */
+export async function receiveContext(input: NodeJS.ReadableStream, dir: string): Promise<{ dockerfile?: string }> {
+  const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let head = Buffer.alloc(0);
+  let done = false;
+  while (head.length < 512 && !done) {
+    const r = await it.next();
+    if (r.done) done = true;
+    else head = Buffer.concat([head, r.value]);
+  }
+  const rest = async function* (): AsyncGenerator<Buffer> {
+    yield head;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  };
+  const c = sniffCompression(head);
+  const isTar = c !== 'none' || (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar');
+  if (!isTar) {
+    const all: Buffer[] = [];
+    for await (const b of rest()) all.push(b);
+    return { dockerfile: Buffer.concat(all).toString('utf8') };
+  }
+  await unpackPlainTar(Readable.from(rest()), dir, 'the context on stdin');
+  return {};
 }

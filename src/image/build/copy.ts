@@ -8,11 +8,10 @@
 // unless --chmod; ADD unpacks a local tar (plain, gzip or zstd) into DEST instead of copying it.
 import { createReadStream, promises as fsp, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
-import { applyLayer } from '../../layer/apply.js';
 import { sniffCompression } from '../../layer/compression.js';
 import { isDir } from '../../layer/tree.js';
 import { BaleError } from '../../util/errors.js';
-import { layerFromTarStream } from '../source.js';
+import { unpackPlainTar } from '../source.js';
 import { globTree, hasGlob, hashSource, isSymlink, resolveInTree, type Found, type Tree } from './context.js';
 
 export interface CopySource {
@@ -125,7 +124,7 @@ class Stager {
       } else if (plan.extract && isFile(s.found) && (await isArchive(s.found.abs))) {
         await this.ensureDir(dest.rel);
         const what = path.posix.basename(s.rel);
-        await applyLayer(await layerFromTarStream(createReadStream(s.found.abs), what), this.at(dest.rel));
+        await unpackPlainTar(createReadStream(s.found.abs), this.at(dest.rel), what);
       } else {
         const target = destIsDir ? path.posix.join(dest.rel, path.posix.basename(s.rel)) : dest.rel;
         if (target === '') throw new BaleError(`cannot copy ${s.rel} onto the root directory`);
