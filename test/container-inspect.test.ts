@@ -2,7 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { bale, baleOk, waitFor, withContainers } from './helpers.js';
+import path from 'node:path';
+import { bale, baleOk, processGone, waitFor, withContainers } from './helpers.js';
 import { seedBusybox } from './images.js';
 
 const ZERO = '0001-01-01T00:00:00Z';
@@ -48,6 +49,24 @@ test(
     const r = await bale(root, ['inspect', '-f', '{{.state.pid}}', 'c']);
     assert.is(r.code, 2, 'a template error, as the other verbs\' (formats.test)');
     assert.match(r.stderr, /map has no entry for key "?state/);
+  }),
+);
+
+test(
+  'inspect shows a container whose pid 1 died unwatched as exited, before any other verb repairs its record',
+  withContainers(async (root) => {
+    await seedBusybox(root);
+    const id = (await baleOk(root, ['run', '-d', 'busybox', 'sleep', '300'])).trim();
+    const rec = JSON.parse(readFileSync(path.join(root, 'containers', id, 'container.json'), 'utf8'));
+    const { pid, monitorPid } = rec.state as { pid: number; monitorPid: number };
+    process.kill(monitorPid, 'SIGKILL'); // the bale that would record the exit
+    await waitFor('the monitor gone', async () => (processGone(monitorPid) ? true : undefined));
+    process.kill(pid, 'SIGKILL');
+    await waitFor('pid 1 gone', async () => (processGone(pid) ? true : undefined));
+    assert.is(await field(root, '{{.State.Status}} {{.State.Running}} {{.State.Pid}}', id), 'exited false 0');
+    const onDisk = JSON.parse(readFileSync(path.join(root, 'containers', id, 'container.json'), 'utf8'));
+    assert.is(onDisk.state.status, 'running', 'inspect only reads: the record is repaired by the next verb that repairs');
+    await baleOk(root, ['rm', id]);
   }),
 );
 

@@ -17,6 +17,7 @@ import type { Store } from '../store/store.js';
 import { imageChainIds, layerDiffDir, layerShortPath } from '../store/layers.js';
 import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
+import { isAlive } from '../util/proc.js';
 import { inUserNamespace } from '../util/userns.js';
 import type { SecurityRecord } from './security.js';
 import type { Resources } from './cgroup.js';
@@ -199,4 +200,18 @@ export function overlayOptions(store: Store, rec: ContainerRecord): string {
   const opts = `lowerdir=${lower.join(':')},upperdir=${p.upper},workdir=${p.work}${inUserNamespace() ? ',userxattr' : ''}`;
   if (opts.length >= 4096) throw new BaleError(`container ${rec.id.slice(0, 12)}: too many layers for one overlay mount (${lower.length})`);
   return opts;
+}
+
+/** The state of a running container whose pid 1 is gone, exit code as recorded (if the exit was). */
+export function exitedState(state: ContainerRecord['state']): ContainerRecord['state'] {
+  return { status: 'exited', exitCode: state.exitCode, startedAt: state.startedAt, finishedAt: new Date().toISOString() };
+}
+
+/**
+ * The record as it is now, for verbs that only read (inspect): "running" with its pid 1 gone shows
+ * as exited, though only a verb that repairs (ps, or any container verb) writes it so.
+ */
+export function observedRecord(rec: ContainerRecord): ContainerRecord {
+  if (rec.state.status !== 'running' || isAlive(rec.state.pid, rec.state.pidStart)) return rec;
+  return { ...rec, state: exitedState(rec.state) };
 }

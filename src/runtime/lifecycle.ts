@@ -21,6 +21,7 @@ import { BaleError, UsageError } from '../util/errors.js';
 import {
   containerPaths,
   damagedContainers,
+  exitedState,
   listContainers,
   overlayOptions,
   saveContainer,
@@ -227,7 +228,7 @@ export async function refresh(store: Store, rec: ContainerRecord): Promise<Conta
   const now = await reload(store, rec.id);
   if (!now || now.state.status !== 'running') return now;
   stopHelper(now.state.netHelper);
-  now.state = { status: 'exited', exitCode: now.state.exitCode, startedAt: now.state.startedAt, finishedAt: new Date().toISOString() };
+  now.state = exitedState(now.state);
   await saveContainer(store, now);
   if (now.autoRemove) {
     await removeDir(store, now);

@@ -1,6 +1,6 @@
 // bale inspect: an image's (or container's) details as JSON, in the shape docker inspect prints.
 import { Store, type ImageRecord } from '../../store/store.js';
-import { findContainer, type ContainerRecord } from '../../runtime/container.js';
+import { findContainer, observedRecord, type ContainerRecord } from '../../runtime/container.js';
 import { hostConfig } from '../../runtime/security.js';
 import { portKey, type PortSpec } from '../../runtime/ports.js';
 import { volumeDataDir } from '../../store/volumes.js';
@@ -141,7 +141,7 @@ export async function run(args: string[]): Promise<number> {
       if (obj === undefined && type !== 'image') {
         try {
           const rec = await findContainer(store, name);
-          obj = containerDetails(store, rec);
+          obj = containerDetails(store, observedRecord(rec));
         } catch {
           obj = undefined;
         }
