@@ -11,6 +11,7 @@ import { withDockerd } from './dockerd.js';
 import { bale, baleOk } from './helpers.js';
 import { PEERS } from './listing.js';
 import { withTiny } from './build-util.js';
+import { layerTar } from './images.js';
 
 test('build -: a Dockerfile on stdin builds with an empty context; a gzip tar on stdin is the context', async () => {
   await withTiny(async (root, dir) => {
@@ -38,6 +39,27 @@ test('build -: a Dockerfile on stdin builds with an empty context; a gzip tar on
     const withWh = spawnSync('tar', ['-C', ctx, '-cf', '-', 'Dockerfile', 'a.txt', '.wh.a.txt', 'inner.tar']).stdout;
     await baleOk(root, ['build', '-q', '-t', 'wh', '-'], { input: withWh });
     assert.is(await baleOk(root, ['run', '--rm', 'wh', 'cat', '/c/a.txt', '/t/a.txt']), 'from the tar\nfrom the tar\n');
+  });
+});
+
+test('build -: a hostile context tar (a name climbing out, a write through a symlink) is refused in one line, nothing written outside', async () => {
+  await withTiny(async (root, dir) => {
+    const outside = path.join(dir, 'outside');
+    mkdirSync(outside);
+    const dockerfile = { name: 'Dockerfile', content: 'FROM tiny\n' };
+    const cases: [string, Parameters<typeof layerTar>[0]][] = [
+      ['climb', [dockerfile, { name: `../../../../../../..${outside}/climbed`, content: 'x' }]],
+      ['symlink', [dockerfile, { name: 'l', type: 'symlink', linkname: outside }, { name: 'l/through', content: 'x' }]],
+    ];
+    const before = await baleOk(root, ['images', '-q', '-a']);
+    for (const [what, entries] of cases) {
+      const r = await bale(root, ['build', '-q', '-t', 'bad', '-'], { input: await layerTar(entries) });
+      assert.is(r.code, 1, what);
+      assert.match(r.stderr, /^bale: [^\n]+\n$/, `${what}: one line`);
+      assert.equal(readdirSync(outside), [], `${what}: nothing written outside the context`);
+      assert.equal(readdirSync(path.join(root, 'tmp')), [], `${what}: the unpacked context is gone`);
+    }
+    assert.is(await baleOk(root, ['images', '-q', '-a']), before);
   });
 });
 
