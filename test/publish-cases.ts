@@ -144,6 +144,8 @@ export function publishTests(as?: User): void {
     await baleOk(['rm', '-f', id]);
     await waitFor('the container\'s processes to end', async () => (processesOf(id).length ? undefined : true), 10_000).catch(() => undefined);
     assert.equal(processesOf(id), [], 'no proxy or pasta left');
+    // The kernel may close a killed pasta's sockets a moment after /proc no longer lists it.
+    await waitFor(`host port ${port} released`, async () => (portHeld(port) ? undefined : true), 10_000).catch(() => undefined);
     assert.not.ok(portHeld(port), `nothing holds host port ${port}`);
     assert.not.ok(vethOf(id), 'no veth left');
   }
