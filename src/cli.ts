@@ -1,4 +1,4 @@
-// Entry point for bin/bale.
+// Entry point for bin/bale (bundled into dist/bundle/cli/cli.js, CommonJS: no top-level await).
 import { cli } from './cli/main.js';
 
-await cli();
+void cli();

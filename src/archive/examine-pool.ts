@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import os from 'node:os';
-import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import { parentPort, Worker } from 'node:worker_threads';
 import type { Digest } from '../oci/digest.js';
 import type { Compression } from '../oci/media.js';
 import { examine, type Examined } from './examine.js';
@@ -150,7 +150,7 @@ class Pool {
   private pick(): Slot {
     const idle = this.slots.reduce<Slot | undefined>((best, s) => (!best || s.busy < best.busy ? s : best), undefined);
     if (idle && (idle.busy === 0 || this.slots.length >= this.max)) return idle;
-    const worker = new Worker(new URL(import.meta.url));
+    const worker = new Worker(new URL('./examine-worker.js', import.meta.url));
     const slot: Slot = { worker, busy: 0 };
     worker.on('message', (m: Reply) => this.settle(m));
     worker.on('error', (e) => this.fail(slot, e));
@@ -251,8 +251,10 @@ function work(job: Exclude<Job, { kind: 'arriving' }>): Promise<Result> {
   }
 }
 
-if (!isMainThread && parentPort) {
+/** In a worker thread started by the pool (examine-worker.ts): answer its requests. */
+export function serveExamine(): void {
   const port = parentPort;
+  if (!port) throw new Error('serveExamine: not in a worker thread');
   const feeds = new Map<number, Feed>();
   const answer = (id: number, result: Promise<Result>) =>
     result.then(
