@@ -1,5 +1,6 @@
 // The launcher's latency: `bale run --rm IMAGE true` against the peers starting the same rootfs,
-// interleaved round by round so a busy moment hits every contender alike; medians of the rounds.
+// interleaved round by round so a busy moment hits every contender alike: medians of the rounds'
+// wall times, and means of their CPU times (user + system, from GNU time).
 //
 //   npm run bench:run [-- --rounds 15 --markdown --baseline REF...]
 //
@@ -16,7 +17,7 @@
 //   bale images                       (and at REF with --baseline)
 //   node -e 0                         Node's own start: issue 10's yardstick (bale images <= 1.3x it)
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,12 +36,23 @@ function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** Seconds one run of the command takes, or undefined if it failed. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): number | undefined {
+const TIME = '/usr/bin/time'; // Debian's GNU time (test/setup.sh installs it): the child's CPU time
+
+/**
+ * One run of the command: its wall seconds, and its CPU seconds (user + system, children
+ * included) as GNU time reports them (to 10 ms, so the tables give CPU as a mean over the rounds,
+ * where that rounding averages out); undefined if it failed. Every contender runs under time, so
+ * each wall time has time's own start in it alike.
+ */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cpuFile?: string): { wall: number; cpu?: number } | undefined {
+  const argv = cpuFile ? [TIME, '-f', '%U %S', '-o', cpuFile, cmd, ...args] : [cmd, ...args];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { env, stdio: 'ignore' });
-  const s = Number(process.hrtime.bigint() - t0) / 1e9;
-  return r.status === 0 ? s : undefined;
+  const r = spawnSync(argv[0]!, argv.slice(1), { env, stdio: 'ignore' });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) return undefined;
+  if (!cpuFile) return { wall };
+  const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  return { wall, cpu: user! + sys! };
 }
 
 function median(xs: number[]): number {
@@ -54,6 +66,7 @@ interface Contender {
   args: string[];
   env: NodeJS.ProcessEnv;
   times: number[];
+  cpu: number[];
   failed: boolean;
 }
 
@@ -83,33 +96,45 @@ function baselineBale(work: string, ref: string): string {
 }
 
 /** Rounds of every contender in turn; each one's times in its own list. */
-function race(all: Contender[], rounds: number): void {
+function race(all: Contender[], rounds: number, cpuFile?: string): void {
   for (let r = 0; r < rounds; r++) {
     for (const c of all) {
-      const t = timed(c.cmd, c.args, c.env);
+      const t = timed(c.cmd, c.args, c.env, cpuFile);
       if (t === undefined) c.failed = true;
-      else c.times.push(t);
+      else {
+        c.times.push(t.wall);
+        if (t.cpu !== undefined) c.cpu.push(t.cpu);
+      }
     }
   }
 }
 
-/** The table: each contender's median, and the first one's against it. */
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+/** The table: each contender's median wall and mean CPU time, and the first one's against them. */
 function table(all: Contender[], ratio: string): string[] {
-  const firstMs = median(all[0]!.times) * 1000;
-  const lines = [`| command | median ms | ${ratio} |`, '| --- | ---: | ---: |'];
+  const first = all[0]!;
+  const firstMs = median(first.times) * 1000;
+  const firstCpu = first.cpu.length ? mean(first.cpu) * 1000 : NaN;
+  const lines = [`| command | median ms | ${ratio} | CPU ms (mean) | ${ratio} (CPU) |`, '| --- | ---: | ---: | ---: | ---: |'];
   for (const c of all) {
     if (c.failed || c.times.length === 0) {
-      lines.push(`| ${c.name} | n/a (failed) | |`);
+      lines.push(`| ${c.name} | n/a (failed) | | | |`);
       continue;
     }
     const ms = median(c.times) * 1000;
-    lines.push(`| ${c.name} | ${ms.toFixed(1)} | ${c === all[0] ? '' : `${(firstMs / ms).toFixed(2)}x`} |`);
+    const cpu = c.cpu.length ? mean(c.cpu) * 1000 : NaN;
+    const cpuRatio = c === first || !(cpu > 0) ? '' : `${(firstCpu / cpu).toFixed(2)}x`; // time reports under 10 ms as 0
+    const cpuCols = Number.isNaN(cpu) ? '| n/a | |' : `| ${cpu.toFixed(1)} | ${cpuRatio} |`;
+    lines.push(`| ${c.name} | ${ms.toFixed(1)} | ${c === first ? '' : `${(firstMs / ms).toFixed(2)}x`} ${cpuCols}`);
   }
   return lines;
 }
 
 function contender(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Contender {
-  return { name, cmd, args, env, times: [], failed: false };
+  return { name, cmd, args, env, times: [], cpu: [], failed: false };
 }
 
 function main(): void {
@@ -152,9 +177,14 @@ function main(): void {
     }
     if (have('unshare')) all.push(contender('unshare -m -u -i -n -p -f true', 'unshare', ['-m', '-u', '-i', '-n', '-p', '-f', 'true']));
     listing.push(contender('node -e 0', process.execPath, ['-e', '0']));
-    race(all, rounds);
-    race(listing, rounds);
-    const lines = [`bale run latency, ${rounds} interleaved rounds, medians; node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}`, ''];
+    const cpuFile = existsSync(TIME) ? path.join(work, 'cpu') : undefined;
+    race(all, rounds, cpuFile);
+    race(listing, rounds, cpuFile);
+    const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+    const lines = [
+      `bale run latency, ${rounds} interleaved rounds: wall medians, CPU means${cpuFile ? '' : ' (n/a: no /usr/bin/time)'}; node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load average ${load} at the end`,
+      '',
+    ];
     lines.push(...table(all, 'bale / it'), '', ...table(listing, 'bale images / it'));
     process.stdout.write((argv.markdown ? lines : lines.map((l) => l.replace(/\|/g, ' ').trim())).join('\n') + '\n');
   } finally {
