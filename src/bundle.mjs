@@ -58,7 +58,6 @@ async function bundle() {
     format: 'cjs',
     platform: 'node',
     target: 'node20',
-    charset: 'ascii', // bin/bale reads the bundle as latin1
     external: ['zstd-napi', '*.node'],
     // import.meta.url in dist/src: the bundle's own file URL. The bundle sits as deep under dist/ as
     // dist/src's modules did, so their relative URLs (../../native/, package.json) still resolve.
