@@ -2,7 +2,7 @@
 // the layer operations because both the store (unpacking) and the archives (load, save) need it.
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
-import { createGunzip, createGzip, constants as zc } from 'node:zlib';
+import { createGunzip, gzip, constants as zc, type ZlibOptions } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
 import type * as Zstd from 'zstd-napi';
@@ -49,13 +49,76 @@ export function decompressor(c: Compression): Transform {
 export function compressor(c: Compression, level?: number): Transform {
   switch (c) {
     case 'gzip':
-      return createGzip({ level: level ?? zc.Z_DEFAULT_COMPRESSION, chunkSize: 256 * 1024 });
+      return new GzipMembers(level ?? zc.Z_DEFAULT_COMPRESSION);
     case 'zstd':
       // zstd's own worker threads: every core on one layer. Its output is the same for any
       // nbWorkers >= 1 (not for 0), so a fixed floor of 1 keeps the bytes the same on any host.
       return new (zstd().CompressStream)({ nbWorkers: Math.max(1, os.availableParallelism()), ...(level === undefined ? {} : { compressionLevel: level }) }) as unknown as Transform;
     default:
       return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
+  }
+}
+
+/** Bytes of input in each gzip member GzipMembers writes. Fixed: it decides the output's bytes. */
+export const GZIP_MEMBER_BYTES = 1024 * 1024;
+
+/** Members being compressed at once by one stream: enough to keep every core busy on one layer. */
+const GZIP_IN_FLIGHT = Math.max(2, Math.min(8, os.availableParallelism()));
+
+/**
+ * gzip as a series of complete gzip members, one per GZIP_MEMBER_BYTES of input (the last one
+ * shorter; one empty member for no input), concatenated in order: RFC 1952 makes that one valid
+ * gzip file, and every reader of layers (Go's gzip reader, zlib's gunzip, GNU gzip) reads all the
+ * members. The members are independent, so they are compressed at once on libuv's thread pool (a
+ * few in flight per stream, so memory stays a few MiB), and one layer uses every core, as pigz and
+ * pgzip do. The bytes do not depend on the cores or the timing: the member size is fixed, and
+ * zlib's member header has no name and mtime 0 (OS byte 3, Unix).
+ */
+class GzipMembers extends Transform {
+  private readonly parts: Buffer[] = [];
+  private held = 0;
+  private readonly inFlight: Promise<Buffer>[] = [];
+  private started = 0;
+  private readonly opts: ZlibOptions;
+
+  constructor(level: number) {
+    super();
+    // One output chunk larger than any member, so each member is one job on the pool.
+    this.opts = { level, chunkSize: GZIP_MEMBER_BYTES + 64 * 1024 };
+  }
+
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.cut(chunk).then(() => cb(), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const last = async () => {
+      if (this.held > 0 || this.started === 0) this.start(Buffer.concat(this.parts, this.held));
+      while (this.inFlight.length) this.push(await this.inFlight.shift()!);
+    };
+    last().then(() => cb(), cb);
+  }
+
+  /** Cut `chunk` into members; past the in-flight limit, wait for the oldest and pass it on. */
+  private async cut(chunk: Buffer): Promise<void> {
+    while (chunk.length > 0) {
+      const n = Math.min(chunk.length, GZIP_MEMBER_BYTES - this.held);
+      this.parts.push(chunk.subarray(0, n));
+      this.held += n;
+      chunk = chunk.subarray(n);
+      if (this.held < GZIP_MEMBER_BYTES) continue;
+      this.start(Buffer.concat(this.parts, this.held));
+      this.parts.length = 0;
+      this.held = 0;
+      if (this.inFlight.length >= GZIP_IN_FLIGHT) this.push(await this.inFlight.shift()!);
+    }
+  }
+
+  private start(block: Buffer): void {
+    this.started++;
+    const member = new Promise<Buffer>((resolve, reject) => gzip(block, this.opts, (e, out) => (e ? reject(e) : resolve(out))));
+    member.catch(() => undefined); // awaited in order; a failure surfaces there
+    this.inFlight.push(member);
   }
 }
 
