@@ -66,8 +66,8 @@ test('gzip layers are members of one MiB each, the same bytes with one thread or
       assert.match(m.header, /^1f8b080000000000(00|04)03$/, `member ${i} header`);
       assert.is(m.plain, i < ms.length - 1 ? GZIP_MEMBER_BYTES : plainSize - GZIP_MEMBER_BYTES * (ms.length - 1), `member ${i} size`);
     }
-    // XFL 4 marks the members that were only Huffman-coded: the noise (which does not compress)
-    // and not the text, which shrinks to a small fraction of itself.
+    // XFL 4 marks the members zlib coded without its match search (Huffman only, or runs only):
+    // the noise, which does not compress, and not the text, which shrinks to a small fraction.
     assert.equal(ms.map((m) => m.header.slice(16, 18)), ['04', '04', '04', '00', '00', '00']);
     const textMembers = ms.length - 3;
     assert.ok(big.length < NOISE.length + (textMembers * GZIP_MEMBER_BYTES) / 5, `${big.length} bytes: the text compressed`);

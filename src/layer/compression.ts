@@ -77,10 +77,12 @@ const GZIP_IN_FLIGHT = Math.max(2, Math.min(8, os.availableParallelism()));
  * pgzip do. The bytes do not depend on the cores or the timing: the member size is fixed, and
  * zlib's member header has no name and mtime 0 (OS byte 3, Unix).
  *
- * A member whose samples do not shrink by 2% at level 1 (already compressed files: archives,
- * images, packed binaries) is Huffman-coded only: zlib's match search finds nothing there and costs
- * four times the rest of the work, and the sample costs a twentieth of it. A decision by content
- * alone, so the bytes are still the same everywhere.
+ * zlib's match search costs four times the rest of the work on bytes it finds no match in (already
+ * compressed files: archives, images, packed binaries), at any level. So each member's start,
+ * middle and end are deflated first at level 1 (a twentieth of the work): when they do not shrink
+ * by 2%, the member is Huffman-coded only; by less than 10% (such files with tar headers, padding
+ * or other runs between them), run-length matches only; otherwise zlib's usual search. A decision by
+ * content alone, so the bytes are still the same everywhere.
  */
 class GzipMembers extends Transform {
   private readonly parts: Buffer[] = [];
@@ -89,12 +91,14 @@ class GzipMembers extends Transform {
   private started = 0;
   private readonly opts: ZlibOptions;
   private readonly huffman: ZlibOptions;
+  private readonly runs: ZlibOptions;
 
   constructor(level: number) {
     super();
     // One output chunk larger than any member, so each member is one job on the pool.
     this.opts = { level, chunkSize: GZIP_MEMBER_BYTES + 64 * 1024 };
     this.huffman = { ...this.opts, strategy: zc.Z_HUFFMAN_ONLY };
+    this.runs = { ...this.opts, strategy: zc.Z_RLE };
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
@@ -131,14 +135,15 @@ class GzipMembers extends Transform {
     this.inFlight.push(member);
   }
 
-  /** Huffman coding alone for a block whose start, middle and end do not compress. */
+  /** How to compress a block, by how much its start, middle and end shrink at level 1. */
   private async optionsFor(block: Buffer): Promise<ZlibOptions> {
     const n = GZIP_SAMPLE_BYTES;
     if (block.length < 4 * n) return this.opts;
     const mid = (block.length - n) >> 1;
     const sample = Buffer.concat([block.subarray(0, n), block.subarray(mid, mid + n), block.subarray(block.length - n)]);
     const packed = await zlibAsync(deflateRaw, sample, { level: 1 });
-    return packed.length >= sample.length * 0.98 ? this.huffman : this.opts;
+    const ratio = packed.length / sample.length;
+    return ratio >= 0.98 ? this.huffman : ratio >= 0.9 ? this.runs : this.opts;
   }
 }
 
