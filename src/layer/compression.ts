@@ -97,8 +97,10 @@ class GzipMembers extends Transform {
     super();
     // One output chunk larger than any member, so each member is one job on the pool.
     this.opts = { level, chunkSize: GZIP_MEMBER_BYTES + 64 * 1024 };
-    this.huffman = { ...this.opts, strategy: zc.Z_HUFFMAN_ONLY };
-    this.runs = { ...this.opts, strategy: zc.Z_RLE };
+    // memLevel 9: Huffman trees built for every 32k symbols instead of 16k, a fifth of the cost
+    // of these two, where the tree is most of the work.
+    this.huffman = { ...this.opts, strategy: zc.Z_HUFFMAN_ONLY, memLevel: 9 };
+    this.runs = { ...this.opts, strategy: zc.Z_RLE, memLevel: 9 };
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
@@ -116,14 +118,22 @@ class GzipMembers extends Transform {
   /** Cut `chunk` into members; past the in-flight limit, wait for the oldest and pass it on. */
   private async cut(chunk: Buffer): Promise<void> {
     while (chunk.length > 0) {
-      const n = Math.min(chunk.length, GZIP_MEMBER_BYTES - this.held);
-      this.parts.push(chunk.subarray(0, n));
-      this.held += n;
-      chunk = chunk.subarray(n);
-      if (this.held < GZIP_MEMBER_BYTES) continue;
-      this.start(Buffer.concat(this.parts, this.held));
-      this.parts.length = 0;
-      this.held = 0;
+      let block: Buffer;
+      if (this.held === 0 && chunk.length >= GZIP_MEMBER_BYTES) {
+        // A whole block in one chunk (1 MiB reads line up with the blocks): no copy.
+        block = chunk.subarray(0, GZIP_MEMBER_BYTES);
+        chunk = chunk.subarray(GZIP_MEMBER_BYTES);
+      } else {
+        const n = Math.min(chunk.length, GZIP_MEMBER_BYTES - this.held);
+        this.parts.push(chunk.subarray(0, n));
+        this.held += n;
+        chunk = chunk.subarray(n);
+        if (this.held < GZIP_MEMBER_BYTES) continue;
+        block = Buffer.concat(this.parts, this.held);
+        this.parts.length = 0;
+        this.held = 0;
+      }
+      this.start(block);
       if (this.inFlight.length >= GZIP_IN_FLIGHT) this.push(await this.inFlight.shift()!);
     }
   }
