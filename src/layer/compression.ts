@@ -97,8 +97,8 @@ class GzipMembers extends Transform {
     super();
     // One output chunk larger than any member, so each member is one job on the pool.
     this.opts = { level, chunkSize: GZIP_MEMBER_BYTES + 64 * 1024 };
-    // memLevel 9: Huffman trees built for every 32k symbols instead of 16k, a fifth of the cost
-    // of these two, where the tree is most of the work.
+    // memLevel 9: a Huffman tree built for every 32k symbols instead of 16k, which saves about a
+    // fifth of the time of these two, where building trees is much of the work.
     this.huffman = { ...this.opts, strategy: zc.Z_HUFFMAN_ONLY, memLevel: 9 };
     this.runs = { ...this.opts, strategy: zc.Z_RLE, memLevel: 9 };
   }
