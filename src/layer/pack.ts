@@ -13,8 +13,8 @@
 import { keepXattr } from './rules.js';
 import { closeSync, openSync, promises as fsp, readlinkSync, readSync, constants as fsc } from 'node:fs';
 import { Readable } from 'node:stream';
-import { getAttributeSync, listAttributesSync } from 'fs-xattr';
 import { BaleError } from '../util/errors.js';
+import { readXattrMap } from '../util/xattrs.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type EntryType, type TarHeader } from './tar-header.js';
 import type { TreeEntry } from './tree.js';
 import { WH_OPAQUE, WH_PREFIX } from './whiteout.js';
@@ -66,24 +66,14 @@ function minorOf(rdev: bigint): number {
 const UNSUPPORTED_OVERLAY = ['trusted.overlay.redirect', 'trusted.overlay.metacopy'];
 
 function readXattrs(abs: string): Map<string, Buffer> | undefined {
-  let names: string[];
-  try {
-    names = listAttributesSync(abs);
-  } catch {
-    return undefined; // no xattr support on this file system
-  }
+  const all = readXattrMap(abs);
+  if (!all) return undefined;
   let out: Map<string, Buffer> | undefined;
-  for (const n of names) {
+  for (const [n, v] of all) {
     if (UNSUPPORTED_OVERLAY.includes(n)) {
       throw new BaleError(`${abs}: has ${n} (overlay redirect_dir/metacopy); bale mounts with both off and cannot read such an upper dir`);
     }
-    if (!keepXattr(n)) continue;
-    try {
-      const v = getAttributeSync(abs, n);
-      (out ??= new Map()).set(n, v);
-    } catch {
-      // vanished between list and get
-    }
+    if (keepXattr(n)) (out ??= new Map()).set(n, v);
   }
   return out;
 }
