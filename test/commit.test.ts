@@ -5,9 +5,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, linkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, linkSync } from 'node:fs';
 import path from 'node:path';
-import { setAttributeSync } from 'fs-xattr';
+import { removeAttributeSync, setAttributeSync } from 'fs-xattr';
 import { Store, type ImageRecord } from '../src/store/store.js';
 import type { ImageConfig } from '../src/oci/types.js';
 import { containerPaths, saveContainer, type ContainerRecord } from '../src/runtime/container.js';
@@ -148,6 +148,29 @@ test('commit of a container with an empty upper adds an empty layer; bad tag ref
     const rec = await store.resolve('empty:1');
     assert.equal(tarNames(store.blobPath(rec.layers[1]!.digest)), []);
     assert.is(await baleOk(dir, ['diff', 'box']), '');
+  } finally {
+    cleanup();
+  }
+});
+
+test('an upper dir with overlay metacopy or redirect xattrs is refused in one line, the store as it was', async () => {
+  const { dir, cleanup } = tmpDir();
+  try {
+    const img = await seedImage(dir, { layers: [BASE], tags: ['t:1'] });
+    const ctr = await handMadeContainer(dir, img, 'box');
+    const store = await Store.open(dir);
+    const p = containerPaths(store, ctr.id);
+    for (const [file, xattr] of [['c', 'trusted.overlay.metacopy'], ['b', 'trusted.overlay.redirect']] as const) {
+      setAttributeSync(path.join(p.upper, file), xattr, file === 'b' ? '/a' : '');
+      for (const args of [['commit', 'box', 'meta:1'], ['export', '-o', path.join(dir, 'out.tar'), 'box']]) {
+        const r = await bale(dir, args);
+        assert.is.not(r.code, 0, args[0]);
+        assert.match(r.stderr, new RegExp(`^bale: \\S+/${file}: has ${xattr.replace(/\./g, '\\.')} \\(overlay redirect_dir/metacopy\\)[^\\n]*\\n$`));
+      }
+      removeAttributeSync(path.join(p.upper, file), xattr);
+    }
+    assert.is((await store.images()).length, 1);
+    assert.equal(readdirSync(dir).filter((n) => n.includes('out.tar')), []);
   } finally {
     cleanup();
   }

@@ -40,10 +40,15 @@ export const BLOCK = 512;
 /** Two zero blocks end a tar. */
 export const END_OF_ARCHIVE = Buffer.alloc(BLOCK * 2);
 
-/** Zero bytes that pad `size` bytes of content up to a whole block. */
+const ZEROS = Buffer.alloc(BLOCK);
+
+/**
+ * Zero bytes that pad `size` bytes of content up to a whole block: a view of one shared block of
+ * zeros (never written to), so that padding costs no allocation.
+ */
 export function padding(size: number): Buffer {
   const r = size % BLOCK;
-  return r === 0 ? Buffer.alloc(0) : Buffer.alloc(BLOCK - r);
+  return ZEROS.subarray(0, r === 0 ? 0 : BLOCK - r);
 }
 
 /** Does `n` fit an octal field of `width` bytes (width-1 digits plus NUL)? */
@@ -51,10 +56,14 @@ function fitsOctal(n: number, width: number): boolean {
   return Number.isInteger(n) && n >= 0 && n < 8 ** (width - 1);
 }
 
+/** `n` as width-1 zero-padded octal digits and a NUL (0 when it does not fit), digit by digit. */
 function writeOctal(buf: Buffer, off: number, width: number, n: number): void {
-  const s = (fitsOctal(n, width) ? n : 0).toString(8).padStart(width - 1, '0');
-  buf.write(s, off, width - 1, 'ascii');
+  let v = fitsOctal(n, width) ? n : 0;
   buf[off + width - 1] = 0;
+  for (let i = off + width - 2; i >= off; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
 }
 
 function writeString(buf: Buffer, off: number, width: number, s: Buffer): void {
@@ -69,17 +78,20 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(len), 'ascii'), body]);
 }
 
+/** Magic and version of a POSIX ustar header. */
+const USTAR_MAGIC = Buffer.from('ustar\u000000', 'ascii');
+
 function ustar(h: { name: Buffer; prefix?: Buffer; mode: number; uid: number; gid: number; size: number; mtime: number; typeflag: string; linkname?: Buffer; devmajor?: number; devminor?: number }): Buffer {
-  const b = Buffer.alloc(BLOCK);
+  const b = Buffer.allocUnsafe(BLOCK).fill(0); // from Node's pool: no allocation of its own
   writeString(b, 0, 100, h.name);
   writeOctal(b, 100, 8, h.mode & 0o7777);
   writeOctal(b, 108, 8, h.uid);
   writeOctal(b, 116, 8, h.gid);
   writeOctal(b, 124, 12, h.size);
   writeOctal(b, 136, 12, h.mtime);
-  b.write(h.typeflag, 156, 1, 'ascii');
+  b[156] = h.typeflag.charCodeAt(0);
   if (h.linkname) writeString(b, 157, 100, h.linkname);
-  b.write('ustar\u000000', 257, 8, 'ascii');
+  USTAR_MAGIC.copy(b, 257);
   writeOctal(b, 329, 8, h.devmajor ?? 0);
   writeOctal(b, 337, 8, h.devminor ?? 0);
   if (h.prefix) writeString(b, 345, 155, h.prefix);
@@ -87,7 +99,8 @@ function ustar(h: { name: Buffer; prefix?: Buffer; mode: number; uid: number; gi
   b.fill(0x20, 148, 156);
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += b[i]!;
-  b.write(sum.toString(8).padStart(6, '0') + '\u0000 ', 148, 8, 'ascii');
+  writeOctal(b, 148, 7, sum); // six digits and a NUL
+  b[155] = 0x20;
   return b;
 }
 

@@ -73,9 +73,19 @@ async function lstatOrUndef(p: string): Promise<BigIntStats | undefined> {
   }
 }
 
-/** Names sorted by their UTF-8 bytes, the order GNU tar's --sort=name uses. */
+/** A character that UTF-16 and UTF-8 order differently: a surrogate or one of U+E000..U+FFFF. */
+const ORDER_DIFFERS = /[\ud800-\uffff]/;
+
+/**
+ * Names sorted by their UTF-8 bytes, the order GNU tar's --sort=name uses. JavaScript's own string
+ * order (UTF-16 code units) is the same unless a name holds a character of U+10000 and up (a
+ * surrogate pair) and another one of U+E000..U+FFFF at the same place, so the bytes are only made
+ * (once per name) when some name has such a character.
+ */
 export function sortNames(names: string[]): string[] {
-  return names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  if (!names.some((n) => ORDER_DIFFERS.test(n))) return names.sort();
+  const bytes = new Map(names.map((n) => [n, Buffer.from(n)]));
+  return names.sort((a, b) => Buffer.compare(bytes.get(a)!, bytes.get(b)!));
 }
 
 function join(rel: string, name: string): string {

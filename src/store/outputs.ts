@@ -3,7 +3,7 @@
 // SIGINT/SIGTERM/SIGHUP; for a bale killed outright, each one is recorded in the store
 // (tmp/output-*.json: its path and the owner's pid and start time), and the next gc, save or
 // export removes those whose owner is gone. A live writer's file is never touched.
-import { createWriteStream, promises as fsp, rmSync, type WriteStream } from 'node:fs';
+import { close, createWriteStream, fdatasync, open, promises as fsp, rmSync, write, writev, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { BaleError, oneLine } from '../util/errors.js';
@@ -25,12 +25,62 @@ const TEMP_NAME = /^\..+\.bale-tmp-\d+-[0-9a-f]{12}$/;
 /** Records live in tmp/ as `output-PID-HEX.json`; gc's sweep of tmp/ leaves them to sweepOutputs. */
 export const RECORD_PREFIX = 'output-';
 
+/** Bytes written between two fdatasyncs of a Writeback. */
+const SYNC_EVERY = 32 * 1024 * 1024;
+
+/**
+ * A file's data sent to the disk while the file is still being written: after every SYNC_EVERY
+ * bytes an fdatasync starts in the background (one at a time), so the fsync before the rename
+ * finds little left to write (waiting for all of it took 0.9 to 1.1 s of a 512 MiB export, a
+ * fifth of its time) and nothing is less durable.
+ */
+class Writeback {
+  private unsynced = 0;
+  private pending: Promise<void> | undefined;
+  private error: Error | undefined;
+
+  /** For createWriteStream's `fs` option: the fs functions it uses, counting what they write. */
+  readonly fs = {
+    open,
+    close,
+    write: (fd: number, b: Buffer, off: number, len: number, pos: number | null, cb: (e: Error | null, n: number, b: Buffer) => void) =>
+      write(fd, b, off, len, pos, (e, n, buf) => (this.wrote(fd, e ? 0 : n), cb(e, n, buf))),
+    writev: (fd: number, bs: Buffer[], pos: number | null, cb: (e: Error | null, n: number, bs: NodeJS.ArrayBufferView[]) => void) =>
+      writev(fd, bs, pos, (e, n, bufs) => (this.wrote(fd, e ? 0 : n), cb(e, n, bufs))),
+  };
+
+  private wrote(fd: number, n: number): void {
+    this.unsynced += n;
+    if (this.unsynced < SYNC_EVERY || this.pending) return;
+    this.unsynced = 0;
+    this.pending = new Promise((resolve) =>
+      fdatasync(fd, (e) => {
+        this.error ??= e ?? undefined;
+        this.pending = undefined;
+        resolve();
+      }),
+    );
+  }
+
+  /** Wait for the fdatasync under way, if one is; throws what one of them failed with. */
+  async settle(): Promise<void> {
+    await this.pending;
+    if (this.error) throw this.error;
+  }
+}
+
 export class OutputFile {
   private done = false;
   private readonly forget: () => void;
   private writeError: Error | undefined;
 
-  private constructor(readonly dest: string, readonly tmp: string, private readonly record: string, readonly stream: WriteStream) {
+  private constructor(
+    readonly dest: string,
+    readonly tmp: string,
+    private readonly record: string,
+    readonly stream: WriteStream,
+    private readonly writeback: Writeback,
+  ) {
     stream.on('error', (e) => {
       if (!this.done) this.writeError ??= e; // not the pending write that abort() cut short
     });
@@ -49,9 +99,12 @@ export class OutputFile {
     const record = path.join(store.tmpDir, `${RECORD_PREFIX}${process.pid}-${hex}.json`);
     const rec: OutputRecord = { path: tmp, pid: process.pid, start: procInfo(process.pid)?.start ?? 0 };
     await writeFileAtomic(record, JSON.stringify(rec) + '\n', store.tmpDir);
-    // A deep buffer: what is written next is made while the earlier megabytes go to the disk.
-    const stream = createWriteStream(tmp, { mode, flags: 'wx', highWaterMark: 8 * 1024 * 1024 });
-    const out = new OutputFile(abs, tmp, record, stream);
+    // A shallow buffer: each chunk is written while it is still in the CPU's cache (at 8 MiB the
+    // writes came in batches of 7 MiB read back from memory: more system time, a slower export).
+    // The disk's share of the work is overlapped by the Writeback instead.
+    const writeback = new Writeback();
+    const stream = createWriteStream(tmp, { mode, flags: 'wx', highWaterMark: 512 * 1024, fs: writeback.fs });
+    const out = new OutputFile(abs, tmp, record, stream, writeback);
     try {
       await once(stream, 'open');
     } catch (e) {
@@ -63,6 +116,7 @@ export class OutputFile {
 
   /** The stream has finished: make the file durable and put it in place. */
   async commit(): Promise<void> {
+    await this.writeback.settle();
     const fh = await fsp.open(this.tmp, 'r+');
     try {
       await fh.sync();
@@ -91,6 +145,7 @@ export class OutputFile {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
+    await this.writeback.settle().catch(() => undefined); // its descriptor is about to close
     if (!this.stream.closed) {
       const closed = new Promise<void>((resolve) => this.stream.once('close', () => resolve()));
       this.stream.destroy();

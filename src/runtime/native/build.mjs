@@ -4,6 +4,8 @@
 //                           includes it
 //   dist/native/flock.node  flock(2) for util/lock.ts (src/util/native/flock.c), a Node-API module
 //                           built against the running Node's headers (<prefix>/include/node)
+//   dist/native/xattr.node  every xattr of a file in one call, for layer/pack.ts
+//                           (src/util/native/xattr.c), built the same way
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -23,4 +25,4 @@ if (!existsSync(path.join(headers, 'node_api.h'))) {
   process.stderr.write(`build: no Node-API header at ${headers}/node_api.h (Debian's nodejs package has it; so do the nodejs.org tarballs)\n`);
   process.exit(1);
 }
-cc(['-shared', '-fPIC', '-I', headers, '-o', 'dist/native/flock.node', 'src/util/native/flock.c']);
+for (const m of ['flock', 'xattr']) cc(['-shared', '-fPIC', '-I', headers, '-o', `dist/native/${m}.node`, `src/util/native/${m}.c`]);
