@@ -70,4 +70,25 @@ test(
   }),
 );
 
+test(
+  'while the bale that ran it lives, inspect shows a container whose pid 1 just died as running, not exited with a code nobody read',
+  withContainers(async (root) => {
+    await seedBusybox(root);
+    const id = (await baleOk(root, ['run', '-d', 'busybox', 'sleep', '300'])).trim();
+    const rec = JSON.parse(readFileSync(path.join(root, 'containers', id, 'container.json'), 'utf8'));
+    const { pid, monitorPid } = rec.state as { pid: number; monitorPid: number };
+    process.kill(monitorPid, 'SIGSTOP'); // the bale that records the exit, held before it can
+    try {
+      process.kill(pid, 'SIGKILL');
+      await waitFor('pid 1 gone', async () => (processGone(pid) ? true : undefined));
+      assert.is(await field(root, '{{.State.Status}} {{.State.Running}}', id), 'running true');
+    } finally {
+      process.kill(monitorPid, 'SIGCONT');
+    }
+    await waitFor('the exit recorded', async () => ((await field(root, '{{.State.Status}}', id)) === 'exited' ? true : undefined));
+    assert.is(await field(root, '{{.State.Status}} {{.State.ExitCode}}', id), 'exited 137', 'the code its bale read: 128 + SIGKILL');
+    await baleOk(root, ['rm', id]);
+  }),
+);
+
 test.run();

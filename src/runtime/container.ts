@@ -209,9 +209,12 @@ export function exitedState(state: ContainerRecord['state']): ContainerRecord['s
 
 /**
  * The record as it is now, for verbs that only read (inspect): "running" with its pid 1 gone shows
- * as exited, though only a verb that repairs (ps, or any container verb) writes it so.
+ * as exited, though only a verb that repairs (ps, or any container verb) writes it so. While the
+ * bale that ran it lives, it is about to record the exit code, so the record stays as it is until
+ * then: "exited" is never shown with a code nobody read.
  */
 export function observedRecord(rec: ContainerRecord): ContainerRecord {
   if (rec.state.status !== 'running' || isAlive(rec.state.pid, rec.state.pidStart)) return rec;
+  if (isAlive(rec.state.monitorPid, rec.state.monitorStart)) return rec;
   return { ...rec, state: exitedState(rec.state) };
 }
