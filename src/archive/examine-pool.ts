@@ -2,9 +2,9 @@
 // the main thread's moving of bytes instead of in series with it: blobs already on disk (load's temp
 // files), which a worker reads back from the page cache they were just written into, and blobs
 // still arriving (pull), whose chunks are handed over as they come, a few MiB at most in flight per
-// blob. Nothing of a blob is held in memory. Small
-// blobs are examined in the calling thread: handing them over costs more than their hash. The layers
-// save compresses are re-encoded (reencode.ts) in a pool of their own.
+// blob. Nothing of a blob is held in memory. Small blobs are examined in the calling thread:
+// handing them over costs more than their hash. The layers save compresses are re-encoded
+// (reencode.ts) in a pool of their own; the blobs save copies as stored are hashed by the copy.
 import { createReadStream } from 'node:fs';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
