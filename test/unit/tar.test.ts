@@ -245,7 +245,7 @@ test('layer rules: good and bad entries side by side', () => {
     assert.ok(true, what);
   }
   const bad: [string, ReturnType<typeof h>[], RegExp][] = [
-    ['climbs out', [h('../x')], /path traversal \(climbs out/],
+    ['climbs out', [h('../x')], /^entry "\.\.\/x": path traversal \(climbs out of the layer root\)$/],
     ['through its own symlink', [h('etc', '2', '/etc'), h('etc/passwd')], /via symlink: etc\/passwd would be written through the symlink etc/],
     ['a sibling after its directory became a symlink', [h('d/a'), h('d', '2', '/etc'), h('d/b')], /via symlink: d\/b would be written through the symlink d/],
     ['a sibling after an ancestor became a symlink', [h('a/b/c'), h('a', '2', '/'), h('a/b/d')], /via symlink: a\/b\/d would be written through the symlink a$/],
@@ -257,7 +257,7 @@ test('layer rules: good and bad entries side by side', () => {
     ['hardlink to a directory', [h('d/', '5'), h('pw', '1', 'd')], /not an earlier entry/],
     ['the root as a symlink', [h('.', '2', '/')], /layer root must be a directory/],
     ['a type a layer cannot hold', [h('x', 'Z')], /tar type "Z" cannot be in a layer/],
-    ['NUL in a name', [h('a\0b')], /NUL in path/],
+    ['NUL in a name', [h('a\0b')], /^entry "a\\u0000b": NUL in path$/],
   ];
   for (const [what, entries, msg] of bad) {
     const r = new LayerRules();
