@@ -52,7 +52,7 @@ test('pack: a hardlink entry repeats its file\'s xattrs (security.capability inc
   writeFileSync(path.join(dir, 'a'), 'x');
   sh('setcap', ['cap_net_raw+ep', path.join(dir, 'a')]);
   linkSync(path.join(dir, 'a'), path.join(dir, 'b'));
-  const pax = new Map<string, Map<string, Buffer>>();
+  const pax = new Map<string, ReadonlyMap<string, Buffer>>();
   const types = new Map<string, string>();
   for await (const ev of readTar(Readable.from(packEntries(walkDir(dir))))) {
     if ('header' in ev) {

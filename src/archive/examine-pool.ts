@@ -1,15 +1,13 @@
 // Examining blobs in worker threads, so that hashing, decompressing and checking a layer run beside
 // the main thread's moving of bytes instead of in series with it: blobs already on disk (load's temp
-// files; the blobs save copies out, hashed beside the copy), which a worker reads back from the page
-// cache they were just written into, and blobs still arriving (pull), whose chunks are handed over
-// as they come, a few MiB at most in flight per blob. Nothing of a blob is held in memory. Small
-// blobs are examined in the calling thread: handing them over costs more than their hash. The layers
-// save compresses are re-encoded (reencode.ts) in a pool of their own.
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+// files), which a worker reads back from the page cache they were just written into, and blobs
+// still arriving (pull), whose chunks are handed over as they come, a few MiB at most in flight per
+// blob. Nothing of a blob is held in memory. Small blobs are examined in the calling thread:
+// handing them over costs more than their hash. The layers save compresses are re-encoded
+// (reencode.ts) in a pool of their own; the blobs save copies as stored are hashed by the copy.
+import { createReadStream } from 'node:fs';
 import os from 'node:os';
 import { parentPort, Worker } from 'node:worker_threads';
-import type { Digest } from '../oci/digest.js';
 import type { Compression } from '../oci/media.js';
 import { examine, type Examined } from './examine.js';
 import { reencodeFile, type Reencoded } from './reencode.js';
@@ -23,11 +21,10 @@ const IN_FLIGHT_MAX = 4 * 1024 * 1024;
 
 type Job =
   | { kind: 'examine'; file: string; name: string; size: number }
-  | { kind: 'hash'; file: string }
   | { kind: 'reencode'; file: string; from: Compression; to: Compression; dest: string }
   /** A blob whose chunks follow as requests of their own (see BlobExamination). */
   | { kind: 'arriving'; name: string; size: number };
-type Result = Examined | Digest | Reencoded;
+type Result = Examined | Reencoded;
 type Request =
   | { id: number; job: Job }
   | { id: number; chunk: Uint8Array }
@@ -72,27 +69,6 @@ class Feed implements AsyncIterable<Buffer> {
 
 function readFile(file: string): AsyncIterable<Buffer> {
   return createReadStream(file, { highWaterMark: READ_CHUNK });
-}
-
-/**
- * Only the digest of `file` (a blob save copies out, checked against its name). Read into one
- * buffer, over and over: the hash is done with each chunk before the next read, and a stream's
- * fresh buffer per read costs its page faults and its garbage.
- */
-async function digestOfFile(file: string): Promise<Digest> {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafeSlow(READ_CHUNK);
-  const fh = await fsp.open(file, 'r');
-  try {
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
-    }
-  } finally {
-    await fh.close();
-  }
-  return `sha256:${h.digest('hex')}`;
 }
 
 interface Slot {
@@ -169,7 +145,7 @@ class Pool {
     if (m.result) {
       // Buffers arrive as Uint8Array views after the structured clone.
       const r = m.result;
-      if (typeof r !== 'string' && 'json' in r && r.json) r.json = Buffer.from(r.json.buffer, r.json.byteOffset, r.json.byteLength);
+      if ('json' in r && r.json) r.json = Buffer.from(r.json.buffer, r.json.byteOffset, r.json.byteLength);
       w.resolve(r);
     } else w.reject(new Error(m.error ?? 'examining failed'));
   }
@@ -192,12 +168,6 @@ let reencodePool: Pool | undefined;
 export function examineFile(file: string, name: string, size: number): Promise<Examined> {
   if (size < INLINE_MAX) return examine(readFile(file), name, size);
   return thePool().run({ kind: 'examine', file, name, size }) as Promise<Examined>;
-}
-
-/** The digest of the file `file` (`size` bytes), taken in a worker thread when it is large. */
-export function hashFile(file: string, size: number): Promise<Digest> {
-  if (size < INLINE_MAX) return digestOfFile(file);
-  return thePool().run({ kind: 'hash', file }) as Promise<Digest>;
 }
 
 /**
@@ -244,8 +214,6 @@ function work(job: Exclude<Job, { kind: 'arriving' }>): Promise<Result> {
   switch (job.kind) {
     case 'examine':
       return examine(readFile(job.file), job.name, job.size);
-    case 'hash':
-      return digestOfFile(job.file);
     case 'reencode':
       return reencodeFile(job.file, job.from, job.to, job.dest);
   }

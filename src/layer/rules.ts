@@ -59,7 +59,7 @@ export class LayerRules {
   check(h: RuleHeader): CheckedEntry {
     const type = ENTRY_TYPES[h.typeflag];
     if (!type) throw new FormatError(`entry ${JSON.stringify(h.name)}: tar type ${JSON.stringify(h.typeflag)} cannot be in a layer`);
-    const p = this.clean(h.name, () => `entry ${JSON.stringify(h.name)}`);
+    const p = this.clean(h.name, 'entry'); // the cleaner's message names the entry after this word
     if (p === '') {
       if (type !== 'directory') throw new FormatError(`entry ${JSON.stringify(h.name)}: the layer root must be a directory, not a ${type}`);
       return { path: p, type };
@@ -95,7 +95,7 @@ export class LayerRules {
     return { path: p, type };
   }
 
-  private clean(name: string, what: () => string): string {
+  private clean(name: string, what: string | (() => string)): string {
     try {
       return cleanEntryPath(name, what);
     } catch (e) {

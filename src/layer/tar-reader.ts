@@ -22,7 +22,7 @@ export interface ReadHeader {
   devmajor: number;
   devminor: number;
   /** pax records that applied to this entry (global ones included), values as raw bytes. */
-  pax: Map<string, Buffer>;
+  pax: ReadonlyMap<string, Buffer>;
 }
 
 export type TarEvent = { header: ReadHeader } | { data: Buffer };
@@ -43,6 +43,8 @@ export const ENTRY_TYPES: Readonly<Record<string, EntryType>> = {
 /** Buffers input chunks and hands out exact byte counts. */
 class ByteQueue {
   private chunks: Buffer[] = [];
+  /** Bytes of chunks[0] already taken (kept as an offset: a header costs one view, not two). */
+  private head = 0;
   private len = 0;
   /** No more input will come. */
   ended = false;
@@ -64,31 +66,36 @@ class ByteQueue {
     this.offset += n;
     this.len -= n;
     const first = this.chunks[0]!;
-    if (first.length === n) {
-      this.chunks.shift();
-      return first;
-    }
-    if (first.length > n) {
-      this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+    const start = this.head;
+    if (first.length - start >= n) {
+      const out = start === 0 && first.length === n ? first : first.subarray(start, start + n);
+      this.advance(first, n);
+      return out;
     }
     const out = Buffer.allocUnsafe(n);
     let o = 0;
     while (o < n) {
       const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - o);
-      c.copy(out, o, 0, k);
+      const k = Math.min(c.length - this.head, n - o);
+      c.copy(out, o, this.head, this.head + k);
       o += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+      this.advance(c, k);
     }
     return out;
   }
 
   /** Take up to n bytes from the first buffered chunk (at least one byte must be buffered). */
   takeSome(n: number): Buffer {
-    const first = this.chunks[0]!;
-    return this.take(Math.min(n, first.length));
+    return this.take(Math.min(n, this.chunks[0]!.length - this.head));
+  }
+
+  /** k bytes of the first chunk `c` are taken. */
+  private advance(c: Buffer, k: number): void {
+    this.head += k;
+    if (this.head === c.length) {
+      this.chunks.shift();
+      this.head = 0;
+    }
   }
 }
 
@@ -133,11 +140,13 @@ function num(b: Buffer, off: number, len: number, what: string): number {
 function checksumOk(b: Buffer): boolean {
   const stored = b[148]! & 0x80 ? -1 : octalField(b, 148, 8);
   if (stored < 0) return false;
-  let high = 0; // bytes above 127, which the signed sum counts 256 lower
-  let unsigned = 8 * 0x20; // the checksum field itself counts as spaces
-  for (let i = 0; i < 148; i++) unsigned += b[i]!;
-  for (let i = 156; i < BLOCK; i++) unsigned += b[i]!;
+  // Every byte, eight a step (about 3x faster than one), less the checksum field, which counts as
+  // eight spaces.
+  let unsigned = 8 * 0x20;
+  for (let i = 0; i < BLOCK; i += 8) unsigned += b[i]! + b[i + 1]! + b[i + 2]! + b[i + 3]! + b[i + 4]! + b[i + 5]! + b[i + 6]! + b[i + 7]!;
+  for (let i = 148; i < 156; i++) unsigned -= b[i]!;
   if (stored === unsigned) return true;
+  let high = 0; // bytes above 127, which the signed sum counts 256 lower
   for (let i = 0; i < BLOCK; i++) if (b[i]! > 127 && (i < 148 || i >= 156)) high++;
   return stored === unsigned - 256 * high;
 }
@@ -173,7 +182,7 @@ function isUstar(b: Buffer): boolean {
 }
 
 /** An entry's header from its block `b` and the pax records and GNU long names before it. */
-function header(b: Buffer, typeflag: string, size: number, pax: Map<string, Buffer>, longName?: string, longLink?: string): ReadHeader {
+function header(b: Buffer, typeflag: string, size: number, pax: ReadonlyMap<string, Buffer>, longName?: string, longLink?: string): ReadHeader {
   const ustar = isUstar(b);
   let name = cstring(b, 0, 100);
   // POSIX ustar (magic "ustar\0") puts the name's leading directories in a prefix field; GNU's
@@ -218,6 +227,8 @@ function applyPax(h: ReadHeader): void {
 }
 
 const MAX_META = 16 * 1024 * 1024;
+/** The pax records of the many entries that have none: one map, not one each. */
+const NO_PAX: ReadonlyMap<string, Buffer> = new Map();
 /** pax keys that describe one file and so mean nothing in a global header. */
 const PER_FILE_KEYS = ['path', 'linkpath', 'size'];
 /** Types whose size field says nothing about data following (as Go's archive/tar reads them). */
@@ -230,7 +241,7 @@ const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6']);
  */
 function* parse(q: ByteQueue): Generator<TarEvent | number, void, void> {
   const global = new Map<string, Buffer>();
-  let local = new Map<string, Buffer>();
+  let local: Map<string, Buffer> | undefined; // made by the first pax header before an entry
   let longName: string | undefined;
   let longLink: string | undefined;
   let sawEntry = false;
@@ -258,7 +269,7 @@ function* parse(q: ByteQueue): Generator<TarEvent | number, void, void> {
     const size = num(b, 124, 12, 'size');
     switch (typeflag) {
       case 'x':
-        parsePax(yield* readMeta(size, 'pax header'), local);
+        parsePax(yield* readMeta(size, 'pax header'), (local ??= new Map()));
         continue;
       case 'g':
         parsePax(yield* readMeta(size, 'pax global header'), global);
@@ -280,8 +291,8 @@ function* parse(q: ByteQueue): Generator<TarEvent | number, void, void> {
       case 'N':
         throw new TarFormatError(`GNU ${typeflag === 'S' ? 'sparse' : 'multi-volume'} entries are not supported`);
     }
-    const pax = global.size === 0 ? local : new Map([...global, ...local]);
-    local = new Map();
+    const pax = global.size === 0 ? (local ?? NO_PAX) : new Map([...global, ...(local ?? [])]);
+    local = undefined;
     const h = header(b, typeflag, size, pax, longName, longLink);
     longName = undefined;
     longLink = undefined;
