@@ -124,6 +124,19 @@ export function withContainers(fn: (root: string) => Promise<void>): () => Promi
   };
 }
 
+/**
+ * Whether `seen` (interface names a --net host process listed while `during` ran) is the host's
+ * set, with other runs on the machine adding and removing interfaces meanwhile (containers with
+ * -p): every name there both before and after must be seen, and nothing that was in neither.
+ */
+export async function seesHostInterfaces(during: () => Promise<string[]>): Promise<{ ok: boolean; seen: string[] }> {
+  const before = readdirSync('/sys/class/net');
+  const seen = await during();
+  const after = readdirSync('/sys/class/net');
+  const ok = before.filter((n) => after.includes(n)).every((n) => seen.includes(n)) && seen.every((n) => before.includes(n) || after.includes(n));
+  return { ok, seen };
+}
+
 /** Whether process `pid` has ended (gone, or a zombie no one has reaped yet). */
 export function processGone(pid: number): boolean {
   try {
