@@ -11,6 +11,7 @@ import { humanSize } from '../src/cli/output.js';
 import { bale, baleOk, have, storeListing, tmpDir } from './helpers.js';
 import { buildImage, busyboxEntries, type BuiltImage } from './images.js';
 import { craneStyle, dockerLegacy, multiPlatform, ociImage, ociLayout, skopeoStyle, writeArchive } from './archives.js';
+import type { Manifest } from '../src/oci/types.js';
 
 let base: BuiltImage;
 let app: BuiltImage;
@@ -221,6 +222,27 @@ test('a flipped byte in a layer is refused (diff_id mismatch / digest mismatch)'
   const f2 = path.join(scratch.dir, 'flip-oci.tar');
   await writeArchive(f2, oci);
   await assertRefused(f2, /digest mismatch/);
+});
+
+test('a damaged gzip layer is refused for its digest mismatch; the same bytes named by their own digest for not being a layer', async () => {
+  // A few MiB of hex lines: deflate codes them with Huffman tables, so a flipped byte garbles what
+  // follows and the gzip check fails while the blob's later chunks are still to be hashed.
+  const lines = Array.from({ length: 60_000 }, (_, i) => `${i} ${hexOf(sha256(Buffer.from(String(i))))}\n`).join('');
+  const noisy = await buildImage({ layers: [[{ name: 'noise', content: lines }]] });
+  const o = ociImage(noisy, ['noise:damaged'], 'gzip');
+  const good = o.layerBlobs[0]!;
+  const bad = Buffer.from(good);
+  bad[bad.length >> 1] ^= 0xff;
+  const f = path.join(scratch.dir, 'damaged-gzip.tar');
+  // The manifest names the good blob; the archive holds the damaged bytes under that name.
+  await writeArchive(f, ociLayout([o]).map((x) => (x.name === `blobs/sha256/${hexOf(sha256(good))}` ? { ...x, data: bad } : x)));
+  await assertRefused(f, `: layer ${sha256(good)}: digest mismatch (content is ${sha256(bad)})`);
+
+  // A manifest naming the damaged bytes by their digest: the archive is whole, the layer is what is wrong.
+  const m = JSON.parse(o.manifest.toString()) as Manifest;
+  m.layers[0] = { ...m.layers[0]!, digest: sha256(bad), size: bad.length };
+  await writeArchive(f, ociLayout([{ ...o, manifest: Buffer.from(JSON.stringify(m)), layerBlobs: [bad] }]));
+  await assertRefused(f, new RegExp(`: layer ${sha256(bad)}: (incorrect data check|not a valid layer tar)`));
 });
 
 test('a missing blob is refused, naming it', async () => {
