@@ -18,15 +18,9 @@ import { readTar } from './save-helpers.js';
 
 /** A two-platform archive (arm64 listed first) tagged multi:1. */
 async function twoPlatforms(file: string) {
-  const amd = await buildImage({ layers: [[{ name: 'amd/' }, { name: 'amd/f', content: 'amd64\n' }]], config: { Cmd: ['amd'] } });
-  const arm = await buildImage({ layers: [[{ name: 'arm/' }, { name: 'arm/f', content: 'arm64\n' }]], config: { Cmd: ['arm'] } });
-  const files = multiPlatform(
-    [
-      { platform: { os: 'linux', architecture: 'arm64' }, image: ociImage(arm, []) },
-      { platform: { os: 'linux', architecture: 'amd64' }, image: ociImage(amd, []) },
-    ],
-    'multi:1',
-  );
+  const amd = await buildImage({ layers: [[{ name: 'amd/' }, { name: 'amd/f', content: 'amd64\n' }]], config: { Cmd: ['amd'] }, platform: { os: 'linux', architecture: 'amd64' } });
+  const arm = await buildImage({ layers: [[{ name: 'arm/' }, { name: 'arm/f', content: 'arm64\n' }]], config: { Cmd: ['arm'] }, platform: { os: 'linux', architecture: 'arm64' } });
+  const files = multiPlatform([ociImage(arm, []), ociImage(amd, [])], 'multi:1');
   await writeArchive(file, files);
   const indexDigest = (JSON.parse(files.find((f) => f.name === 'index.json')!.data!.toString()) as Index).manifests[0]!.digest;
   return { amd, arm, indexDigest };
@@ -132,7 +126,8 @@ test('push sends a multi-platform image whole, or one platform of it with --plat
     assert.is(JSON.parse(await baleOk(one, ['inspect', ref]))[0].Id, host.configDigest, 'the host platform');
     assert.is((await bale(one, ['inspect', other.configDigest])).code, 1, 'the other platform is not pulled');
     await baleOk(one, ['pull', '-q', '--insecure', '--platform', otherPlatform, ref]);
-    assert.is(JSON.parse(await baleOk(one, ['inspect', ref]))[0].Id, other.configDigest, `--platform ${otherPlatform}`);
+    const picked = JSON.parse(await baleOk(one, ['inspect', ref]))[0] as { Id: string; Architecture: string };
+    assert.equal([picked.Id, picked.Architecture], [other.configDigest, otherPlatform.split('/')[1]], `--platform ${otherPlatform}: its image, whose config says so`);
     const single = await baleOk(one, ['push', '--insecure', ref, `${reg.host}/single/multi:1`]);
     assert.not.match(single, indexDigest, 'an image without its index is pushed alone');
     const none = await bale(one, ['pull', '--insecure', '--platform', 'linux/s390x', ref]);
@@ -143,6 +138,8 @@ test('push sends a multi-platform image whole, or one platform of it with --plat
     const notArm = await bale(one, ['push', '--insecure', '--platform', 'linux/arm64', amd.configDigest, `${reg.host}/single/amd:2`]);
     assert.is(notArm.code, 1);
     assert.match(notArm.stderr, `${amd.configDigest} is linux/amd64, not linux/arm64 (and has no multi-platform index)`);
+    // ... and the other platform's image, kept without its index, goes up under its own platform.
+    assert.is((await baleOk(one, ['push', '-q', '--insecure', '--platform', otherPlatform, other.configDigest, `${reg.host}/single/other:1`])).trim(), sha256(ociImage(other, []).manifest));
   } finally {
     await reg.stop();
     t.cleanup();

@@ -7,7 +7,7 @@ import { compress as zstdCompress } from 'zstd-napi';
 import tar from 'tar-stream';
 import { sha256, hexOf, type Digest } from '../src/oci/digest.js';
 import { MT } from '../src/oci/media.js';
-import type { Descriptor, Index, Manifest } from '../src/oci/types.js';
+import type { Descriptor, ImageConfig, Index, Manifest } from '../src/oci/types.js';
 import { buildImage, type BuiltImage, type ImageSpec } from './images.js';
 
 export interface ArchiveFile {
@@ -180,11 +180,13 @@ export function ociLayout(images: OciImage[], opts: OciOptions = {}): ArchiveFil
   return files;
 }
 
-/** A multi-platform layout: index.json → image index → one manifest per platform. */
-export function multiPlatform(per: { platform: { os: string; architecture: string }; image: OciImage }[], tag: string): ArchiveFile[] {
+/** A multi-platform layout: index.json → image index → one manifest per image, listed under the platform its config names. */
+export function multiPlatform(images: OciImage[], tag: string): ArchiveFile[] {
   const blobs = new Map<string, Buffer>();
   const inner: Index = { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
-  for (const { platform, image } of per) {
+  for (const image of images) {
+    const { os, architecture, variant } = JSON.parse(image.img.config.toString()) as ImageConfig;
+    const platform = { os, architecture, ...(variant ? { variant } : {}) };
     blobs.set(hexOf(image.img.configDigest), image.img.config);
     image.layerBlobs.forEach((b) => blobs.set(hexOf(sha256(b)), b));
     blobs.set(hexOf(sha256(image.manifest)), image.manifest);

@@ -1,47 +1,107 @@
-// Crash consistency: `bale load` killed with SIGKILL at random points, again and again, leaves a
-// store that lists only complete images, that `bale gc` cleans, and that the next load fills.
-// Two loads of different archives at once both succeed.
+// Crash consistency: `bale load` killed with SIGKILL again and again, at points spread over the whole
+// load, leaves a store that lists only complete images, that `bale gc` cleans, and that the next
+// load fills. Each kill lands mid-load by construction, not by timing: the archive comes through a
+// pipe that stops at a chosen byte (the load cannot finish without the rest), or the test holds
+// the store's metadata lock and kills the load once it waits there (every blob placed, nothing
+// recorded). Two loads of different archives at once both succeed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { mkdirSync, promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { hexOf, type Digest } from '../src/oci/digest.js';
 import { Store } from '../src/store/store.js';
+import { acquireLock } from '../src/util/lock.js';
 import { generateDockerArchive, type GenResult } from '../bench/gen.js';
-import { BALE, bale, baleOk, tmpDir } from './helpers.js';
+import { BALE, bale, baleOk, processGone, tmpDir, waitFor } from './helpers.js';
 
 const work = tmpDir('bale-crash-');
 let A: GenResult;
 let B: GenResult;
-/** How long a complete load of A takes here (process start included), to aim the kills. */
-let loadMs = 0;
+let sizeA = 0;
 
 test.before(async () => {
-  // ~200 MB over 5 layers: a load takes a second or two, long enough to be hit in many places.
+  // ~200 MB over 5 layers: many places for a kill to land.
   A = await generateDockerArchive(path.join(work.dir, 'a.tar'), { totalBytes: 200 * 1024 * 1024, layers: 5, seed: 'crash-a', tag: 'crash/a:latest' });
   B = await generateDockerArchive(path.join(work.dir, 'b.tar'), { totalBytes: 80 * 1024 * 1024, layers: 5, seed: 'crash-b', tag: 'crash/b:latest' });
-  const root = path.join(work.dir, 'timing');
-  const t0 = Date.now();
-  await baleOk(root, ['load', '-q', '-i', A.file]);
-  loadMs = Date.now() - t0;
+  sizeA = (await fsp.stat(A.file)).size;
 });
 
 test.after(() => work.cleanup());
 
-/** Start a load and SIGKILL it after `delayMs`; resolves with how it ended. */
-function loadAndKill(root: string, file: string, delayMs: number): Promise<{ killed: boolean; code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BALE, ['load', '-q', '-i', file], { env: { ...process.env, BALE_ROOT: root }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+type Ended = { killed: boolean; code: number | null; stderr: string };
+type Load = ChildProcessByStdio<Writable, null, Readable>;
+
+/** Start `bale load` reading its archive from a pipe the caller writes. */
+function startLoad(root: string, args: string[] = []): { child: Load; ended: Promise<Ended> } {
+  const child = spawn(BALE, ['load', '-q', ...args], { env: { ...process.env, BALE_ROOT: root }, stdio: ['pipe', 'ignore', 'pipe'] });
+  child.stdin.on('error', () => undefined); // EPIPE once it is killed
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const ended = new Promise<Ended>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ killed: signal === 'SIGKILL', code, stderr });
-    });
+    child.on('close', (code, signal) => resolve({ killed: signal === 'SIGKILL', code, stderr }));
   });
+  return { child, ended };
+}
+
+/**
+ * Load `file` from a pipe fed its first `cut` bytes, and SIGKILL the load once the pipe has taken
+ * them: it has read all but a pipe buffer of them and waits for the rest, so it is killed mid-scan.
+ */
+async function killMidInput(root: string, file: string, cut: number): Promise<Ended> {
+  const { child, ended } = startLoad(root);
+  const fh = await fsp.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(1024 * 1024);
+    for (let at = 0; at < cut; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, cut - at), at);
+      at += bytesRead;
+      // The callback comes once the kernel has the bytes: the load drains the pipe as it scans.
+      await new Promise((r) => child.stdin.write(Buffer.from(buf.subarray(0, bytesRead)), r));
+    }
+  } finally {
+    await fh.close();
+  }
+  child.kill('SIGKILL');
+  return ended;
+}
+
+/** Is process `pid` a `flock` whose parent is `parent`? (from /proc/PID/stat: `pid (comm) state ppid ...`) */
+function isFlockOf(pid: number, parent: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.includes(' (flock) ') && stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] === String(parent);
+  } catch {
+    return false; // gone meanwhile
+  }
+}
+
+/**
+ * Load `file` while this process holds the store's metadata lock, and SIGKILL the load once it
+ * waits for that lock (its `flock` child is there): every blob placed, no image recorded yet.
+ */
+async function killAtCommit(root: string, file: string): Promise<Ended> {
+  mkdirSync(path.join(root, 'locks'), { recursive: true });
+  const lock = await acquireLock(path.join(root, 'locks', 'store'), 'exclusive');
+  const { child, ended } = startLoad(root, ['-i', file]);
+  child.stdin.end();
+  let waiter: number | undefined;
+  try {
+    waiter = await waitFor('the load to wait for the store lock', async () => {
+      const pid = readdirSync('/proc').find((n) => /^\d+$/.test(n) && isFlockOf(Number(n), child.pid!));
+      return pid === undefined ? undefined : Number(pid);
+    });
+  } finally {
+    child.kill('SIGKILL');
+    // Released before the load is waited for: its orphaned flock keeps the load's stderr open
+    // until it has taken the lock and let it go as it exits.
+    await lock.release();
+  }
+  const r = await ended;
+  await waitFor('the orphaned flock to exit', async () => (processGone(waiter) ? true : undefined));
+  return r;
 }
 
 /** Blobs an image needs, as hex names. */
@@ -74,26 +134,25 @@ async function assertOnlyComplete(root: string, round: number): Promise<void> {
   else assert.match(images.stdout, /crash\/a\s+latest/);
 }
 
-test('kill -9 at random points during load, 10+ times: only complete images, gc cleans up, the next load succeeds', async () => {
+test('kill -9 at points spread over the whole load, 15 times: only complete images, gc cleans up, the next load succeeds', async () => {
   const root = path.join(work.dir, 'killed');
   mkdirSync(root);
-  let killed = 0;
+  // Process start, every part of the archive scan (a cut somewhere in each sixth of it), the commit
+  // point; then one load to the end, and the same kills again over a store holding the image.
+  const spread = () => Array.from({ length: 6 }, (_, i) => Math.floor(((i + Math.random()) / 6) * sizeA));
+  const plan: (number | 'commit' | 'complete')[] = [0, ...spread(), 'commit', 'complete', ...spread(), 'commit'];
   let rounds = 0;
-  let completed = 0;
-  // Spread the kills over the whole load: process start, archive scan, layer writes, commit.
-  while (killed < 12 && rounds < 40) {
+  for (const step of plan) {
     rounds++;
-    const delay = Math.floor(20 + Math.random() * Math.max(200, loadMs * 0.95));
-    const r = await loadAndKill(root, A.file, delay);
-    if (r.killed) killed++;
-    else {
-      assert.is(r.code, 0, `round ${rounds}: load exited ${r.code}: ${r.stderr}`);
-      completed++;
+    if (step === 'complete') {
+      await baleOk(root, ['load', '-q', '-i', A.file]);
+    } else {
+      const r = step === 'commit' ? await killAtCommit(root, A.file) : await killMidInput(root, A.file, step);
+      assert.ok(r.killed, `round ${rounds} (${step}): the load ended before the kill (exit ${r.code}): ${r.stderr}`);
     }
     await assertOnlyComplete(root, rounds);
-    // Once A is complete, later rounds load it again: a kill must not damage what is there.
+    if (step === 'complete') assert.is((await (await Store.open(root)).images()).length, 1, 'the load to the end recorded the image');
   }
-  assert.ok(killed >= 10, `only ${killed} of ${rounds} loads were killed before they finished`);
 
   // gc reclaims the leftovers: tmp/ empty, no blob that no image needs.
   const gc = await bale(root, ['gc']);
@@ -110,18 +169,17 @@ test('kill -9 at random points during load, 10+ times: only complete images, gc 
   assert.is(imgs[0]!.id, A.configDigest as Digest);
   assert.ok(await store.tryResolve('crash/a:latest'));
   assert.is((await bale(root, ['fsck', '-q'])).code, 0);
-  process.stdout.write(`  (${rounds} rounds, ${killed} killed mid-load, ${completed} completed; full load ${loadMs} ms)\n`);
 });
 
 test('kill -9 of one load while another runs: the other completes, the store stays sound', async () => {
   const root = path.join(work.dir, 'mixed');
   mkdirSync(root);
   for (let i = 0; i < 3; i++) {
-    const victim = loadAndKill(root, A.file, Math.floor(50 + Math.random() * loadMs * 0.8));
+    const victim = killMidInput(root, A.file, Math.floor(((i + Math.random()) / 3) * sizeA));
     const other = bale(root, ['load', '-q', '-i', B.file]);
     const [v, o] = await Promise.all([victim, other]);
     assert.is(o.code, 0, `round ${i}: the surviving load failed: ${o.stderr}`);
-    if (!v.killed) assert.is(v.code, 0, v.stderr);
+    assert.ok(v.killed, `round ${i}: the victim ended before the kill (exit ${v.code}): ${v.stderr}`);
     const store = await Store.open(root);
     assert.ok(await store.tryResolve('crash/b:latest'), 'B is listed');
     assert.is((await bale(root, ['fsck', '-q'])).code, 0);

@@ -96,6 +96,8 @@ export interface ImageSpec {
   history?: HistoryEntry[];
   created?: string;
   tags?: string[];
+  /** The platform the config says the image is for: linux/amd64 unless told. */
+  platform?: { os: string; architecture: string; variant?: string };
 }
 
 export interface BuiltImage {
@@ -114,8 +116,9 @@ export async function buildImage(spec: ImageSpec): Promise<BuiltImage> {
   const created = spec.created ?? '2024-01-01T00:00:00Z';
   const cfg: ImageConfig = {
     created,
-    architecture: 'amd64',
-    os: 'linux',
+    architecture: spec.platform?.architecture ?? 'amd64',
+    os: spec.platform?.os ?? 'linux',
+    ...(spec.platform?.variant ? { variant: spec.platform.variant } : {}),
     config: spec.config ?? { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
     rootfs: { type: 'layers', diff_ids: diffIds },
     history: spec.history ?? layers.map((_, i) => ({ created, created_by: `test layer ${i}` })),

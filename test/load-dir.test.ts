@@ -50,18 +50,18 @@ function biggestBlob(dir: string): string {
   return files.sort((a, b) => readFileSync(b).length - readFileSync(a).length)[0]!;
 }
 
-test('OCI layout directory with a damaged layer blob is refused, naming the blob', async () => {
+test('OCI layout directory with a damaged layer blob is refused for its digest mismatch, naming the blob', async () => {
   const d = copyOf('skopeo-layered.oci-gzip');
   const victim = biggestBlob(path.join(d, 'blobs', 'sha256'));
   damage(victim);
-  await refused(d, new RegExp(`${path.basename(victim)}: (digest mismatch|incorrect data check|invalid|not a valid layer tar)`, 'i'));
+  await refused(d, new RegExp(`${path.basename(victim)}: digest mismatch \\(content is sha256:[a-f0-9]{64}\\)`));
 });
 
 test('containers dir: with a damaged blob is refused; with a blob swapped for a symlink out of the directory too', async () => {
   const d = copyOf('podman-layered.docker-dir');
   const victim = biggestBlob(d);
   damage(victim);
-  await refused(d, new RegExp(`${path.basename(victim)}: (digest mismatch|incorrect data check|invalid|not a valid layer tar)`, 'i'));
+  await refused(d, new RegExp(`${path.basename(victim)}: digest mismatch \\(content is sha256:[a-f0-9]{64}\\)`));
   // A symlink is never followed on disk: the blob counts as missing, /etc/passwd is not read as a blob.
   rmSync(victim);
   symlinkSync('/etc/passwd', victim);

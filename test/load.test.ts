@@ -11,6 +11,7 @@ import { humanSize } from '../src/cli/output.js';
 import { bale, baleOk, have, storeListing, tmpDir } from './helpers.js';
 import { buildImage, busyboxEntries, type BuiltImage } from './images.js';
 import { craneStyle, dockerLegacy, multiPlatform, ociImage, ociLayout, skopeoStyle, writeArchive } from './archives.js';
+import type { Manifest } from '../src/oci/types.js';
 
 let base: BuiltImage;
 let app: BuiltImage;
@@ -135,24 +136,18 @@ test('an OCI index entry with only a tag in ref.name loads untagged', async () =
 });
 
 test('multi-platform index: the host platform is chosen, --platform picks another, a missing one is named', async () => {
-  const other = await buildImage({ layers: [[{ name: 'arm/' }]], config: { Cmd: ['arm'] } });
+  const other = await buildImage({ layers: [[{ name: 'arm/' }]], config: { Cmd: ['arm'] }, platform: { os: 'linux', architecture: 'arm64' } });
   const f = path.join(scratch.dir, 'multi.tar');
-  await writeArchive(
-    f,
-    multiPlatform(
-      [
-        { platform: { os: 'linux', architecture: 'arm64' }, image: ociImage(other, []) },
-        { platform: { os: 'linux', architecture: 'amd64' }, image: ociImage(base, []) },
-      ],
-      'multi:1',
-    ),
-  );
+  await writeArchive(f, multiPlatform([ociImage(other, []), ociImage(base, [])], 'multi:1'));
   const s = newStore();
   try {
-    await baleOk(s.root, ['load', '-i', f, '--platform', 'linux/amd64']);
-    assert.is(JSON.parse(await baleOk(s.root, ['inspect', 'multi:1']))[0].Id, base.configDigest);
-    await baleOk(s.root, ['load', '-i', f, '--platform', 'linux/arm64']);
-    assert.is(JSON.parse(await baleOk(s.root, ['inspect', 'multi:1']))[0].Id, other.configDigest);
+    const loaded = async (platform: string) => {
+      await baleOk(s.root, ['load', '-i', f, '--platform', platform]);
+      const i = JSON.parse(await baleOk(s.root, ['inspect', 'multi:1']))[0] as { Id: string; Os: string; Architecture: string };
+      return [i.Id, `${i.Os}/${i.Architecture}`];
+    };
+    assert.equal(await loaded('linux/amd64'), [base.configDigest, 'linux/amd64']);
+    assert.equal(await loaded('linux/arm64'), [other.configDigest, 'linux/arm64']);
     const r = await bale(s.root, ['load', '-i', f, '--platform', 'linux/s390x']);
     assert.is.not(r.code, 0);
     assert.match(r.stderr, 'no image for linux/s390x');
@@ -221,6 +216,27 @@ test('a flipped byte in a layer is refused (diff_id mismatch / digest mismatch)'
   const f2 = path.join(scratch.dir, 'flip-oci.tar');
   await writeArchive(f2, oci);
   await assertRefused(f2, /digest mismatch/);
+});
+
+test('a damaged gzip layer is refused for its digest mismatch; the same bytes named by their own digest for not being a layer', async () => {
+  // A few MiB of hex lines: deflate codes them with Huffman tables, so a flipped byte garbles what
+  // follows and the gzip check fails while the blob's later chunks are still to be hashed.
+  const lines = Array.from({ length: 60_000 }, (_, i) => `${i} ${hexOf(sha256(Buffer.from(String(i))))}\n`).join('');
+  const noisy = await buildImage({ layers: [[{ name: 'noise', content: lines }]] });
+  const o = ociImage(noisy, ['noise:damaged'], 'gzip');
+  const good = o.layerBlobs[0]!;
+  const bad = Buffer.from(good);
+  bad[bad.length >> 1] ^= 0xff;
+  const f = path.join(scratch.dir, 'damaged-gzip.tar');
+  // The manifest names the good blob; the archive holds the damaged bytes under that name.
+  await writeArchive(f, ociLayout([o]).map((x) => (x.name === `blobs/sha256/${hexOf(sha256(good))}` ? { ...x, data: bad } : x)));
+  await assertRefused(f, `: layer ${sha256(good)}: digest mismatch (content is ${sha256(bad)})`);
+
+  // A manifest naming the damaged bytes by their digest: the archive is whole, the layer is what is wrong.
+  const m = JSON.parse(o.manifest.toString()) as Manifest;
+  m.layers[0] = { ...m.layers[0]!, digest: sha256(bad), size: bad.length };
+  await writeArchive(f, ociLayout([{ ...o, manifest: Buffer.from(JSON.stringify(m)), layerBlobs: [bad] }]));
+  await assertRefused(f, new RegExp(`: layer ${sha256(bad)}: (incorrect data check|not a valid layer tar)`));
 });
 
 test('a missing blob is refused, naming it', async () => {

@@ -7,13 +7,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdirSync, copyFileSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { sha256 } from '../src/oci/digest.js';
 import { bale, baleOk, have, SHARED, storeListing, tmpDir } from './helpers.js';
 import { startRegistry, type Registry } from './registry.js';
-import { buildImage } from './images.js';
+import { buildImage, seedImage } from './images.js';
 import { discard, RegistryClient } from '../src/archive/registry-http.js';
 
 for (const tool of ['docker-registry', 'htpasswd', 'openssl', 'skopeo', 'podman']) if (!have(tool)) throw new Error(`${tool} is needed for these tests (.ci/run installs it)`);
@@ -377,6 +377,81 @@ test('pull checks large layers as they arrive, several at once: a flipped byte o
     for (const [d, b] of blobs) assert.ok(readFileSync(path.join(root, 'blobs', 'sha256', d.slice(7))).equals(b), `${d} stored as served`);
   } finally {
     server.close();
+  }
+});
+
+/**
+ * A proxy to the registry at `target` that holds the answer to a GET of blob `digest` once `hold`
+ * bytes of it have gone to the client, for `holdMs` or until the client hangs up; says how many
+ * bytes of that answer the client was sent.
+ */
+async function holdingProxy(target: number, digest: string, hold: number, holdMs: number): Promise<{ port: number; served: () => number; close: () => void }> {
+  let served = 0;
+  const server = net.createServer((client) => {
+    const up = net.connect(target, '127.0.0.1');
+    let held = false;
+    let timer: NodeJS.Timeout | undefined;
+    client.on('data', (b: Buffer) => {
+      if (b.toString('latin1').startsWith(`GET /v2/`) && b.includes(`/blobs/${digest} `)) held = true;
+      up.write(b);
+    });
+    up.on('data', (b: Buffer) => {
+      if (held) served += b.length;
+      client.write(b);
+      if (held && served >= hold && !timer) {
+        up.pause();
+        timer = setTimeout(() => up.resume(), holdMs);
+      }
+    });
+    const end = () => {
+      clearTimeout(timer);
+      client.destroy();
+      up.destroy();
+    };
+    up.on('end', () => client.end());
+    client.on('close', end);
+    up.on('close', end);
+    client.on('error', end);
+    up.on('error', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, served: () => served, close: () => server.close() };
+}
+
+test('the first blob of a pull that fails stops the other downloads: reported in one line, store unchanged, no temp file left', async () => {
+  const reg = await startRegistry(path.join(scratch.dir, 'reg-stop'), { tls: false });
+  try {
+    const root = path.join(scratch.dir, 'stop', 'store');
+    const big = Buffer.from(Array.from({ length: 16 * 1024 * 1024 }, (_, i) => (i * 7 + (i >> 10)) & 0xff));
+    const rec = await seedImage(root, { layers: [[{ name: 'small', content: 'damaged on the registry\n' }], [{ name: 'big', content: big }]], tags: ['stop:1'] });
+    await baleOk(root, ['push', '-q', '--insecure', 'stop:1', `${reg.host}/team/stop:1`]);
+    // The small layer rots on the registry's disk; the big one is held by the proxy after 1 MiB.
+    const [small, large] = rec.layers;
+    const data = path.join(reg.dir, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', small!.digest.slice(7, 9), small!.digest.slice(7), 'data');
+    const rotten = readFileSync(data);
+    rotten[rotten.indexOf('damaged')]! ^= 0x20;
+    writeFileSync(data, rotten);
+    const HOLD_MS = 60_000;
+    const proxy = await holdingProxy(Number(reg.host.split(':')[1]), large!.digest, 1024 * 1024, HOLD_MS);
+    try {
+      const root2 = path.join(scratch.dir, 'stop', 'store2');
+      await baleOk(root2, ['images']);
+      const before = storeListing(root2);
+      const started = Date.now();
+      const r = await bale(root2, ['pull', '--insecure', `127.0.0.1:${proxy.port}/team/stop:1`]);
+      const took = Date.now() - started;
+      assert.is(r.code, 1, r.stderr);
+      assert.match(r.stderr, `: blob ${small!.digest}: digest mismatch (content is sha256:`);
+      assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.ok(proxy.served() < large!.size, `the big layer's download was stopped (${proxy.served()} of ${large!.size} bytes served)`);
+      assert.ok(took < HOLD_MS, `the pull ended without waiting for the held download (${took} ms)`);
+      assert.equal(storeListing(root2), before, 'store unchanged');
+      assert.equal(readdirSync(path.join(root2, 'tmp')), [], 'no temp file left');
+    } finally {
+      proxy.close();
+    }
+  } finally {
+    await reg.stop();
   }
 });
 

@@ -87,7 +87,9 @@ export async function examine(chunks: AsyncIterable<Buffer>, name: string, size:
     raw.update(chunk);
     total += chunk.length;
     if (jsonParts) jsonParts.push(chunk);
-    if (layerIn && !layerError && !layerIn.destroyed && !layerIn.write(chunk)) await Promise.race([once(layerIn, 'drain'), layerDone!]);
+    // A layer that fails its check stops taking bytes, but the hashing goes on: whether the blob is
+    // the one the archive names (digest) is told before what is wrong with it as a layer.
+    if (layerIn && !layerError && !layerIn.destroyed && !layerIn.write(chunk)) await Promise.race([once(layerIn, 'drain').catch(() => undefined), layerDone!]);
   };
 
   try {

@@ -13,11 +13,18 @@ import { BaleError } from '../util/errors.js';
 import { examineArriving, type BlobExamination } from './examine-pool.js';
 import { syncFile, type ScannedFile, type ScanOptions } from './scan.js';
 
+export interface ReceiveOptions {
+  /** Told each chunk's size as it is written. */
+  onBytes?: (n: number) => void;
+  /** Aborting it stops the download and the examination, and removes the temp file. */
+  signal?: AbortSignal;
+}
+
 /**
  * Receive `body` (`size` bytes, as the registry announced) as the blob `d`; `what` names it in
- * messages, `onBytes` is told each chunk's size as it is written.
+ * messages.
  */
-export async function receiveBlob(body: Readable, d: Descriptor, size: number, what: string, scan: ScanOptions, onBytes?: (n: number) => void): Promise<ScannedFile> {
+export async function receiveBlob(body: Readable, d: Descriptor, size: number, what: string, scan: ScanOptions, opts: ReceiveOptions = {}): Promise<ScannedFile> {
   const name = `blobs/sha256/${hexOf(d.digest)}`;
   const tmp = scan.tmpPath('pull');
   const examination = examineArriving(name, size);
@@ -25,10 +32,11 @@ export async function receiveBlob(body: Readable, d: Descriptor, size: number, w
   try {
     const fh = await fsp.open(tmp, 'wx', 0o600);
     try {
-      await pipeline(body, sink(fh, examination, (n) => {
+      const written = (n: number) => {
         total += n;
-        onBytes?.(n);
-      }));
+        opts.onBytes?.(n);
+      };
+      await pipeline(body, sink(fh, examination, written), { signal: opts.signal });
     } finally {
       await fh.close();
     }

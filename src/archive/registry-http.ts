@@ -31,6 +31,8 @@ export interface Response {
 export interface RequestInit {
   headers?: Record<string, string>;
   body?: Buffer | (() => Readable);
+  /** Aborting it destroys the request, and the answer's body if it has come. */
+  signal?: AbortSignal;
 }
 
 /** Read a whole (small) response body; refuses more than `max` bytes. */
@@ -79,7 +81,7 @@ export class RegistryClient {
     return new Promise((resolve, reject) => {
       const req = mod.request(
         u,
-        { method, headers: { 'User-Agent': 'bale', ...init.headers }, ...(u.protocol === 'https:' && this.opts.ca ? { ca: this.opts.ca } : {}) },
+        { method, headers: { 'User-Agent': 'bale', ...init.headers }, signal: init.signal, ...(u.protocol === 'https:' && this.opts.ca ? { ca: this.opts.ca } : {}) },
         (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
       );
       req.on('error', (e) => reject(new BaleError(`${this.host}: ${method} ${u.pathname}: ${e.message}`, { cause: e })));
@@ -100,8 +102,9 @@ export class RegistryClient {
    * takes half the CPU per byte. Only for the plain answer: 200 with a Content-Length, no transfer
    * or content coding; anything else (a 401, a redirect, chunked) gives undefined, and the caller
    * asks again through request(), which handles those. Uses the Authorization earned for `scope`.
+   * Aborting `signal` closes the connection: the promise, or the body once answered, fails.
    */
-  async getLarge(url: string, scope: string): Promise<Response | undefined> {
+  async getLarge(url: string, scope: string, signal?: AbortSignal): Promise<Response | undefined> {
     const u = new URL(url, this.base);
     const secure = u.protocol === 'https:';
     const port = Number(u.port || (secure ? 443 : 80));
@@ -164,6 +167,15 @@ export class RegistryClient {
         : net.connect({ host: u.hostname, port, onread });
       sock.once(secure ? 'secureConnect' : 'connect', () => sock.write(request));
       sock.on('error', fail);
+      if (signal) {
+        const abort = () => {
+          fail(new Error('aborted'));
+          sock.destroy();
+        };
+        if (signal.aborted) abort();
+        signal.addEventListener('abort', abort, { once: true });
+        sock.once('close', () => signal.removeEventListener('abort', abort));
+      }
       sock.on('end', () => {
         if (head) fail(new Error('connection closed before an answer'));
         else if (left > 0) fail(new Error(`connection closed with ${left} bytes of the body unsent`));

@@ -2,8 +2,8 @@
 // lacks are fetched over the OCI distribution API, several at once, and examined as they arrive as
 // an archive's files are (hashed, sniffed, layers checked entry by entry: pull-blob.ts), named
 // `blobs/sha256/HEX` under an index.json made here. A blob whose content is not its digest is
-// refused as it ends; layouts.ts then verifies them all exactly as it verifies an OCI layout, and
-// nothing is recorded unless all of it is sound.
+// refused as it ends, and the first failure stops the other downloads; layouts.ts then verifies
+// them all exactly as it verifies an OCI layout, and nothing is recorded unless all of it is sound.
 import { promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
@@ -15,7 +15,7 @@ import type { RemoteReference } from '../oci/reference.js';
 import { BaleError } from '../util/errors.js';
 import { discard, readBody, registryError, type RegistryClient, type Response } from './registry-http.js';
 import { scanFile, type ScannedArchive, type ScannedFile, type ScanOptions } from './scan.js';
-import { receiveBlob } from './pull-blob.js';
+import { receiveBlob, type ReceiveOptions } from './pull-blob.js';
 
 export const MANIFEST_ACCEPT = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerList].join(', ');
 
@@ -36,10 +36,10 @@ export interface PullOptions {
 }
 
 /** Follow a registry's redirect (blob storage elsewhere) without sending it our Authorization. */
-async function follow(client: RegistryClient, res: Response, what: string): Promise<Response> {
+async function follow(client: RegistryClient, res: Response, what: string, signal?: AbortSignal): Promise<Response> {
   for (let i = 0; i < 5 && res.status >= 300 && res.status < 400 && res.headers.location; i++) {
     discard(res);
-    res = await client.raw('GET', res.headers.location);
+    res = await client.raw('GET', res.headers.location, { signal });
   }
   if (res.status !== 200) throw await registryError(res, what);
   return res;
@@ -62,6 +62,21 @@ export async function fetchManifest(client: RegistryClient, repo: string, ref: s
     throw new BaleError(`${what}: not JSON`);
   }
   return { bytes, digest, mediaType };
+}
+
+/** Download the blob `d` of `repo` into the store's temp space, examined as it arrives. */
+async function fetchBlob(client: RegistryClient, repo: string, d: Descriptor, scan: ScanOptions, opts: ReceiveOptions): Promise<ScannedFile> {
+  if (!isDigest(d.digest)) throw new BaleError(`${client.host}/${repo}: bad digest ${JSON.stringify(d.digest)}`);
+  const what = `${client.host}/${repo}: blob ${d.digest}`;
+  const url = `/v2/${repo}/blobs/${d.digest}`;
+  const scope = `repository:${repo}:pull`;
+  const res = (await client.getLarge(url, scope, opts.signal)) ?? (await follow(client, await client.request('GET', url, scope, { signal: opts.signal }), what, opts.signal));
+  const len = Number(res.headers['content-length'] ?? d.size);
+  if (typeof d.size === 'number' && len !== d.size) {
+    res.body.destroy(); // not read to its end: it is not the blob
+    throw new BaleError(`${what}: size mismatch (descriptor says ${d.size}, registry sends ${len})`);
+  }
+  return receiveBlob(res.body, d, len, what, scan, opts);
 }
 
 /** Scan what `ref` names into the shape of an OCI layout with one tagged (or untagged) entry. */
@@ -100,28 +115,27 @@ export async function scanRegistry(client: RegistryClient, ref: RemoteReference,
       for (const l of m.layers) if (!blobs.has(l.digest)) opts.onEvent?.(`${hexOf(l.digest).slice(0, 12)}: Already exists`);
     }
     const limit = pLimit(opts.parallel ?? 6);
-    // Settled, not all: on a failure every fetch has stopped writing before the temps are removed.
-    const results = await Promise.allSettled(
+    // The first failure stops the other downloads (and leaves the queued ones unstarted): it is
+    // the one reported. Settled, not all: every fetch has stopped writing before the temps go.
+    const stop = new AbortController();
+    let first: unknown;
+    await Promise.allSettled(
       [...blobs.values()].map((d) =>
         limit(async () => {
-          if (!isDigest(d.digest)) throw new BaleError(`${client.host}/${repo}: bad digest ${JSON.stringify(d.digest)}`);
-          const what = `${client.host}/${repo}: blob ${d.digest}`;
-          const url = `/v2/${repo}/blobs/${d.digest}`;
-          const scope = `repository:${repo}:pull`;
-          const res = (await client.getLarge(url, scope)) ?? (await follow(client, await client.request('GET', url, scope), what));
-          const len = Number(res.headers['content-length'] ?? d.size);
-          if (typeof d.size === 'number' && len !== d.size) {
-            discard(res);
-            throw new BaleError(`${what}: size mismatch (descriptor says ${d.size}, registry sends ${len})`);
+          if (stop.signal.aborted) return;
+          try {
+            const f = await fetchBlob(client, repo, d, scan, { onBytes: counted, signal: stop.signal });
+            files.set(f.name, f);
+            if (d.mediaType !== MT.ociConfig && d.mediaType !== MT.dockerConfig) opts.onEvent?.(`${hexOf(d.digest).slice(0, 12)}: Pull complete`);
+          } catch (e) {
+            if (stop.signal.aborted) return;
+            first = e;
+            stop.abort();
           }
-          const f = await receiveBlob(res.body, d, len, what, scan, counted);
-          files.set(f.name, f);
-          if (d.mediaType !== MT.ociConfig && d.mediaType !== MT.dockerConfig) opts.onEvent?.(`${hexOf(d.digest).slice(0, 12)}: Pull complete`);
         }),
       ),
     );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    if (stop.signal.aborted) throw first;
     const annotations = ref.tag && !ref.digest ? { [CONTAINERD_NAME]: `${ref.registry}/${repo}:${ref.tag}` } : undefined;
     const index: Index = { schemaVersion: 2, manifests: [{ mediaType: top.mediaType, digest: top.digest, size: top.bytes.length, ...(annotations ? { annotations } : {}) }] };
     const ib = Buffer.from(JSON.stringify(index));

@@ -11,7 +11,7 @@ import { ociLayerType, type Compression } from '../oci/media.js';
 import type { Store } from '../store/store.js';
 import { writeLayer, type StoredLayer } from './create.js';
 import { decompressor, maxLayerBytes, SizeCap, sniffCompression } from '../layer/compression.js';
-import { normalizeTar, type NormalizeStats } from '../layer/normalize.js';
+import { checkTar, normalizeTar, type NormalizeStats } from '../layer/normalize.js';
 import { packEntries } from '../layer/pack.js';
 import { walkDir } from '../layer/tree.js';
 import { BaleError } from '../util/errors.js';
@@ -85,8 +85,9 @@ function teeTo(file: Writable): Transform {
 
 /**
  * Store the tar `input` as a layer. One pass writes the uncompressed bytes to a temp file while
- * normalizeTar checks every entry (refusing escapes); if nothing needed cleaning that file is the
- * layer, else a second pass over it writes the cleaned tar. Call with store.writerLock() held.
+ * checkTar checks every entry (refusing escapes) without encoding the clean tar; if nothing needed
+ * cleaning that file is the layer, else a second pass over it writes the cleaned tar
+ * (normalizeTar). Call with store.writerLock() held.
  */
 async function importTar(store: Store, input: NodeJS.ReadableStream, what: string, compression: Compression, onBytes?: (n: number) => void): Promise<StoredLayer> {
   const plain = await plainTar(input, what);
@@ -96,9 +97,7 @@ async function importTar(store: Store, input: NodeJS.ReadableStream, what: strin
   // The checking pass also counts docker's size of the layer, for when the bytes are kept as they are.
   const stats: NormalizeStats = { entries: 0, diffSize: 0 };
   try {
-    await pipelineAsync(plain, raw, teeTo(createWriteStream(tmp, { mode: 0o644 })), async (src: AsyncIterable<Buffer>) => {
-      for await (const _ of normalizeTar(Readable.from(src, { objectMode: false }), what, stats));
-    });
+    await pipelineAsync(plain, raw, teeTo(createWriteStream(tmp, { mode: 0o644 })), (src: AsyncIterable<Buffer>) => checkTar(Readable.from(src, { objectMode: false }), what, stats));
     if (stats.rewritten !== undefined) {
       return await writeLayer(store, Readable.from(normalizeTar(createReadStream(tmp), what), { objectMode: false, highWaterMark: 1024 * 1024 }), compression);
     }

@@ -24,9 +24,22 @@ export interface NormalizeStats {
  * The clean layer tar of the (uncompressed) tar `input`. `what` names the source in errors. `plain`:
  * the tar is not a layer (a build context), so `.wh.` names are files, not whiteouts.
  */
-export async function* normalizeTar(input: Readable, what: string, stats?: NormalizeStats, plain = false): AsyncGenerator<Buffer> {
+export function normalizeTar(input: Readable, what: string, stats?: NormalizeStats, plain = false): AsyncGenerator<Buffer> {
+  return named(normalize(input, what, stats, plain, true), what);
+}
+
+/**
+ * Every check normalizeTar makes of the tar `input`, and its `stats` (whether cleaning would change
+ * anything, docker's size), without making the clean tar: for a tar that is kept as it is.
+ */
+export async function checkTar(input: Readable, what: string, stats: NormalizeStats): Promise<void> {
+  for await (const _ of named(normalize(input, what, stats, false, false), what));
+}
+
+/** A reader's own errors (not the rules') name the source as a broken tar. */
+async function* named(tar: AsyncGenerator<Buffer>, what: string): AsyncGenerator<Buffer> {
   try {
-    yield* normalize(input, what, stats, plain);
+    yield* tar;
   } catch (e) {
     if (e instanceof BaleError) throw e;
     throw new BaleError(`${what}: not a valid tar (${(e as Error).message})`);
@@ -74,14 +87,15 @@ function header(h: ReadHeader, what: string, rules: LayerRules, stats?: Normaliz
   return out;
 }
 
-async function* normalize(input: Readable, what: string, stats: NormalizeStats | undefined, plain: boolean): AsyncGenerator<Buffer> {
+/** The clean tar, or with `emit` false only its checks (nothing is encoded or yielded). */
+async function* normalize(input: Readable, what: string, stats: NormalizeStats | undefined, plain: boolean, emit: boolean): AsyncGenerator<Buffer> {
   const rules = new LayerRules(!plain);
   let current: TarHeader | undefined;
   let written = 0;
   const finish = function* (): Generator<Buffer> {
     if (current?.type === 'file') {
       if (written !== current.size) throw new BaleError(`${what}: ${current.name}: truncated`);
-      yield padding(current.size);
+      if (emit) yield padding(current.size);
     }
   };
   for await (const ev of readTar(input)) {
@@ -94,13 +108,13 @@ async function* normalize(input: Readable, what: string, stats: NormalizeStats |
           stats.entries++;
           if (stats.diffSize !== undefined) stats.diffSize += entrySize(current.type, current.size, current.linkname);
         }
-        yield encodeHeader(current);
+        if (emit) yield encodeHeader(current);
       }
     } else if (current?.type === 'file') {
       written += ev.data.length;
-      yield ev.data;
+      if (emit) yield ev.data;
     }
   }
   yield* finish();
-  yield END_OF_ARCHIVE;
+  if (emit) yield END_OF_ARCHIVE;
 }
