@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdirSync, promises as fsp, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable, Writable } from 'node:stream';
 import { hexOf, type Digest } from '../src/oci/digest.js';
 import { Store } from '../src/store/store.js';
@@ -93,13 +94,17 @@ async function killAtCommit(root: string, file: string): Promise<Ended> {
       const pid = readdirSync('/proc').find((n) => /^\d+$/.test(n) && isFlockOf(Number(n), child.pid!));
       return pid === undefined ? undefined : Number(pid);
     });
-  } finally {
+  } catch (e) {
     child.kill('SIGKILL');
-    // Released before the load is waited for: its orphaned flock keeps the load's stderr open
-    // until it has taken the lock and let it go as it exits.
     await lock.release();
+    throw e;
   }
-  const r = await ended;
+  child.kill('SIGKILL');
+  // The load's end (its stderr closed) with the lock still held: the flock it leaves waiting must
+  // not hold the load's stderr open.
+  const r = await Promise.race([ended, sleep(10_000).then(() => undefined)]);
+  await lock.release();
+  assert.ok(r, "the killed load's stderr was still open 10 s after, held by the flock it left waiting");
   await waitFor('the orphaned flock to exit', async () => (processGone(waiter) ? true : undefined));
   return r;
 }

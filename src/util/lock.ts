@@ -75,15 +75,19 @@ async function takeLock(file: string, mode: LockMode, nowait: boolean): Promise<
 /**
  * Wait for a held lock without blocking the event loop: util-linux flock takes it on our
  * descriptor. child_process is loaded only here: it costs more to load than a free lock to take.
+ * flock's stderr is a pipe of ours, not our stderr: a bale killed while it waits leaves flock
+ * waiting on, and a caller reading bale's stderr to its end must not wait for that lock too.
  */
 async function waitFor(file: string, fd: number, mode: LockMode): Promise<boolean> {
   const { spawn } = await import('node:child_process');
   return new Promise<boolean>((resolve, reject) => {
-    const child = spawn('flock', [mode === 'shared' ? '-s' : '-x', '3'], { stdio: ['ignore', 'ignore', 'inherit', fd] });
+    const child = spawn('flock', [mode === 'shared' ? '-s' : '-x', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    let said = '';
+    child.stderr!.on('data', (b: Buffer) => (said += b.toString()));
     child.on('error', (e) => reject(new Error(`cannot lock ${file}: ${e.message}`)));
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       if (code === 0) resolve(true);
-      else reject(new Error(`cannot lock ${file}: flock exited ${code ?? signal}`));
+      else reject(new Error(`cannot lock ${file}: ${said.trim().split('\n')[0] || `flock exited ${code ?? signal}`}`));
     });
   });
 }
