@@ -62,6 +62,14 @@ async function handMadeContainer(root: string, img: ImageRecord, name: string): 
   return rec;
 }
 
+/** An image t:1 of BASE and a hand-made container "box" of it: the store and the container's paths. */
+async function seededBox(dir: string): Promise<{ store: Store; p: ReturnType<typeof containerPaths> }> {
+  const img = await seedImage(dir, { layers: [BASE], tags: ['t:1'] });
+  const ctr = await handMadeContainer(dir, img, 'box');
+  const store = await Store.open(dir);
+  return { store, p: containerPaths(store, ctr.id) };
+}
+
 function mknod(p: string): void {
   const r = spawnSync('mknod', [p, 'c', '0', '0']);
   if (r.status !== 0) throw new Error(`mknod ${p}: ${r.stderr}`);
@@ -135,10 +143,7 @@ test('diff lists A/C/D sorted by path, removed children of replaced dirs include
 test('commit of a container with an empty upper adds an empty layer; bad tag refused first', async () => {
   const { dir, cleanup } = tmpDir();
   try {
-    const img = await seedImage(dir, { layers: [BASE], tags: ['t:1'] });
-    const ctr = await handMadeContainer(dir, img, 'box');
-    const store = await Store.open(dir);
-    const p = containerPaths(store, ctr.id);
+    const { store, p } = await seededBox(dir);
     spawnSync('rm', ['-rf', p.upper]);
     mkdirSync(p.upper);
     const r = await bale(dir, ['commit', 'box', 'Bad:Tag!']);
@@ -156,10 +161,7 @@ test('commit of a container with an empty upper adds an empty layer; bad tag ref
 test('an upper dir with overlay metacopy or redirect xattrs is refused in one line, the store as it was', async () => {
   const { dir, cleanup } = tmpDir();
   try {
-    const img = await seedImage(dir, { layers: [BASE], tags: ['t:1'] });
-    const ctr = await handMadeContainer(dir, img, 'box');
-    const store = await Store.open(dir);
-    const p = containerPaths(store, ctr.id);
+    const { store, p } = await seededBox(dir);
     for (const [file, xattr] of [['c', 'trusted.overlay.metacopy'], ['b', 'trusted.overlay.redirect']] as const) {
       setAttributeSync(path.join(p.upper, file), xattr, file === 'b' ? '/a' : '');
       for (const args of [['commit', 'box', 'meta:1'], ['export', '-o', path.join(dir, 'out.tar'), 'box']]) {

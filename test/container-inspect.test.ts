@@ -12,6 +12,14 @@ async function field(root: string, tpl: string, name: string): Promise<string> {
   return (await baleOk(root, ['inspect', '--type', 'container', '-f', tpl, name])).trim();
 }
 
+/** A busybox container run detached: its id, its pid 1, and the bale that watches it (the monitor). */
+async function detachedSleeper(root: string): Promise<{ id: string; pid: number; monitorPid: number }> {
+  await seedBusybox(root);
+  const id = (await baleOk(root, ['run', '-d', 'busybox', 'sleep', '300'])).trim();
+  const rec = JSON.parse(readFileSync(path.join(root, 'containers', id, 'container.json'), 'utf8'));
+  return { id, ...(rec.state as { pid: number; monitorPid: number }) };
+}
+
 test(
   'State, Path, Args, Name and Config follow a container from create to exit, as docker inspect shows them',
   withContainers(async (root) => {
@@ -55,10 +63,7 @@ test(
 test(
   'inspect shows a container whose pid 1 died unwatched as exited, before any other verb repairs its record',
   withContainers(async (root) => {
-    await seedBusybox(root);
-    const id = (await baleOk(root, ['run', '-d', 'busybox', 'sleep', '300'])).trim();
-    const rec = JSON.parse(readFileSync(path.join(root, 'containers', id, 'container.json'), 'utf8'));
-    const { pid, monitorPid } = rec.state as { pid: number; monitorPid: number };
+    const { id, pid, monitorPid } = await detachedSleeper(root);
     process.kill(monitorPid, 'SIGKILL'); // the bale that would record the exit
     await waitFor('the monitor gone', async () => (processGone(monitorPid) ? true : undefined));
     process.kill(pid, 'SIGKILL');
@@ -73,10 +78,7 @@ test(
 test(
   'while the bale that ran it lives, inspect shows a container whose pid 1 just died as running, not exited with a code nobody read',
   withContainers(async (root) => {
-    await seedBusybox(root);
-    const id = (await baleOk(root, ['run', '-d', 'busybox', 'sleep', '300'])).trim();
-    const rec = JSON.parse(readFileSync(path.join(root, 'containers', id, 'container.json'), 'utf8'));
-    const { pid, monitorPid } = rec.state as { pid: number; monitorPid: number };
+    const { id, pid, monitorPid } = await detachedSleeper(root);
     process.kill(monitorPid, 'SIGSTOP'); // the bale that records the exit, held before it can
     try {
       process.kill(pid, 'SIGKILL');
