@@ -39,10 +39,14 @@ class Writeback {
   private pending: Promise<void> | undefined;
   private error: Error | undefined;
 
-  /** For createWriteStream's `fs` option: the fs functions it uses, counting what they write. */
+  /**
+   * For createWriteStream's `fs` option: the fs functions it uses, counting what they write. The
+   * descriptor is closed only once the fdatasync under way is done: closed under it, the sync
+   * would fail (EBADF) or reach whatever file took the number next.
+   */
   readonly fs = {
     open,
-    close,
+    close: (fd: number, cb: (e: NodeJS.ErrnoException | null) => void) => void Promise.resolve(this.pending).then(() => close(fd, cb)),
     write: (fd: number, b: Buffer, off: number, len: number, pos: number | null, cb: (e: Error | null, n: number, b: Buffer) => void) =>
       write(fd, b, off, len, pos, (e, n, buf) => (this.wrote(fd, e ? 0 : n), cb(e, n, buf))),
     writev: (fd: number, bs: Buffer[], pos: number | null, cb: (e: Error | null, n: number, bs: NodeJS.ArrayBufferView[]) => void) =>
