@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, linkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, linkSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { removeAttributeSync, setAttributeSync } from 'fs-xattr';
 import { Store, type ImageRecord } from '../src/store/store.js';
@@ -14,6 +14,7 @@ import { containerPaths, saveContainer, type ContainerRecord } from '../src/runt
 import { bale, baleOk, tmpDir } from './helpers.js';
 import { seedImage, type Entry } from './images.js';
 import { extract, getfattr, tarNames } from './flatten-util.js';
+import { listing } from './listing.js';
 
 const BASE: Entry[] = [
   { name: 'a/' },
@@ -173,6 +174,28 @@ test('an upper dir with overlay metacopy or redirect xattrs is refused in one li
     }
     assert.is((await store.images()).length, 1);
     assert.equal(readdirSync(dir).filter((n) => n.includes('out.tar')), []);
+  } finally {
+    cleanup();
+  }
+});
+
+test("export and commit read a symlink's own xattrs, never those of the host file it points at", async () => {
+  const { dir, cleanup } = tmpDir();
+  try {
+    const { p } = await seededBox(dir);
+    const hostFile = path.join(dir, 'host-secret');
+    writeFileSync(hostFile, 'x');
+    setAttributeSync(hostFile, 'user.secret', 'host');
+    symlinkSync(hostFile, path.join(p.upper, 'peek')); // made in the container: resolved on the host by a walk that follows it
+    const out = path.join(dir, 'out.tar');
+    await baleOk(dir, ['export', '-o', out, 'box']);
+    await baleOk(dir, ['commit', 'box', 'peek:1']);
+    const store = await Store.open(dir);
+    const layer = store.blobPath((await store.resolve('peek:1')).layers[1]!.digest);
+    for (const tar of [out, layer]) {
+      const row = (await listing(tar)).find((l) => l.startsWith('/peek\t'));
+      assert.is(row, `/peek\tsymlink\t120777\t0:0\t0\t${hostFile}\t`, tar);
+    }
   } finally {
     cleanup();
   }

@@ -11,7 +11,7 @@
 //   - a directory on both sides: C when its mode, owner or device number differ (never for its
 //     mtime or size), or when anything inside it is listed.
 import { readdirSync, type BigIntStats } from 'node:fs';
-import { getAttributeSync } from 'fs-xattr';
+import { readXattrMap } from '../util/xattrs.js';
 import { exists } from '../util/fsx.js';
 import { isDir, listMerged, lookupMerged, sortNames, walkDir } from './tree.js';
 
@@ -24,11 +24,7 @@ export interface Change {
 }
 
 function capability(abs: string): Buffer | undefined {
-  try {
-    return getAttributeSync(abs, 'security.capability');
-  } catch {
-    return undefined;
-  }
+  return readXattrMap(abs)?.get('security.capability'); // not through a symlink: its target may be the host's
 }
 
 function sameMtime(a: BigIntStats, b: BigIntStats): boolean {
