@@ -12,6 +12,10 @@
 //   crun run (OCI bundle)             the same rootfs, as a bundle from `bale export` (crun spec)
 //   runc run (OCI bundle)             likewise
 //   podman run --rm                   podman with a store of its own (vfs) in the work dir
+// crun (podman's default runtime too) refuses a hybrid cgroup host whose cgroup2 tree holds a
+// controller (here hugetlb, which no v1 hierarchy mounts): on such a host both run in a mount
+// namespace of their own with /sys/fs/cgroup/unified unmounted, so crun sees the v1 controllers
+// runc uses; the wrapper's own cost is a row of its own, and the table's notes say so.
 //   unshare -m -u -i -n -p -f true    the namespaces alone: the floor
 // and, a second table, the listing verb against Node doing nothing:
 //   bale images                       (and at REF with --baseline)
@@ -41,15 +45,15 @@ const TIME = '/usr/bin/time'; // Debian's GNU time (test/setup.sh installs it): 
 /**
  * One run of the command: its wall seconds, and its CPU seconds (user + system, children
  * included) as GNU time reports them (to 10 ms, so the tables give CPU as a mean over the rounds,
- * where that rounding averages out); undefined if it failed. Every contender runs under time, so
- * each wall time has time's own start in it alike.
+ * where that rounding averages out); if it failed, the last line of its stderr. Every contender
+ * runs under time, so each wall time has time's own start in it alike.
  */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cpuFile?: string): { wall: number; cpu?: number } | undefined {
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cpuFile?: string): { wall: number; cpu?: number } | string {
   const argv = cpuFile ? [TIME, '-f', '%U %S', '-o', cpuFile, cmd, ...args] : [cmd, ...args];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0]!, argv.slice(1), { env, stdio: 'ignore' });
+  const r = spawnSync(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) return undefined;
+  if (r.status !== 0) return r.stderr.trim().split('\n').pop() || `exit status ${r.status ?? r.signal}`;
   if (!cpuFile) return { wall };
   const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
   return { wall, cpu: user! + sys! };
@@ -67,7 +71,29 @@ interface Contender {
   env: NodeJS.ProcessEnv;
   times: number[];
   cpu: number[];
-  failed: boolean;
+  /** Why a round failed (its stderr's last line): the contender shows n/a with it. */
+  failed?: string;
+  /** Printed under the table: how this contender runs unlike the others. */
+  note?: string;
+}
+
+const UNIFIED = '/sys/fs/cgroup/unified';
+
+/**
+ * The controllers a hybrid cgroup host's cgroup2 tree (/sys/fs/cgroup/unified) holds; crun 1.x
+ * refuses to run on such a host ("cgroups in hybrid mode not supported"). Empty on a v1 or v2 host.
+ */
+function hybridControllers(): string[] {
+  try {
+    return readFileSync(path.join(UNIFIED, 'cgroup.controllers'), 'utf8').split(/\s+/).filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** The command run in a mount namespace of its own without the cgroup2 tree (see the header). */
+function withoutUnified(cmd: string, args: string[]): [string, string[]] {
+  return ['unshare', ['-m', '--propagation', 'private', 'sh', '-c', `umount ${UNIFIED} && exec "$0" "$@"`, cmd, ...args]];
 }
 
 /** An OCI bundle of the busybox image's rootfs for crun/runc: `true` as the process, no network. */
@@ -100,7 +126,7 @@ function race(all: Contender[], rounds: number, cpuFile?: string): void {
   for (let r = 0; r < rounds; r++) {
     for (const c of all) {
       const t = timed(c.cmd, c.args, c.env, cpuFile);
-      if (t === undefined) c.failed = true;
+      if (typeof t === 'string') c.failed = t;
       else {
         c.times.push(t.wall);
         if (t.cpu !== undefined) c.cpu.push(t.cpu);
@@ -119,23 +145,42 @@ function table(all: Contender[], ratio: string): string[] {
   const firstMs = median(first.times) * 1000;
   const firstCpu = first.cpu.length ? mean(first.cpu) * 1000 : NaN;
   const lines = [`| command | median ms | ${ratio} | CPU ms (mean) | ${ratio} (CPU) |`, '| --- | ---: | ---: | ---: | ---: |'];
+  const notes: string[] = [];
   for (const c of all) {
+    const name = c.note ? `${c.name} (${notes.push(c.note)})` : c.name;
     if (c.failed || c.times.length === 0) {
-      lines.push(`| ${c.name} | n/a (failed) | | | |`);
+      lines.push(`| ${name} | n/a (failed: ${(c.failed ?? 'no rounds').replace(/\|/g, '/')}) | | | |`);
       continue;
     }
     const ms = median(c.times) * 1000;
     const cpu = c.cpu.length ? mean(c.cpu) * 1000 : NaN;
     const cpuRatio = c === first || !(cpu > 0) ? '' : `${(firstCpu / cpu).toFixed(2)}x`; // time reports under 10 ms as 0
     const cpuCols = Number.isNaN(cpu) ? '| n/a | |' : `| ${cpu.toFixed(1)} | ${cpuRatio} |`;
-    lines.push(`| ${c.name} | ${ms.toFixed(1)} | ${c === first ? '' : `${(firstMs / ms).toFixed(2)}x`} ${cpuCols}`);
+    lines.push(`| ${name} | ${ms.toFixed(1)} | ${c === first ? '' : `${(firstMs / ms).toFixed(2)}x`} ${cpuCols}`);
   }
+  if (notes.length) lines.push('', ...notes.map((n, i) => `(${i + 1}) ${n}`));
   return lines;
 }
 
 function contender(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Contender {
-  return { name, cmd, args, env, times: [], cpu: [], failed: false };
+  return { name, cmd, args, env, times: [], cpu: [] };
 }
+
+/** crun, or podman with crun: as is, or on a hybrid host without the cgroup2 tree (see the header). */
+function crunContender(name: string, cmd: string, args: string[], hybrid: string[], extra = ''): Contender {
+  if (!hybrid.length) return { ...contender(name, cmd, args), ...(extra ? { note: extra } : {}) };
+  const [c, a] = withoutUnified(cmd, args);
+  const note = `crun refuses this hybrid cgroup host (its cgroup2 tree holds ${hybrid.join(', ')}): run in a mount namespace of its own with ${UNIFIED} unmounted, its times include that wrapper (its own row)${extra ? `; ${extra}` : ''}`;
+  return { ...contender(name, c, a), note };
+}
+
+/**
+ * podman as root asks for RLIMIT_NOFILE 1048576 and RLIMIT_NPROC as its own (which it sets to
+ * 32768 at start): raising a hard limit takes CAP_SYS_RESOURCE, which a root in a container (as
+ * on the machine the benches ran on) may lack, and then its runtime fails. Limits well below any
+ * host's do not change what is timed.
+ */
+const PODMAN_LIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
 
 function main(): void {
   const argv = minimist(process.argv.slice(2), { boolean: ['markdown', 'help'], string: ['rounds', 'baseline'], alias: { h: 'help' } });
@@ -162,10 +207,12 @@ function main(): void {
       all.push(contender(`bale run at ${ref}`, old, runArgs, oldEnv));
       listing.push(contender(`bale images at ${ref}`, old, ['images'], oldEnv));
     }
+    const hybrid = have('unshare') ? hybridControllers() : [];
     if (have('crun') || have('runc')) {
       const dir = bundle(work, store);
       for (const rt of ['crun', 'runc'].filter(have)) {
-        all.push(contender(`${rt} run (OCI bundle)`, rt, ['--root', path.join(work, `${rt}-state`), 'run', '-b', dir, `bench-${rt}`]));
+        const args = ['--root', path.join(work, `${rt}-state`), 'run', '-b', dir, `bench-${rt}`];
+        all.push(rt === 'crun' ? crunContender('crun run (OCI bundle)', rt, args, hybrid) : contender(`${rt} run (OCI bundle)`, rt, args));
       }
     }
     if (have('podman')) {
@@ -173,8 +220,10 @@ function main(): void {
       const plain = path.join(work, 'busybox.tar');
       sh(BALE, ['save', '-q', '-o', plain, 'busybox'], env);
       sh('podman', [...p, 'load', '-q', '-i', plain]);
-      all.push(contender('podman run --rm --network none', 'podman', [...p, 'run', '--rm', '--network', 'none', 'busybox', 'true']));
+      const args = [...p, 'run', '--rm', '--network', 'none', ...PODMAN_LIMITS, 'busybox', 'true'];
+      all.push(crunContender('podman run --rm --network none', 'podman', args, hybrid, `with ${PODMAN_LIMITS.join(' ')}: its default limits exceed this host's (see PODMAN_LIMITS)`));
     }
+    if (hybrid.length && all.some((c) => c.note)) all.push(contender('the wrapper alone (unshare -m, umount, exec true)', ...withoutUnified('true', [])));
     if (have('unshare')) all.push(contender('unshare -m -u -i -n -p -f true', 'unshare', ['-m', '-u', '-i', '-n', '-p', '-f', 'true']));
     listing.push(contender('node -e 0', process.execPath, ['-e', '0']));
     const cpuFile = existsSync(TIME) ? path.join(work, 'cpu') : undefined;
