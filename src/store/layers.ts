@@ -15,12 +15,10 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decompressor, maxLayerBytes, SizeCap, sniffFile } from '../layer/compression.js';
 import { chainIds } from '../oci/chain.js';
 import { HashCounter, hexOf, type Digest } from '../oci/digest.js';
 import { exists } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
-import { WorkerPool } from '../util/worker-pool.js';
 import { missingBlob, type ImageRecord, type Store } from './store.js';
 
 /** Length of the short link names under layers/l/ (hex digits of the chain id). */
@@ -73,12 +71,14 @@ export interface ApplyJob {
  */
 export async function applyBlob(job: ApplyJob): Promise<void> {
   const { blob, diffId } = job;
+  // loaded here, not at the top: a run whose layers are unpacked never needs them (nor zlib, nor
+  // fs-xattr's addon)
+  const { decompressor, maxLayerBytes, SizeCap, sniffFile } = await import('../layer/compression.js');
+  const { applyLayer } = await import('../layer/apply.js');
   const compression = await sniffFile(job.blobFile);
   if (compression === 'bzip2' || compression === 'xz') {
     throw new BaleError(`layer ${blob}: ${compression} compression is not supported`);
   }
-  // loaded here, not at the top: a run whose layers are unpacked never needs it (nor fs-xattr's addon)
-  const { applyLayer } = await import('../layer/apply.js');
   const hasher = new HashCounter();
   const source = new PassThrough({ highWaterMark: 1024 * 1024 });
   const feeding = pipeline(
@@ -140,7 +140,8 @@ export async function unpackLayers(store: Store, rec: ImageRecord): Promise<stri
     // Layers unpack into separate directories, so they go side by side, each in a worker thread:
     // the applier makes its files with synchronous calls, which on one thread would queue up
     // behind each other. One layer alone is applied here (a thread's start-up would buy nothing).
-    const pool = missing.length > 1 ? new WorkerPool<ApplyJob, void>(new URL('./unpack-worker.js', import.meta.url)) : undefined;
+    // (worker_threads is loaded only then: a run whose layers are unpacked never needs it)
+    const pool = missing.length > 1 ? new (await import('../util/worker-pool.js')).WorkerPool<ApplyJob, void>(new URL('./unpack-worker.js', import.meta.url)) : undefined;
     const apply = pool ? (job: ApplyJob) => pool.run(job).catch((e: Error) => Promise.reject(new BaleError(e.message))) : applyBlob;
     const limit = pLimit(UNPACK_PARALLELISM);
     let failed = false;
