@@ -312,9 +312,13 @@ export async function startContainer(store: Store, recIn: ContainerRecord, io: S
 
 async function launch(store: Store, rec: ContainerRecord, io: StartIO, cg: RunCgroup): Promise<number> {
   const p = containerPaths(store, rec.id);
-  // overlay wants an empty workdir; a previous run may have left its 'work' subdir behind.
-  await fsp.rm(p.work, { recursive: true, force: true });
-  await fsp.mkdir(p.work, { mode: 0o755 });
+  // overlay wants an empty workdir; a previous run may have left its 'work' subdir behind (a new
+  // container's is empty: looked at, not remade, which would cost two journalled writes).
+  const left = await fsp.readdir(p.work).catch(() => undefined);
+  if (left?.length !== 0) {
+    await fsp.rm(p.work, { recursive: true, force: true });
+    await fsp.mkdir(p.work, { mode: 0o755 });
+  }
   await fsp.mkdir(p.rootfs, { recursive: true, mode: 0o755 });
   const mountsFile = await writeMountsFile(store, rec.mounts, p.mounts);
 
