@@ -6,10 +6,13 @@
 // Then the V8 code cache bin/bale loads cli.js with (bin/bale says when it trusts one): made by
 // running a few verbs (WARM_UPS, each in a process of its own that starts from the cache the one
 // before left), as V8 caches the functions compiled by then. `node src/bundle.mjs --warm-up OUT
-// ARGS...` is one of those processes.
+// ARGS...` is one of those processes. Built by root (who can run containers), the last warm-up is
+// a real `bale run --rm` of the sample image, so the cache holds the launcher's own path too (its
+// image is loaded and unpacked first by plain bale processes, whose functions stay out of it);
+// the native helper must be built by then.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +22,10 @@ const bale = createRequire(import.meta.url)('../bin/bale');
 
 /** The verbs whose start-up the cache covers: the listing, and a run's (its help loads its modules). */
 const WARM_UPS = [['images'], ['run', '--help'], ['ps']];
+/** Then, as root: a run, of this image (loaded from SAMPLE, and run once to unpack it, beforehand). */
+const RUN_WARM_UP = ['run', '--rm', 'busybox', 'true'];
+const SAMPLE = fileURLToPath(new URL('../samples/busybox.tar.gz', import.meta.url));
+const BALE = fileURLToPath(new URL('../bin/bale', import.meta.url));
 
 // fs-xattr (ESM only) loads its addon relative to its own module URL, which bundling would move:
 // find the package from the bundle's place instead (Node's resolution, as an external would be).
@@ -74,18 +81,23 @@ async function bundle() {
 /** Make bin/bale's cache: each warm-up writes a temp file, renamed into place once it succeeded. */
 function warmUp() {
   const root = mkdtempSync(path.join(os.tmpdir(), 'bale-warm-up-'));
+  const env = { ...process.env, BALE_ROOT: root, BALE_DEBUG: '' };
+  const stdio = ['ignore', 'ignore', 'inherit'];
   try {
-    for (const args of WARM_UPS) {
+    const runs = process.getuid?.() === 0 && existsSync(SAMPLE);
+    for (const args of [...WARM_UPS, ...(runs ? [RUN_WARM_UP] : [])]) {
+      if (args === RUN_WARM_UP) {
+        // plain bale processes, not warm-ups: a load and an unpacking are no part of a run's start
+        for (const prep of [['load', '-q', '-i', SAMPLE], RUN_WARM_UP]) {
+          const r = spawnSync(process.execPath, [BALE, ...prep], { env, stdio });
+          if (r.status !== 0) return warmUpFailed(prep, r);
+        }
+      }
       const tmp = `${bale.CACHE}.${process.pid}.tmp`;
-      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--warm-up', tmp, ...args], {
-        env: { ...process.env, BALE_ROOT: root, BALE_DEBUG: '' },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
+      const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--warm-up', tmp, ...args], { env, stdio });
       if (r.status !== 0) {
-        // bale works without the cache (or with what the warm-ups before left): say so, don't fail the build
         rmSync(tmp, { force: true });
-        process.stderr.write(`bundle: code cache warm-up \`bale ${args.join(' ')}\` failed (${r.status ?? r.signal}): the cache stops short of it\n`);
-        return;
+        return warmUpFailed(args, r);
       }
       chmodSync(tmp, 0o644);
       renameSync(tmp, bale.CACHE);
@@ -93,6 +105,11 @@ function warmUp() {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** bale works without the cache (or with what the warm-ups before left): say so, don't fail the build. */
+function warmUpFailed(args, r) {
+  process.stderr.write(`bundle: code cache warm-up \`bale ${args.join(' ')}\` failed (${r.status ?? r.signal}): the cache stops short of it\n`);
 }
 
 if (process.argv[2] === '--warm-up') {
