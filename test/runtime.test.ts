@@ -240,6 +240,18 @@ test(
 );
 
 test(
+  "only a --rm container's overlay is volatile (no sync of the upper dir's file system as it exits): a kept container's stays durable",
+  withStore(async (root) => {
+    await seedBusybox(root);
+    const rootMount = ['sh', '-c', 'grep " / " /proc/self/mountinfo'];
+    assert.match(await baleOk(root, ['run', '--rm', 'busybox', ...rootMount]), /,(fsync=)?volatile(,|\s|$)/m);
+    const kept = await baleOk(root, ['run', 'busybox', ...rootMount]);
+    assert.match(kept, / - overlay /);
+    assert.not.match(kept, /volatile/);
+  }),
+);
+
+test(
   'kill -9 of bale during run: the container lives on, state stays honest, nothing is mounted on the host, the next commands clean up',
   withStore(async (root) => {
     await seedBusybox(root);

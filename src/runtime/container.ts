@@ -19,6 +19,7 @@ import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { BaleError } from '../util/errors.js';
 import { isAlive } from '../util/proc.js';
 import { inUserNamespace } from '../util/userns.js';
+import { kernelAtLeast } from '../util/kernel.js';
 import type { SecurityRecord } from './security.js';
 import type { Resources } from './cgroup.js';
 import type { MountSpec } from './mounts.js';
@@ -197,7 +198,10 @@ export function overlayOptions(store: Store, rec: ContainerRecord): string {
     if (/[:,\\]/.test(d)) throw new BaleError(`store path ${JSON.stringify(store.root)}: overlay mounts cannot name paths with ':', ',' or '\\' in them`);
   }
   // In a user namespace overlay keeps whiteouts and opaque marks in user.overlay.* (kernel 5.11+).
-  const opts = `lowerdir=${lower.join(':')},upperdir=${p.upper},workdir=${p.work}${inUserNamespace() ? ',userxattr' : ''}`;
+  // A --rm container's upper dir is thrown away after its one run: `volatile` (5.10+; fuse-overlayfs
+  // takes it too) spares the sync of the upper dir's whole file system that unmounting an overlay
+  // does otherwise, which the run waits for as its container exits (up to 0.5 s on a busy disk).
+  const opts = `lowerdir=${lower.join(':')},upperdir=${p.upper},workdir=${p.work}${inUserNamespace() ? ',userxattr' : ''}${rec.autoRemove && kernelAtLeast(5, 10) ? ',volatile' : ''}`;
   if (opts.length >= 4096) throw new BaleError(`container ${rec.id.slice(0, 12)}: too many layers for one overlay mount (${lower.length})`);
   return opts;
 }

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BaleError } from '../util/errors.js';
 import { inUserNamespace } from '../util/userns.js';
+import { kernelAtLeast } from '../util/kernel.js';
 
 const HELPER = fileURLToPath(new URL('../../native/bale-init', import.meta.url));
 
@@ -97,8 +98,7 @@ export function rootlessMissing(read: (p: string) => string = readOr, release = 
   if (read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns').trim() === '1') {
     return 'AppArmor keeps unprivileged user namespaces from mounting (sysctl kernel.apparmor_restrict_unprivileged_userns is 1)';
   }
-  const [major = 0, minor = 0] = release.split(/[.-]/).map(Number);
-  if (major < 5 || (major === 5 && minor < 11)) {
+  if (!kernelAtLeast(5, 11, release)) {
     const fuse = fuse_();
     if ('missing' in fuse) return `overlayfs in a user namespace needs Linux 5.11 or later (this is ${release}), else fuse-overlayfs: ${fuse.missing}`;
   }

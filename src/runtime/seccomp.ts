@@ -7,8 +7,8 @@
 // are matched against the native one (docker's names: amd64, arm64...); `minKernel` against this
 // kernel. Several conditions on the same argument become one rule each (libseccomp ANDs the
 // conditions of one rule, docker means them as alternatives).
-import os from 'node:os';
 import { BaleError } from '../util/errors.js';
+import { kernelVersion } from '../util/kernel.js';
 
 /** An action as the rules file spells it: allow, errno:N, kill_thread, kill_process, trap, log, trace:N. */
 export type Action = string;
@@ -179,8 +179,7 @@ const ARCHES: Record<string, [string, string]> = {
 /** This machine, for a container holding `caps`. */
 export function hostTarget(caps: string[]): Target {
   const [arch, scmpArch] = ARCHES[process.arch] ?? [process.arch, `SCMP_ARCH_${process.arch.toUpperCase()}`];
-  const m = /^(\d+)\.(\d+)/.exec(os.release());
-  return { caps, arch, scmpArch, kernel: m ? [Number(m[1]), Number(m[2])] : [0, 0] };
+  return { caps, arch, scmpArch, kernel: kernelVersion() };
 }
 
 function kernelAtLeast(have: [number, number], want: string): boolean {
