@@ -11,15 +11,17 @@
 //                                     (--baseline may be given more than once)
 //   crun run (OCI bundle)             the same rootfs, as a bundle from `bale export` (crun spec)
 //   runc run (OCI bundle)             likewise
-//   podman run --rm                   podman with a store of its own (vfs) in the work dir
-// crun (podman's default runtime too) refuses a hybrid cgroup host whose cgroup2 tree holds a
-// controller (here hugetlb, which no v1 hierarchy mounts): on such a host both run in a mount
-// namespace of their own with /sys/fs/cgroup/unified unmounted, so crun sees the v1 controllers
-// runc uses; the wrapper's own cost is a row of its own, and the table's notes say so.
+//   podman run --rm                   podman with a store of its own (vfs) in the work dir, and
+//                                     ulimits within this host's (PODMAN_LIMITS)
 //   unshare -m -u -i -n -p -f true    the namespaces alone: the floor
 // and, a second table, the listing verb against Node doing nothing:
 //   bale images                       (and at REF with --baseline)
 //   node -e 0                         Node's own start: issue 10's yardstick (bale images <= 1.3x it)
+//
+// crun (podman's default runtime too) refuses a hybrid cgroup host whose cgroup2 tree holds a
+// controller (such as hugetlb, when no v1 hierarchy mounts it): on such a host both run in a mount
+// namespace of their own with /sys/fs/cgroup/unified unmounted, so crun sees the v1 controllers
+// runc uses; the wrapper's own cost is a row of its own, and the table's notes say so.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
