@@ -68,11 +68,17 @@ int bale_console_receive(int sock) {
   return fd;
 }
 
+static void copy_winsize(int master);
+
 int bale_console_attach(int sock, const char *ptmx, char *err, size_t errlen) {
   int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) return fail(err, errlen, "opening a new pty");
   int unlock = 0;
   if (ioctl(master, TIOCSPTLCK, &unlock) != 0) return fail(err, errlen, "unlocking the pty");
+  /* The caller's window size, set here while 0/1/2 are still the caller's terminal: the helper's
+   * relay sets it too, but only once it has the master, which a loaded host may delay past the
+   * command's first look at its size. */
+  copy_winsize(master);
   /* The slave straight from the master: no path lookup in a directory the image controls. */
   int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
   if (slave < 0) return fail(err, errlen, "opening the pty's slave");
