@@ -1,6 +1,7 @@
 // The launcher's latency: `bale run --rm IMAGE true` against the peers starting the same rootfs,
 // interleaved round by round so a busy moment hits every contender alike: medians of the rounds'
-// wall times, and means of their CPU times (user + system, from GNU time).
+// wall times, and means of their CPU times (user + system, children included, from wait4: the
+// bench compiles bench/cpu-time.c into its work dir to run each contender under).
 //
 //   npm run bench:run [-- --rounds 15 --markdown --baseline REF...]
 //
@@ -23,7 +24,7 @@
 // namespace of their own with /sys/fs/cgroup/unified unmounted, so crun sees the v1 controllers
 // runc uses; the wrapper's own cost is a row of its own, and the table's notes say so.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,23 +43,33 @@ function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-const TIME = '/usr/bin/time'; // Debian's GNU time (test/setup.sh installs it): the child's CPU time
+/** The CPU timer (bench/cpu-time.c) built into `work`, or undefined when there is no C compiler. */
+function cpuTimer(work: string): string | undefined {
+  if (!have('cc')) return undefined;
+  const out = path.join(work, 'cpu-time');
+  sh('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', out, path.join(REPO, 'bench', 'cpu-time.c')]);
+  return out;
+}
+
+/** What the CPU timer writes to, and the timer. */
+interface CpuTiming {
+  timer: string;
+  file: string;
+}
 
 /**
  * One run of the command: its wall seconds, and its CPU seconds (user + system, children
- * included) as GNU time reports them (to 10 ms, so the tables give CPU as a mean over the rounds,
- * where that rounding averages out); if it failed, the last line of its stderr. Every contender
- * runs under time, so each wall time has time's own start in it alike.
+ * included, as wait4 reports them); if it failed, the last line of its stderr. Every contender
+ * runs under the timer, so each wall time has the timer's own start in it alike.
  */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cpuFile?: string): { wall: number; cpu?: number } | string {
-  const argv = cpuFile ? [TIME, '-f', '%U %S', '-o', cpuFile, cmd, ...args] : [cmd, ...args];
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cpu?: CpuTiming): { wall: number; cpu?: number } | string {
+  const argv = cpu ? [cpu.timer, cpu.file, cmd, ...args] : [cmd, ...args];
   const t0 = process.hrtime.bigint();
   const r = spawnSync(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) return r.stderr.trim().split('\n').pop() || `exit status ${r.status ?? r.signal}`;
-  if (!cpuFile) return { wall };
-  const [user, sys] = readFileSync(cpuFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-  return { wall, cpu: user! + sys! };
+  if (!cpu) return { wall };
+  return { wall, cpu: Number(readFileSync(cpu.file, 'utf8')) / 1e6 };
 }
 
 function median(xs: number[]): number {
@@ -124,10 +135,10 @@ function baselineBale(work: string, ref: string): string {
 }
 
 /** Rounds of every contender in turn; each one's times in its own list. */
-function race(all: Contender[], rounds: number, cpuFile?: string): void {
+function race(all: Contender[], rounds: number, cpu?: CpuTiming): void {
   for (let r = 0; r < rounds; r++) {
     for (const c of all) {
-      const t = timed(c.cmd, c.args, c.env, cpuFile);
+      const t = timed(c.cmd, c.args, c.env, cpu);
       if (typeof t === 'string') c.failed = t;
       else {
         c.times.push(t.wall);
@@ -156,7 +167,7 @@ function table(all: Contender[], ratio: string): string[] {
     }
     const ms = median(c.times) * 1000;
     const cpu = c.cpu.length ? mean(c.cpu) * 1000 : NaN;
-    const cpuRatio = c === first || !(cpu > 0) ? '' : `${(firstCpu / cpu).toFixed(2)}x`; // time reports under 10 ms as 0
+    const cpuRatio = c === first || !(cpu > 0) ? '' : `${(firstCpu / cpu).toFixed(2)}x`; // no ratio to a CPU time of 0
     const cpuCols = Number.isNaN(cpu) ? '| n/a | |' : `| ${cpu.toFixed(1)} | ${cpuRatio} |`;
     lines.push(`| ${name} | ${ms.toFixed(1)} | ${c === first ? '' : `${(firstMs / ms).toFixed(2)}x`} ${cpuCols}`);
   }
@@ -228,12 +239,13 @@ function main(): void {
     if (hybrid.length && all.some((c) => c.note)) all.push(contender('the wrapper alone (unshare -m, umount, exec true)', ...withoutUnified('true', [])));
     if (have('unshare')) all.push(contender('unshare -m -u -i -n -p -f true', 'unshare', ['-m', '-u', '-i', '-n', '-p', '-f', 'true']));
     listing.push(contender('node -e 0', process.execPath, ['-e', '0']));
-    const cpuFile = existsSync(TIME) ? path.join(work, 'cpu') : undefined;
-    race(all, rounds, cpuFile);
-    race(listing, rounds, cpuFile);
+    const timer = cpuTimer(work);
+    const cpu = timer ? { timer, file: path.join(work, 'cpu') } : undefined;
+    race(all, rounds, cpu);
+    race(listing, rounds, cpu);
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
     const lines = [
-      `bale run latency, ${rounds} interleaved rounds: wall medians, CPU means${cpuFile ? '' : ' (n/a: no /usr/bin/time)'}; node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load average ${load} at the end`,
+      `bale run latency, ${rounds} interleaved rounds: wall medians, CPU means${cpu ? '' : ' (n/a: no cc to build bench/cpu-time.c)'}; node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load average ${load} at the end`,
       '',
     ];
     lines.push(...table(all, 'bale / it'), '', ...table(listing, 'bale images / it'));
