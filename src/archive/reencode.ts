@@ -28,12 +28,14 @@ export async function reencodeFile(src: string, from: Compression, to: Compressi
   const plain = new HashCounter();
   const out = new HashCounter();
   // Into an open file, its data goes to the disk while it is written (as the rest of that file
-  // does, store/outputs.ts); the descriptor stays open, it is the caller's.
+  // does, store/outputs.ts). The descriptor is the caller's: never closed here, not even by the
+  // stream's destruction on an error (autoClose does not cover that).
   const writeback = typeof dest === 'string' ? undefined : new Writeback();
+  const keepOpen = (_fd: number, cb: (e: NodeJS.ErrnoException | null) => void) => void writeback!.settle().then(() => cb(null), cb);
   const sink: WriteStream =
     typeof dest === 'string'
       ? createWriteStream(dest, { mode: 0o600 })
-      : createWriteStream('', { fd: dest.fd, autoClose: false, highWaterMark: 1024 * 1024, fs: writeback!.fs });
+      : createWriteStream('', { fd: dest.fd, autoClose: false, highWaterMark: 1024 * 1024, fs: { ...writeback!.fs, close: keepOpen } });
   await pipeline(createReadStream(src, { highWaterMark: 1024 * 1024 }), decompressor(from), plain, compressor(to), out, sink);
   await writeback?.settle();
   return { digest: out.digest(), size: out.bytes, diffId: plain.digest() };
