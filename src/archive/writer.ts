@@ -372,7 +372,7 @@ export interface EntrySink {
  * size field (8 GiB) gets its size in GNU base-256, which every tar reader takes, rather than a pax
  * header: one block whatever the size, so an entry written in place has room for its header.
  */
-function archiveHeader(name: string, type: 'file' | 'directory' | 'symlink', size = 0, linkname?: string): Buffer {
+export function archiveHeader(name: string, type: 'file' | 'directory' | 'symlink', size = 0, linkname?: string): Buffer {
   const mode = type === 'directory' ? 0o755 : type === 'symlink' ? 0o777 : 0o644;
   const big = size >= 8 ** 11;
   const b = encodeHeader({ name, type, mode, uid: 0, gid: 0, size: big ? 0 : size, mtime: 0, ...(linkname === undefined ? {} : { linkname }) });
@@ -488,9 +488,12 @@ async function writeReencoded(store: Store, planner: Planner, sink: EntrySink, o
   const { inPlace } = sink;
   if (inPlace) {
     for (const re of todo) {
-      if (!re.write) await start(re, '/dev/null');
-      else await inPlace(async (fd) => ({ name: `blobs/sha256/${hexOf((await start(re, { fd })).digest)}`, size: re.desc!.size }));
-      if (re.write) written.add(hexOf(re.desc!.digest));
+      if (!re.write) {
+        await start(re, '/dev/null');
+        continue;
+      }
+      await inPlace(async (fd) => ({ name: `blobs/sha256/${hexOf((await start(re, { fd })).digest)}`, size: re.desc!.size }));
+      written.add(hexOf(re.desc!.digest));
     }
     return written;
   }
@@ -603,7 +606,8 @@ export async function writeArchive(store: Store, requests: SaveRequest[], out: W
       }
     }
     await sink.finish();
-    return { images: images.length, blobs: blobs.length + written.size, bytes: total, excluded };
+    const reencodedBytes = [...planner.reencodings.values()].reduce((n, re) => n + (re.write ? re.desc!.size : 0), 0);
+    return { images: images.length, blobs: blobs.length + written.size, bytes: total + reencodedBytes, excluded };
   } finally {
     await temps.removeAll();
   }
