@@ -3,7 +3,7 @@
 // result hashed (its new blob digest) on the way out. The result goes to a new file, or straight
 // into the archive being written: an open descriptor, written at its offset (and the offset moved
 // on), so no copy of the layer is made. Pure file in, file out: it runs in a worker thread
-// (examine-pool.ts), because zstd-napi's stream compresses in its caller's thread and waits there
+// (examine-pool.ts), because zstd's streaming compression runs in its caller's thread and waits there
 // for zstd's own threads, which would stall every other layer and the archive writer.
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
