@@ -52,12 +52,16 @@ test('full disk: save -o and export -o fail with one line and leave nothing besi
   const dir = outDir('full');
   assert.is(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]).status, 0, 'mount tmpfs');
   try {
-    for (const args of [['save', '-o', path.join(dir, 'out.tar'), 'big:1'], ['export', '-o', path.join(dir, 'out.tar'), 'big:1']]) {
+    const out = path.join(dir, 'out.tar');
+    // A compressed save writes its layers into the file from a worker thread (in place): its failure is named the same way.
+    const runs = [['save', '-o', out, 'big:1'], ['save', '--compress', 'gzip', '-o', out, 'big:1'], ['save', '--format', 'oci', '--compress', 'zstd', '-o', out, 'big:1'], ['export', '-o', out, 'big:1']];
+    for (const args of runs) {
       const r = await bale(root, args);
-      assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
-      assert.match(r.stderr, /^bale: cannot write .*out\.tar: ENOSPC: no space left on device\n$/, args[0]);
-      assert.equal(readdirSync(dir), [], `${args[0]} left files`);
-      assert.equal(records(), [], `${args[0]} left its record`);
+      const what = args.slice(0, -3).join(' ');
+      assert.is(r.code, 1, `${what}: ${r.stderr}`);
+      assert.match(r.stderr, /^bale: cannot write .*out\.tar: ENOSPC: no space left on device\n$/, what);
+      assert.equal(readdirSync(dir), [], `${what} left files`);
+      assert.equal(readdirSync(path.join(root, 'tmp')), [], `${what} left files in the store`);
     }
   } finally {
     spawnSync('umount', [dir]);

@@ -199,6 +199,10 @@ test('--compress gzip and zstd re-encode layers: new OCI manifest, same config a
       const again = path.join(dir, `${c}-2.tar`);
       await baleOk(root, ['save', ...fmt, '--compress', c, '-o', again, 'busybox']);
       assert.ok(readFileSync(out).equals(readFileSync(again)));
+      // Into a file each layer is compressed in place; into a pipe through a temp file: the same bytes.
+      const piped = spawnSync(BALE, ['save', ...fmt, '--compress', c, 'busybox'], { env: { ...process.env, BALE_ROOT: root }, maxBuffer: 1 << 28 });
+      assert.is(piped.status, 0, piped.stderr.toString());
+      assert.ok(piped.stdout.equals(readFileSync(out)), 'stdout and -o FILE: the same bytes');
     }
     // Layers already in the asked-for compression are kept as stored: same manifest digest.
     const gz = await seedCompressed(root, { layers: [[{ name: 'g', content: 'gzip layer\n' }]], tags: ['gz:1'] }, 'gzip');

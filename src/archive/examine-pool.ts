@@ -10,7 +10,7 @@ import os from 'node:os';
 import { parentPort, Worker } from 'node:worker_threads';
 import type { Compression } from '../oci/media.js';
 import { examine, type Examined } from './examine.js';
-import { reencodeFile, type Reencoded } from './reencode.js';
+import { reencodeFile, type Reencoded, type ReencodeDest } from './reencode.js';
 
 /** Files below this many bytes are examined in the calling thread. */
 const INLINE_MAX = 4 * 1024 * 1024;
@@ -21,7 +21,7 @@ const IN_FLIGHT_MAX = 4 * 1024 * 1024;
 
 type Job =
   | { kind: 'examine'; file: string; name: string; size: number }
-  | { kind: 'reencode'; file: string; from: Compression; to: Compression; dest: string }
+  | { kind: 'reencode'; file: string; from: Compression; to: Compression; dest: ReencodeDest }
   /** A blob whose chunks follow as requests of their own (see BlobExamination). */
   | { kind: 'arriving'; name: string; size: number };
 type Result = Examined | Reencoded;
@@ -30,7 +30,8 @@ type Request =
   | { id: number; chunk: Uint8Array }
   | { id: number; end: true }
   | { id: number; abort: string };
-type Reply = { id: number; result?: Result; error?: string; took?: number };
+/** An error travels as its message and, for a system call's failure, its code (ENOSPC). */
+type Reply = { id: number; result?: Result; error?: string; code?: string; took?: number };
 /** Chunks pushed in, read out as an async iterable (by examine()), and told how many bytes it took. */
 class Feed implements AsyncIterable<Buffer> {
   private readonly chunks: Buffer[] = [];
@@ -147,7 +148,7 @@ class Pool {
       const r = m.result;
       if ('json' in r && r.json) r.json = Buffer.from(r.json.buffer, r.json.byteOffset, r.json.byteLength);
       w.resolve(r);
-    } else w.reject(new Error(m.error ?? 'examining failed'));
+    } else w.reject(Object.assign(new Error(m.error ?? 'examining failed'), m.code ? { code: m.code } : {}));
   }
 
   private fail(slot: Slot, e: Error): void {
@@ -197,8 +198,8 @@ export function examineArriving(name: string, size: number): BlobExamination {
   };
 }
 
-/** Re-encode the layer blob `file` from `from` to `to` into the new file `dest`, in a worker thread. */
-export function reencodeInWorker(file: string, from: Compression, to: Compression, dest: string): Promise<Reencoded> {
+/** Re-encode the layer blob `file` from `from` to `to` into `dest` (reencode.ts), in a worker thread. */
+export function reencodeInWorker(file: string, from: Compression, to: Compression, dest: ReencodeDest): Promise<Reencoded> {
   // A worker per core (at most 4, each with its compressor's buffers): a layer's compressor may
   // block its thread (reencode.ts), and zstd spreads each layer over the cores anyway.
   reencodePool ??= new Pool(Math.max(1, Math.min(4, os.availableParallelism())));
@@ -227,7 +228,7 @@ export function serveExamine(): void {
   const answer = (id: number, result: Promise<Result>) =>
     result.then(
       (result) => port.postMessage({ id, result } satisfies Reply),
-      (e: Error) => port.postMessage({ id, error: e.message } satisfies Reply),
+      (e: NodeJS.ErrnoException) => port.postMessage({ id, error: e.message, ...(typeof e.code === 'string' ? { code: e.code } : {}) } satisfies Reply),
     );
   port.on('message', (m: Request) => {
     if ('job' in m) {

@@ -6,12 +6,17 @@ import { createGunzip, deflateRaw, gzip, constants as zc, type ZlibOptions } fro
 import { createRequire } from 'node:module';
 import { Transform, type TransformCallback } from 'node:stream';
 import type * as Zstd from 'zstd-napi';
+import type * as ZstdBinding from 'zstd-napi/binding.js';
 import type { Compression } from '../oci/media.js';
 
 /** zstd-napi (a native addon) loaded on first use: most commands, `bale run` among them, never need it. */
 let zstdModule: typeof Zstd | undefined;
 function zstd(): typeof Zstd {
   return (zstdModule ??= createRequire(import.meta.url)('zstd-napi') as typeof Zstd);
+}
+let zstdBindingModule: typeof ZstdBinding | undefined;
+function zstdBinding(): typeof ZstdBinding {
+  return (zstdBindingModule ??= createRequire(import.meta.url)('zstd-napi/binding.js') as typeof ZstdBinding);
 }
 
 /** Identify the compression of a blob from its first bytes (at least 4 needed for zstd). */
@@ -51,11 +56,71 @@ export function compressor(c: Compression, level?: number): Transform {
     case 'gzip':
       return new GzipMembers(level ?? zc.Z_DEFAULT_COMPRESSION);
     case 'zstd':
-      // zstd's own worker threads: every core on one layer. Its output is the same for any
-      // nbWorkers >= 1 (not for 0), so a fixed floor of 1 keeps the bytes the same on any host.
-      return new (zstd().CompressStream)({ nbWorkers: Math.max(1, os.availableParallelism()), ...(level === undefined ? {} : { compressionLevel: level }) }) as unknown as Transform;
+      return new ZstdCompress(level);
     default:
       return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
+  }
+}
+
+/** zstd contexts of this thread not in use: kept, with their buffers and zstd's threads, for the next layer. */
+const idleZstd: ZstdBinding.CCtx[] = [];
+
+/**
+ * zstd with zstd's own worker threads: every core on one layer. Its output is the same for any
+ * nbWorkers >= 1 (not for 0), so a fixed floor of 1 keeps the bytes the same on any host.
+ *
+ * Written on zstd-napi's binding rather than its CompressStream, which makes a context per stream:
+ * each one's buffers (tens of MiB with its threads) were allocated and faulted in afresh for every
+ * layer, and freed only when the garbage collector got to the stream. A context finished with here
+ * goes back to idleZstd, and the next layer's stream in this thread reuses it.
+ * Compressing blocks the calling thread while zstd's threads catch up (see archive/reencode.ts).
+ */
+class ZstdCompress extends Transform {
+  private cctx: ZstdBinding.CCtx | undefined;
+  private out: Buffer;
+
+  constructor(level?: number) {
+    super();
+    const b = zstdBinding();
+    this.out = Buffer.allocUnsafe(b.cStreamOutSize());
+    this.cctx = idleZstd.pop() ?? new b.CCtx();
+    this.cctx.reset(b.ResetDirective.sessionAndParameters);
+    this.cctx.setParameter(b.CParameter.nbWorkers, Math.max(1, os.availableParallelism()));
+    if (level !== undefined) this.cctx.setParameter(b.CParameter.compressionLevel, level);
+  }
+
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.run(chunk, zstdBinding().EndDirective.continue, cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.run(Buffer.alloc(0), zstdBinding().EndDirective.end, cb);
+  }
+
+  override _destroy(e: Error | null, cb: (e: Error | null) => void): void {
+    // A context stopped mid-frame is reset before its next use (above).
+    if (this.cctx) idleZstd.push(this.cctx);
+    this.cctx = undefined;
+    cb(e);
+  }
+
+  /** Feed `input` to zstd (ending the frame with `end`), passing its output on as it comes. */
+  private run(input: Buffer, op: ZstdBinding.EndDirective, cb: TransformCallback): void {
+    const ending = op === zstdBinding().EndDirective.end;
+    try {
+      for (;;) {
+        const [left, produced, consumed] = this.cctx!.compressStream2(this.out, input, op);
+        if (produced > 0) {
+          this.push(this.out.subarray(0, produced));
+          this.out = Buffer.allocUnsafe(Math.max(this.out.length, left));
+        }
+        input = input.subarray(consumed);
+        if (input.length === 0 && (!ending || left === 0)) break;
+      }
+    } catch (e) {
+      return cb(e as Error);
+    }
+    cb();
   }
 }
 

@@ -34,7 +34,7 @@ const SYNC_EVERY = 32 * 1024 * 1024;
  * finds little left to write (waiting for all of it took 0.9 to 1.1 s of a 512 MiB export, a
  * fifth of its time) and nothing is less durable.
  */
-class Writeback {
+export class Writeback {
   private unsynced = 0;
   private pending: Promise<void> | undefined;
   private error: Error | undefined;
