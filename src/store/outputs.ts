@@ -34,7 +34,7 @@ const SYNC_EVERY = 32 * 1024 * 1024;
  * finds little left to write (waiting for all of it took 0.9 to 1.1 s of a 512 MiB export, a
  * fifth of its time) and nothing is less durable.
  */
-class Writeback {
+export class Writeback {
   private unsynced = 0;
   private pending: Promise<void> | undefined;
   private error: Error | undefined;
@@ -53,7 +53,8 @@ class Writeback {
       writev(fd, bs, pos, (e, n, bufs) => (this.wrote(fd, e ? 0 : n), cb(e, n, bufs))),
   };
 
-  private wrote(fd: number, n: number): void {
+  /** `n` more bytes were written to `fd` (the descriptor must stay open until settle()). */
+  wrote(fd: number, n: number): void {
     this.unsynced += n;
     if (this.unsynced < SYNC_EVERY || this.pending) return;
     this.unsynced = 0;
