@@ -1,7 +1,7 @@
 // One blob arriving from a registry (bale pull): each chunk is written to the store's temp space and
 // then handed to a worker thread that examines the blob as it comes (hash, sniff, layer check:
 // examine-pool.ts), so the checking of one layer runs beside the download of the others instead of
-// after it, and no chunk is copied for it. The digest and size are checked against the manifest's
+// after it (scan.ts's writeExamined: pieces gathered to 1 MiB, each moved to the worker whole). The digest and size are checked against the manifest's
 // descriptor as soon as the last byte is in: a blob that is not what it should be is refused there
 // and its temp file removed.
 import { promises as fsp } from 'node:fs';
