@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { sha256, hexOf } from '../src/oci/digest.js';
@@ -216,6 +217,38 @@ test('a flipped byte in a layer is refused (diff_id mismatch / digest mismatch)'
   const f2 = path.join(scratch.dir, 'flip-oci.tar');
   await writeArchive(f2, oci);
   await assertRefused(f2, /digest mismatch/);
+});
+
+test('a layer large enough to be examined in a worker as it arrives: damaged, cut short or hostile, it is refused with the store and tmp/ as they were', async () => {
+  // 6 MiB of content: above the size examined in the loading thread, so its chunks go to a worker
+  // while they are written; the traversal entry comes after all of them.
+  const big = randomBytes(6 << 20);
+  const clean = await buildImage({ layers: [[{ name: 'data/' }, { name: 'data/big', content: big }]] });
+  const hostile = await buildImage({ layers: [[{ name: 'data/' }, { name: 'data/big', content: big }, { name: '../escaped', content: 'x' }]] });
+  const f = path.join(scratch.dir, 'big-layer.tar');
+
+  // A flipped byte in the middle: the blob is not the one the manifest names.
+  const files = skopeoStyle(clean, ['big:damaged']);
+  const layer = files.find((x) => x.name.endsWith('.tar'))!;
+  const flipped = Buffer.from(layer.data!);
+  flipped[flipped.length >> 1] ^= 0x01;
+  await writeArchive(f, files.map((x) => (x === layer ? { ...x, data: flipped } : x)));
+  await assertRefused(f, /diff_id mismatch/);
+
+  // Cut inside the layer, from a pipe: the bytes stop while the worker is examining them.
+  const whole = await writeArchive(f, skopeoStyle(clean, ['big:cut']));
+  await assertRefused(whole.subarray(0, whole.indexOf(big.subarray(3 << 20, (3 << 20) + 64))), /truncated|Unexpected end|not a readable tar/);
+
+  // A layer that breaks the rules after 6 MiB of good content; and the same layer (gzip, in an OCI
+  // layout, whose manifest names its digest) damaged as well: named by its digest mismatch first.
+  await writeArchive(f, skopeoStyle(hostile, ['big:hostile']));
+  await assertRefused(f, /path traversal/);
+  const o = ociImage(hostile, ['big:both'], 'gzip');
+  const good = o.layerBlobs[0]!;
+  const damaged = Buffer.from(good);
+  damaged[damaged.length >> 1] ^= 0x01;
+  await writeArchive(f, ociLayout([o]).map((x) => (x.name === `blobs/sha256/${hexOf(sha256(good))}` ? { ...x, data: damaged } : x)));
+  await assertRefused(f, `: layer ${sha256(good)}: digest mismatch (content is ${sha256(damaged)})`);
 });
 
 test('a damaged gzip layer is refused for its digest mismatch; the same bytes named by their own digest for not being a layer', async () => {

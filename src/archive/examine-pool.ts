@@ -1,11 +1,9 @@
 // Examining blobs in worker threads, so that hashing, decompressing and checking a layer run beside
-// the main thread's moving of bytes instead of in series with it: blobs already on disk (load's temp
-// files), which a worker reads back from the page cache they were just written into, and blobs
-// still arriving (pull), whose chunks are handed over as they come, a few MiB at most in flight per
-// blob. Nothing of a blob is held in memory. Small blobs are examined in the calling thread:
-// handing them over costs more than their hash. The layers save compresses are re-encoded
+// the main thread's moving of bytes instead of in series with it: blobs still arriving (load's
+// archive entries, pull's downloads), whose chunks are handed over as they come, a few MiB at most
+// in flight per blob. Nothing of a blob is held in memory. Small blobs are examined in the calling
+// thread: handing them over costs more than their hash. The layers save compresses are re-encoded
 // (reencode.ts) in a pool of their own; the blobs save copies as stored are hashed by the copy.
-import { createReadStream } from 'node:fs';
 import os from 'node:os';
 import { parentPort, Worker } from 'node:worker_threads';
 import type { Compression } from '../oci/media.js';
@@ -14,13 +12,11 @@ import { reencodeFile, type Reencoded, type ReencodeDest } from './reencode.js';
 
 /** Files below this many bytes are examined in the calling thread. */
 const INLINE_MAX = 4 * 1024 * 1024;
-const READ_CHUNK = 1024 * 1024;
 
 /** Bytes of one arriving blob handed to a worker and not yet taken by its examination. */
 const IN_FLIGHT_MAX = 4 * 1024 * 1024;
 
 type Job =
-  | { kind: 'examine'; file: string; name: string; size: number }
   | { kind: 'reencode'; file: string; from: Compression; to: Compression; dest: ReencodeDest }
   /** A blob whose chunks follow as requests of their own (see BlobExamination). */
   | { kind: 'arriving'; name: string; size: number };
@@ -68,10 +64,6 @@ class Feed implements AsyncIterable<Buffer> {
 }
 
 
-function readFile(file: string): AsyncIterable<Buffer> {
-  return createReadStream(file, { highWaterMark: READ_CHUNK });
-}
-
 interface Slot {
   worker: Worker;
   busy: number;
@@ -101,9 +93,10 @@ class Pool {
       write: async (chunk) => {
         inFlight += chunk.length;
         // A chunk that is all of its memory moves to the worker (no copy); a view into a larger
-        // buffer is copied, not to take all of that buffer along.
-        if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) slot.worker.postMessage({ id, chunk } satisfies Request, [chunk.buffer as ArrayBuffer]);
-        else slot.worker.postMessage({ id, chunk: new Uint8Array(chunk) } satisfies Request);
+        // buffer is copied once (not to take all of that buffer along), and the copy moves.
+        const whole = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength;
+        const own = whole ? chunk : new Uint8Array(chunk);
+        slot.worker.postMessage({ id, chunk: own } satisfies Request, [own.buffer as ArrayBuffer]);
         // Past the limit, wait for the worker to take some (or for the examination to end early).
         if (inFlight > IN_FLIGHT_MAX) await Promise.race([new Promise<void>((r) => (drained = r)), failed]);
       },
@@ -165,12 +158,6 @@ class Pool {
 let pool: Pool | undefined;
 let reencodePool: Pool | undefined;
 
-/** Examine the file `file` (blob `name`, `size` bytes), in a worker thread when it is large. */
-export function examineFile(file: string, name: string, size: number): Promise<Examined> {
-  if (size < INLINE_MAX) return examine(readFile(file), name, size);
-  return thePool().run({ kind: 'examine', file, name, size }) as Promise<Examined>;
-}
-
 /**
  * A blob being examined while it arrives: write() hands over each chunk (it is the examination's
  * from then on: its memory may move to the worker, so the caller must not touch it again; it
@@ -213,8 +200,6 @@ function thePool(): Pool {
 
 function work(job: Exclude<Job, { kind: 'arriving' }>): Promise<Result> {
   switch (job.kind) {
-    case 'examine':
-      return examine(readFile(job.file), job.name, job.size);
     case 'reencode':
       return reencodeFile(job.file, job.from, job.to, job.dest);
   }

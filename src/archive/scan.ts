@@ -1,16 +1,17 @@
-// One pass over an archive tar: every file is written once to the store's temp space, then hashed,
-// sniffed and (when it is a layer) decompressed, hashed again and checked entry by entry
-// (examine.ts) in a worker thread while the next entry is read (examine-pool.ts). Nothing is
+// One pass over an archive tar: every file is written once to the store's temp space and, as its
+// bytes arrive, hashed, sniffed and (when it is a layer) decompressed, hashed again and checked
+// entry by entry (examine.ts), in a worker thread when it is large (examine-pool.ts). Nothing is
 // interpreted here; layouts.ts reads the result.
-import { createWriteStream, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform, Writable, PassThrough } from 'node:stream';
+import { Readable, Writable, PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { FormatError } from '../util/errors.js';
 import { decompressor, sniffCompression } from '../layer/compression.js';
 import { examine, type Examined } from './examine.js';
-import { examineFile } from './examine-pool.js';
+import { Writeback } from '../store/outputs.js';
+import { examineArriving, type BlobExamination } from './examine-pool.js';
 
 /** A regular file of the archive, as it was found. */
 export interface ScannedFile extends Examined {
@@ -137,9 +138,10 @@ interface Received {
 }
 
 /**
- * Stream one archive entry to a temp file; returns once it is written, with its examination
- * (hash, sniff, layer check: examine.ts) running on in a worker and its fsync under way. With
- * `discard` (bale verify) nothing is written and the entry is examined as it streams.
+ * Stream one archive entry to a temp file while it is examined (hash, sniff, layer check:
+ * examine.ts, in a worker when it is large); returns once it is written, with the examination
+ * finishing the last chunks and the fsync under way. With `discard` (bale verify) nothing is
+ * written and the entry is examined as it streams.
  */
 async function receive(body: Readable, name: string, size: number, opts: ScanOptions): Promise<Received> {
   const tmp = opts.tmpPath('load');
@@ -148,14 +150,18 @@ async function receive(body: Readable, name: string, size: number, opts: ScanOpt
     if (facts.size !== size) throw new Error(`entry ${name}: truncated (${facts.size} of ${size} bytes)`);
     return { name, tmp, examined: Promise.resolve({ name, tmp, ...facts, synced: Promise.resolve(undefined) }) };
   }
-  const total = await writeTemp(body, tmp);
+  const examination = examineArriving(name, size);
+  const total = await writeExamined(body, tmp, examination, { why: `entry ${name}: not read to its end` });
   if (total !== size) {
+    examination.abort(`entry ${name}: truncated`);
+    await examination.result.catch(() => undefined);
     await fsp.rm(tmp, { force: true });
     throw new Error(`entry ${name}: truncated (${total} of ${size} bytes)`);
   }
-  // Its fsync starts now, so the disk flushes it while the rest of the archive is read.
+  // Its fsync starts now (most of its data is on the disk already), while the rest of the archive is read.
   const synced = syncFile(tmp);
-  const examined = examineFile(tmp, name, size).then((facts) => ({ name, tmp, ...facts, synced }));
+  examination.end();
+  const examined = examination.result.then((facts) => ({ name, tmp, ...facts, synced }));
   examined.catch(() => undefined); // awaited by the caller; not an unhandled rejection meanwhile
   return { name, tmp, examined };
 }
@@ -171,21 +177,74 @@ export async function scanFile(body: Readable, name: string, size: number, opts:
   }
 }
 
-/** Write `body` to `tmp` (mode 0600); the byte count. A failed write leaves no file. */
-async function writeTemp(body: Readable, tmp: string): Promise<number> {
-  const out = createWriteStream(tmp, { mode: 0o600, highWaterMark: 1024 * 1024 });
+/** Bytes written and handed to the examination at a time (at least). */
+const HAND_OFF = 1024 * 1024;
+
+export interface WriteExaminedOptions {
+  /** Told each chunk's size once it is written. */
+  onBytes?: (n: number) => void;
+  /** Aborting it stops the writing and the examination. */
+  signal?: AbortSignal;
+  /** What the examination is aborted with when the bytes stop coming. */
+  why: string;
+}
+
+/**
+ * Stream `body` into the new file `tmp` (mode 0600), handing each chunk, once written, to
+ * `examination` (which owns it from then on), so the blob is examined as it arrives instead of
+ * read back afterwards. The file's data is sent to the disk while it is written (Writeback), so
+ * the fsync before the commit finds little left to write. Returns the byte count; the caller
+ * ends the examination. On failure the examination is aborted and no file is left.
+ */
+export async function writeExamined(body: Readable, tmp: string, examination: BlobExamination, opts: WriteExaminedOptions): Promise<number> {
   let total = 0;
-  const count = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      total += chunk.length;
-      cb(null, chunk);
+  let fh: fsp.FileHandle | undefined;
+  const writeback = new Writeback();
+  // Chunks are gathered to HAND_OFF bytes before they are written and handed over: a pipe's
+  // 64 KiB pieces cost a message to the worker each (stdin loads took a third more CPU), and
+  // several joined are one copy into a buffer that then moves to the worker whole.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    if (pendingBytes === 0) return;
+    const b = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    for (let at = 0; at < b.length; ) at += (await fh!.write(b, at)).bytesWritten;
+    writeback.wrote(fh!.fd, b.length);
+    total += b.length;
+    opts.onBytes?.(b.length);
+    await examination.write(b);
+  };
+  // The pipeline is set up at once, the file opened by the sink: an entry stream that fails while
+  // it waited for a pipe (tar-stream's, at a cut archive) is not seen to fail by one set up later.
+  const sink = new Writable({
+    highWaterMark: 4 * 1024 * 1024,
+    construct(cb) {
+      fsp.open(tmp, 'wx', 0o600).then((h) => ((fh = h), cb()), cb);
+    },
+    write(chunk: Buffer, _e, cb) {
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes < HAND_OFF) return cb();
+      flush().then(() => cb(), cb);
+    },
+    final(cb) {
+      flush().then(() => cb(), cb);
     },
   });
-  try {
-    await pipeline(body, count, out);
-  } catch (e) {
+  let failed: unknown;
+  await pipeline(body, sink, { signal: opts.signal }).catch((e: unknown) => (failed = e));
+  // The descriptor closes only after the fdatasync under way; a failed one fails the write (a later
+  // fsync through another descriptor need not report it again).
+  const synced = await writeback.settle().then(() => undefined, (e: unknown) => e);
+  await fh?.close();
+  failed ??= synced;
+  if (failed) {
+    examination.abort(opts.why);
+    await examination.result.catch(() => undefined);
     await fsp.rm(tmp, { force: true });
-    throw e;
+    throw failed;
   }
   return total;
 }

@@ -53,7 +53,8 @@ export class Writeback {
       writev(fd, bs, pos, (e, n, bufs) => (this.wrote(fd, e ? 0 : n), cb(e, n, bufs))),
   };
 
-  private wrote(fd: number, n: number): void {
+  /** `n` more bytes were written to `fd` (the descriptor must stay open until settle()). */
+  wrote(fd: number, n: number): void {
     this.unsynced += n;
     if (this.unsynced < SYNC_EVERY || this.pending) return;
     this.unsynced = 0;
