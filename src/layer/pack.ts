@@ -1,7 +1,7 @@
 // Packing a directory tree into a tar stream: files streamed from disk, never held whole.
 //
-// Input is a walk (tree.ts) in tar order. Output is an async iterable of buffers (wrap it with
-// Readable.from to pipe). What is kept: type, mode (with setuid/setgid/sticky), uid/gid, mtime
+// Input is a walk (tree.ts) in tar order. Output is an iterable of buffers (wrap it with
+// Readable.from to pipe); both are synchronous, as every file operation here is. What is kept: type, mode (with setuid/setgid/sticky), uid/gid, mtime
 // (whole seconds), symlink targets, device numbers, xattrs (pax SCHILY.xattr.*), hardlinks (by
 // dev+inode when nlink > 1: the first name seen is the file, later names are link entries that
 // repeat the file's xattrs).
@@ -163,7 +163,7 @@ class Output {
  * The tar of a walk. Walks of overlay dirs that carry redirect/metacopy xattrs are refused: their
  * data is not where the walk finds it.
  */
-export async function* packEntries(walk: AsyncIterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): AsyncGenerator<Buffer> {
+export function* packEntries(walk: Iterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): Generator<Buffer> {
   const out = new Output(stats);
   yield* packParts(walk, out, opts, stats);
   out.flush();
@@ -171,10 +171,10 @@ export async function* packEntries(walk: AsyncIterable<TreeEntry>, opts: PackOpt
 }
 
 /** Every entry of the walk written to `out`, whose full chunks are yielded as they fill. */
-async function* packParts(walk: AsyncIterable<TreeEntry>, out: Output, opts: PackOptions, stats?: PackStats): AsyncGenerator<Buffer> {
+function* packParts(walk: Iterable<TreeEntry>, out: Output, opts: PackOptions, stats?: PackStats): Generator<Buffer> {
   const links = new Map<string, string>(); // "dev:ino" -> first name
   let skipUnder: string | undefined;
-  for await (const e of walk) {
+  for (const e of walk) {
     yield* out.ready.splice(0);
     if (skipUnder !== undefined && (e.rel === skipUnder || e.rel.startsWith(skipUnder + '/'))) continue;
     skipUnder = undefined;
@@ -235,6 +235,6 @@ async function* packParts(walk: AsyncIterable<TreeEntry>, out: Output, opts: Pac
 }
 
 /** packEntries as a byte stream. */
-export function packStream(walk: AsyncIterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): Readable {
+export function packStream(walk: Iterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): Readable {
   return Readable.from(packEntries(walk, opts, stats), { objectMode: false, highWaterMark: 1024 * 1024 });
 }
