@@ -1,7 +1,9 @@
 // Packing a directory tree into a tar stream: files streamed from disk, never held whole.
 //
 // Input is a walk (tree.ts) in tar order. Output is an iterable of buffers (wrap it with
-// Readable.from to pipe); both are synchronous, as every file operation here is. What is kept: type, mode (with setuid/setgid/sticky), uid/gid, mtime
+// Readable.from to pipe); both are synchronous, as every file operation here is. packRanges gives
+// the contents of large files as open descriptors instead, for a writer that copies them in the
+// kernel (store/outputs.ts, export -o). What is kept: type, mode (with setuid/setgid/sticky), uid/gid, mtime
 // (whole seconds), symlink targets, device numbers, xattrs (pax SCHILY.xattr.*), hardlinks (by
 // dev+inode when nlink > 1: the first name seen is the file, later names are link entries that
 // repeat the file's xattrs).
@@ -25,6 +27,17 @@ export interface PackOptions {
   /** Leave these paths (and everything below them) out. */
   exclude?: (rel: string) => boolean;
 }
+
+/** A regular file's contents, `size` bytes from offset 0 of `fd`: the consumer copies them and closes `fd`. */
+export interface FileRange {
+  fd: number;
+  size: number;
+  /** The file's path, for errors. */
+  abs: string;
+}
+
+/** What packRanges gives: the tar's bytes, or a file's contents to copy from where they are. */
+export type TarPart = Buffer | FileRange;
 
 export interface PackStats {
   entries: number;
@@ -133,6 +146,18 @@ class Output {
   }
 
   /**
+   * Regular file `abs` as a FileRange after the chunks so far (opened last, so a consumer that
+   * stops early leaves no descriptor open), then its padding.
+   */
+  *range(abs: string, size: number): Generator<TarPart> {
+    this.flush();
+    yield* this.ready.splice(0);
+    yield { fd: openSync(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW), size, abs };
+    if (this.stats) this.stats.bytes += size;
+    this.add(padding(size));
+  }
+
+  /**
    * The `size` bytes of regular file `abs` and their padding, read into the chunks; each chunk
    * that fills is handed out before the next read, so a file of any size holds one chunk at most.
    */
@@ -164,14 +189,26 @@ class Output {
  * data is not where the walk finds it.
  */
 export function* packEntries(walk: Iterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): Generator<Buffer> {
+  yield* packParts(walk, false, opts, stats) as Generator<Buffer>;
+}
+
+/**
+ * The tar of a walk as packEntries makes it, except that a regular file larger than one chunk
+ * comes as a FileRange (its descriptor opened as Output.file opens it) for the consumer to copy.
+ */
+export function* packRanges(walk: Iterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): Generator<TarPart> {
+  yield* packParts(walk, true, opts, stats);
+}
+
+/** Every entry of the walk, in chunks yielded as they fill (and file ranges, with `ranges`). */
+function* packParts(walk: Iterable<TreeEntry>, ranges: boolean, opts: PackOptions, stats?: PackStats): Generator<TarPart> {
   const out = new Output(stats);
-  yield* packParts(walk, out, opts, stats);
+  yield* packEntryParts(walk, out, ranges, opts, stats);
   out.flush();
   yield* out.ready.splice(0);
 }
 
-/** Every entry of the walk written to `out`, whose full chunks are yielded as they fill. */
-function* packParts(walk: Iterable<TreeEntry>, out: Output, opts: PackOptions, stats?: PackStats): Generator<Buffer> {
+function* packEntryParts(walk: Iterable<TreeEntry>, out: Output, ranges: boolean, opts: PackOptions, stats?: PackStats): Generator<TarPart> {
   const links = new Map<string, string>(); // "dev:ino" -> first name
   let skipUnder: string | undefined;
   for (const e of walk) {
@@ -210,7 +247,8 @@ function* packParts(walk: Iterable<TreeEntry>, out: Output, opts: PackOptions, s
         h.size = Number(e.st.size);
         if (stats) stats.diffSize = (stats.diffSize ?? 0) + h.size;
         out.add(encodeHeader(h));
-        if (h.size > 0) for (const chunk of out.file(e.abs, h.size)) yield chunk;
+        if (ranges && h.size > BATCH) yield* out.range(e.abs, h.size);
+        else if (h.size > 0) for (const chunk of out.file(e.abs, h.size)) yield chunk;
         break;
       }
       case 'symlink':
