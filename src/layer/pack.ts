@@ -78,8 +78,9 @@ function minorOf(rdev: bigint): number {
 /** Xattrs that mean overlayfs features the walk cannot flatten (the data is not where the upper says). */
 const UNSUPPORTED_OVERLAY = ['trusted.overlay.redirect', 'trusted.overlay.metacopy'];
 
-function readXattrs(abs: string): Map<string, Buffer> | undefined {
-  const all = readXattrMap(abs);
+/** The xattrs to pack of `abs` (read by path, or from `fd`, the same file open). */
+function readXattrs(abs: string, fd?: number): Map<string, Buffer> | undefined {
+  const all = readXattrMap(fd ?? abs);
   if (!all) return undefined;
   let out: Map<string, Buffer> | undefined;
   for (const [n, v] of all) {
@@ -146,38 +147,22 @@ class Output {
   }
 
   /**
-   * Regular file `abs` as a FileRange after the chunks so far (opened last, so a consumer that
-   * stops early leaves no descriptor open), then its padding.
+   * The `size` bytes of regular file `abs`, open as `fd`, and their padding, read into the chunks;
+   * each chunk that fills is handed out before the next read, so a file of any size holds one
+   * chunk at most.
    */
-  *range(abs: string, size: number): Generator<TarPart> {
-    this.flush();
-    yield* this.ready.splice(0);
-    yield { fd: openSync(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW), size, abs };
-    if (this.stats) this.stats.bytes += size;
-    this.add(padding(size));
-  }
-
-  /**
-   * The `size` bytes of regular file `abs` and their padding, read into the chunks; each chunk
-   * that fills is handed out before the next read, so a file of any size holds one chunk at most.
-   */
-  *file(abs: string, size: number): Generator<Buffer> {
-    const fd = openSync(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  *file(fd: number, abs: string, size: number): Generator<Buffer> {
     let n = 0;
-    try {
-      while (n < size) {
-        if (this.len === this.buf.length) {
-          this.flush();
-          yield* this.ready.splice(0);
-        }
-        const r = readSync(fd, this.buf, this.len, Math.min(size - n, this.buf.length - this.len), n);
-        if (r === 0) break;
-        n += r;
-        this.len += r;
-        if (this.stats) this.stats.bytes += r;
+    while (n < size) {
+      if (this.len === this.buf.length) {
+        this.flush();
+        yield* this.ready.splice(0);
       }
-    } finally {
-      closeSync(fd);
+      const r = readSync(fd, this.buf, this.len, Math.min(size - n, this.buf.length - this.len), n);
+      if (r === 0) break;
+      n += r;
+      this.len += r;
+      if (this.stats) this.stats.bytes += r;
     }
     if (n !== size) throw new BaleError(`${abs}: changed size while being read (${n} of ${size} bytes)`);
     this.add(padding(size));
@@ -229,7 +214,6 @@ function* packEntryParts(walk: Iterable<TreeEntry>, out: Output, ranges: boolean
     const type = entryType(Number(e.st.mode));
     if (!type) continue;
     const h = baseHeader(e, type, opts);
-    if (type !== 'symlink') h.xattrs = readXattrs(e.abs);
     if (type !== 'directory' && e.st.nlink > 1n) {
       const key = `${e.st.dev}:${e.st.ino}`;
       const first = links.get(key);
@@ -237,20 +221,22 @@ function* packEntryParts(walk: Iterable<TreeEntry>, out: Output, ranges: boolean
         // The xattrs again, as docker's own layers carry them: an unpacker chowns every entry, links
         // included, and the kernel drops security.capability from the shared inode on chown;
         // only xattrs set after that (from this entry) bring it back.
+        if (type !== 'symlink') h.xattrs = readXattrs(e.abs);
         out.add(encodeHeader({ ...h, type: 'link', linkname: first }));
         continue;
       }
       links.set(key, e.rel);
     }
+    if (type === 'file' && e.st.size > 0n) {
+      yield* packFile(out, e, h, ranges, stats);
+      continue;
+    }
+    if (type !== 'symlink') h.xattrs = readXattrs(e.abs);
     switch (type) {
-      case 'file': {
-        h.size = Number(e.st.size);
-        if (stats) stats.diffSize = (stats.diffSize ?? 0) + h.size;
+      case 'file':
+        if (stats) stats.diffSize ??= 0;
         out.add(encodeHeader(h));
-        if (ranges && h.size > BATCH) yield* out.range(e.abs, h.size);
-        else if (h.size > 0) for (const chunk of out.file(e.abs, h.size)) yield chunk;
         break;
-      }
       case 'symlink':
         h.linkname = readlinkSync(e.abs);
         if (stats) stats.diffSize = (stats.diffSize ?? 0) + Buffer.byteLength(h.linkname);
@@ -270,6 +256,34 @@ function* packEntryParts(walk: Iterable<TreeEntry>, out: Output, ranges: boolean
     }
   }
   out.add(END_OF_ARCHIVE);
+}
+
+/**
+ * A regular file with contents: opened first (never through a symlink), so its xattrs and its
+ * bytes come from the one file the descriptor holds; read into the chunks, or with `ranges` and
+ * more than a chunk of it, handed out as a FileRange (the descriptor goes with it).
+ */
+function* packFile(out: Output, e: TreeEntry, h: TarHeader, ranges: boolean, stats?: PackStats): Generator<TarPart> {
+  let fd: number | undefined = openSync(e.abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    h.xattrs = readXattrs(e.abs, fd);
+    h.size = Number(e.st.size);
+    if (stats) stats.diffSize = (stats.diffSize ?? 0) + h.size;
+    out.add(encodeHeader(h));
+    if (!ranges || h.size <= BATCH) {
+      yield* out.file(fd, e.abs, h.size);
+      return;
+    }
+    out.flush();
+    yield* out.ready.splice(0);
+    const range: FileRange = { fd, size: h.size, abs: e.abs };
+    fd = undefined;
+    yield range;
+    if (stats) stats.bytes += h.size;
+    out.add(padding(h.size));
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /** packEntries as a byte stream. */
