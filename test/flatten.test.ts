@@ -3,7 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Store } from '../src/store/store.js';
 import type { ImageConfig } from '../src/oci/types.js';
@@ -88,6 +89,39 @@ test('export to stdout streams the same tar; unknown names fail in one line', as
     assert.is(bad.code, 1);
     assert.is(bad.stderr, 'bale: No such container or image: nope:1\n');
   } finally {
+    cleanup();
+  }
+});
+
+test('export -o copies large files in the kernel: the bytes of the stdout export, onto the same file system and onto a tmpfs', async () => {
+  const { dir, cleanup } = tmpDir();
+  const tmpfs = path.join(dir, 'tmpfs');
+  mkdirSync(tmpfs);
+  try {
+    // Files just over, well over and under the packer's 256 KiB chunk, each followed by a small
+    // one: a copied file's padding and the next header land right after it.
+    const big1 = randomBytes(256 * 1024 + 1);
+    const big2 = randomBytes(3 * 1024 * 1024 + 5);
+    const lower: Entry[] = [{ name: 'a', content: big1 }, { name: 'b', content: 'b' }, { name: 'c', content: big2, mode: 0o600 }, { name: 'd', content: randomBytes(1000) }];
+    const upper: Entry[] = [{ name: 'e', content: big1 }, { name: 'f', content: 'f' }];
+    await seedImage(dir, { layers: [lower, upper], tags: ['t:1'] });
+    const r = spawnSync(path.join(process.cwd(), 'bin', 'bale'), ['export', 't:1'], { env: { ...process.env, BALE_ROOT: dir }, maxBuffer: 1 << 26 });
+    assert.is(r.status, 0, r.stderr?.toString());
+    // a tmpfs is another file system type: copy_file_range refuses, the copy is made by hand
+    assert.is(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', tmpfs]).status, 0, 'mount tmpfs');
+    for (const out of [path.join(dir, 'out.tar'), path.join(tmpfs, 'out.tar')]) {
+      await baleOk(dir, ['export', '-o', out, 't:1']);
+      assert.ok(readFileSync(out).equals(r.stdout), out);
+      const x = path.join(dir, 'x');
+      rmSync(x, { recursive: true, force: true });
+      extract(out, x);
+      assert.ok(readFileSync(path.join(x, 'a')).equals(big1));
+      assert.ok(readFileSync(path.join(x, 'c')).equals(big2));
+      assert.ok(readFileSync(path.join(x, 'e')).equals(big1));
+      assert.is(readFileSync(path.join(x, 'f'), 'utf8'), 'f');
+    }
+  } finally {
+    spawnSync('umount', [tmpfs]);
     cleanup();
   }
 });

@@ -1,7 +1,9 @@
 // Packing a directory tree into a tar stream: files streamed from disk, never held whole.
 //
-// Input is a walk (tree.ts) in tar order. Output is an async iterable of buffers (wrap it with
-// Readable.from to pipe). What is kept: type, mode (with setuid/setgid/sticky), uid/gid, mtime
+// Input is a walk (tree.ts) in tar order. Output is an iterable of buffers (wrap it with
+// Readable.from to pipe); both are synchronous, as every file operation here is. packRanges gives
+// the contents of large files as open descriptors instead, for a writer that copies them in the
+// kernel (store/outputs.ts, export -o). What is kept: type, mode (with setuid/setgid/sticky), uid/gid, mtime
 // (whole seconds), symlink targets, device numbers, xattrs (pax SCHILY.xattr.*), hardlinks (by
 // dev+inode when nlink > 1: the first name seen is the file, later names are link entries that
 // repeat the file's xattrs).
@@ -25,6 +27,17 @@ export interface PackOptions {
   /** Leave these paths (and everything below them) out. */
   exclude?: (rel: string) => boolean;
 }
+
+/** A regular file's contents, `size` bytes from offset 0 of `fd`: the consumer copies them and closes `fd`. */
+export interface FileRange {
+  fd: number;
+  size: number;
+  /** The file's path, for errors. */
+  abs: string;
+}
+
+/** What packRanges gives: the tar's bytes, or a file's contents to copy from where they are. */
+export type TarPart = Buffer | FileRange;
 
 export interface PackStats {
   entries: number;
@@ -65,8 +78,9 @@ function minorOf(rdev: bigint): number {
 /** Xattrs that mean overlayfs features the walk cannot flatten (the data is not where the upper says). */
 const UNSUPPORTED_OVERLAY = ['trusted.overlay.redirect', 'trusted.overlay.metacopy'];
 
-function readXattrs(abs: string): Map<string, Buffer> | undefined {
-  const all = readXattrMap(abs);
+/** The xattrs to pack of `abs` (read by path, or from `fd`, the same file open). */
+function readXattrs(abs: string, fd?: number): Map<string, Buffer> | undefined {
+  const all = readXattrMap(fd ?? abs);
   if (!all) return undefined;
   let out: Map<string, Buffer> | undefined;
   for (const [n, v] of all) {
@@ -133,26 +147,22 @@ class Output {
   }
 
   /**
-   * The `size` bytes of regular file `abs` and their padding, read into the chunks; each chunk
-   * that fills is handed out before the next read, so a file of any size holds one chunk at most.
+   * The `size` bytes of regular file `abs`, open as `fd`, and their padding, read into the chunks;
+   * each chunk that fills is handed out before the next read, so a file of any size holds one
+   * chunk at most.
    */
-  *file(abs: string, size: number): Generator<Buffer> {
-    const fd = openSync(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  *file(fd: number, abs: string, size: number): Generator<Buffer> {
     let n = 0;
-    try {
-      while (n < size) {
-        if (this.len === this.buf.length) {
-          this.flush();
-          yield* this.ready.splice(0);
-        }
-        const r = readSync(fd, this.buf, this.len, Math.min(size - n, this.buf.length - this.len), n);
-        if (r === 0) break;
-        n += r;
-        this.len += r;
-        if (this.stats) this.stats.bytes += r;
+    while (n < size) {
+      if (this.len === this.buf.length) {
+        this.flush();
+        yield* this.ready.splice(0);
       }
-    } finally {
-      closeSync(fd);
+      const r = readSync(fd, this.buf, this.len, Math.min(size - n, this.buf.length - this.len), n);
+      if (r === 0) break;
+      n += r;
+      this.len += r;
+      if (this.stats) this.stats.bytes += r;
     }
     if (n !== size) throw new BaleError(`${abs}: changed size while being read (${n} of ${size} bytes)`);
     this.add(padding(size));
@@ -163,18 +173,30 @@ class Output {
  * The tar of a walk. Walks of overlay dirs that carry redirect/metacopy xattrs are refused: their
  * data is not where the walk finds it.
  */
-export async function* packEntries(walk: AsyncIterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): AsyncGenerator<Buffer> {
+export function* packEntries(walk: Iterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): Generator<Buffer> {
+  yield* packParts(walk, false, opts, stats) as Generator<Buffer>;
+}
+
+/**
+ * The tar of a walk as packEntries makes it, except that a regular file larger than one chunk
+ * comes as a FileRange (its descriptor opened as Output.file opens it) for the consumer to copy.
+ */
+export function* packRanges(walk: Iterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): Generator<TarPart> {
+  yield* packParts(walk, true, opts, stats);
+}
+
+/** Every entry of the walk, in chunks yielded as they fill (and file ranges, with `ranges`). */
+function* packParts(walk: Iterable<TreeEntry>, ranges: boolean, opts: PackOptions, stats?: PackStats): Generator<TarPart> {
   const out = new Output(stats);
-  yield* packParts(walk, out, opts, stats);
+  yield* packEntryParts(walk, out, ranges, opts, stats);
   out.flush();
   yield* out.ready.splice(0);
 }
 
-/** Every entry of the walk written to `out`, whose full chunks are yielded as they fill. */
-async function* packParts(walk: AsyncIterable<TreeEntry>, out: Output, opts: PackOptions, stats?: PackStats): AsyncGenerator<Buffer> {
+function* packEntryParts(walk: Iterable<TreeEntry>, out: Output, ranges: boolean, opts: PackOptions, stats?: PackStats): Generator<TarPart> {
   const links = new Map<string, string>(); // "dev:ino" -> first name
   let skipUnder: string | undefined;
-  for await (const e of walk) {
+  for (const e of walk) {
     yield* out.ready.splice(0);
     if (skipUnder !== undefined && (e.rel === skipUnder || e.rel.startsWith(skipUnder + '/'))) continue;
     skipUnder = undefined;
@@ -192,7 +214,6 @@ async function* packParts(walk: AsyncIterable<TreeEntry>, out: Output, opts: Pac
     const type = entryType(Number(e.st.mode));
     if (!type) continue;
     const h = baseHeader(e, type, opts);
-    if (type !== 'symlink') h.xattrs = readXattrs(e.abs);
     if (type !== 'directory' && e.st.nlink > 1n) {
       const key = `${e.st.dev}:${e.st.ino}`;
       const first = links.get(key);
@@ -200,19 +221,22 @@ async function* packParts(walk: AsyncIterable<TreeEntry>, out: Output, opts: Pac
         // The xattrs again, as docker's own layers carry them: an unpacker chowns every entry, links
         // included, and the kernel drops security.capability from the shared inode on chown;
         // only xattrs set after that (from this entry) bring it back.
+        if (type !== 'symlink') h.xattrs = readXattrs(e.abs);
         out.add(encodeHeader({ ...h, type: 'link', linkname: first }));
         continue;
       }
       links.set(key, e.rel);
     }
+    if (type === 'file' && e.st.size > 0n) {
+      yield* packFile(out, e, h, ranges, stats);
+      continue;
+    }
+    if (type !== 'symlink') h.xattrs = readXattrs(e.abs);
     switch (type) {
-      case 'file': {
-        h.size = Number(e.st.size);
-        if (stats) stats.diffSize = (stats.diffSize ?? 0) + h.size;
+      case 'file':
+        if (stats) stats.diffSize ??= 0;
         out.add(encodeHeader(h));
-        if (h.size > 0) for (const chunk of out.file(e.abs, h.size)) yield chunk;
         break;
-      }
       case 'symlink':
         h.linkname = readlinkSync(e.abs);
         if (stats) stats.diffSize = (stats.diffSize ?? 0) + Buffer.byteLength(h.linkname);
@@ -234,7 +258,35 @@ async function* packParts(walk: AsyncIterable<TreeEntry>, out: Output, opts: Pac
   out.add(END_OF_ARCHIVE);
 }
 
+/**
+ * A regular file with contents: opened first (never through a symlink), so its xattrs and its
+ * bytes come from the one file the descriptor holds; read into the chunks, or with `ranges` and
+ * more than a chunk of it, handed out as a FileRange (the descriptor goes with it).
+ */
+function* packFile(out: Output, e: TreeEntry, h: TarHeader, ranges: boolean, stats?: PackStats): Generator<TarPart> {
+  let fd: number | undefined = openSync(e.abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    h.xattrs = readXattrs(e.abs, fd);
+    h.size = Number(e.st.size);
+    if (stats) stats.diffSize = (stats.diffSize ?? 0) + h.size;
+    out.add(encodeHeader(h));
+    if (!ranges || h.size <= BATCH) {
+      yield* out.file(fd, e.abs, h.size);
+      return;
+    }
+    out.flush();
+    yield* out.ready.splice(0);
+    const range: FileRange = { fd, size: h.size, abs: e.abs };
+    fd = undefined;
+    yield range;
+    if (stats) stats.bytes += h.size;
+    out.add(padding(h.size));
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** packEntries as a byte stream. */
-export function packStream(walk: AsyncIterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): Readable {
+export function packStream(walk: Iterable<TreeEntry>, opts: PackOptions = {}, stats?: PackStats): Readable {
   return Readable.from(packEntries(walk, opts, stats), { objectMode: false, highWaterMark: 1024 * 1024 });
 }

@@ -41,11 +41,13 @@ export function isWhiteoutDevice(st: BigIntStats): boolean {
 }
 
 // Metadata calls are synchronous on purpose: a walk makes one lstat per entry, and a thread-pool
-// round trip per call costs far more than the call itself.
-export async function isOpaqueDir(abs: string): Promise<boolean> {
+// round trip per call costs far more than the call itself. The walks are synchronous generators for
+// the same reason: an async generator's every entry is a promise round trip at each level of the
+// recursion (a third of a merged walk's time).
+export function isOpaqueDir(abs: string): boolean {
   if (hasXattrY(abs, overlayOpaqueXattr())) return true;
   if (!inUserNamespace()) return false;
-  return hasXattrY(abs, FUSE_OPAQUE) || (await lstatOrUndef(path.join(abs, WH_OPAQUE))) !== undefined;
+  return hasXattrY(abs, FUSE_OPAQUE) || lstatOrUndef(path.join(abs, WH_OPAQUE)) !== undefined;
 }
 
 const FUSE_OPAQUE = 'user.fuseoverlayfs.opaque';
@@ -63,7 +65,7 @@ function isFuseMarker(name: string, st: BigIntStats): boolean {
   return name === WH_OPAQUE || (name === `${WH_PREFIX}.opq` && isWhiteoutDevice(st));
 }
 
-async function lstatOrUndef(p: string): Promise<BigIntStats | undefined> {
+function lstatOrUndef(p: string): BigIntStats | undefined {
   try {
     return lstatSync(p, { bigint: true });
   } catch (e) {
@@ -96,18 +98,18 @@ function join(rel: string, name: string): string {
  * Every entry below `root` (not `root` itself), parents before children, names sorted. With
  * `overlayUpper`, whiteout devices and opaque directories are flagged.
  */
-export async function* walkDir(root: string, opts: { overlayUpper?: boolean } = {}): AsyncGenerator<TreeEntry> {
-  async function* walk(rel: string): AsyncGenerator<TreeEntry> {
+export function* walkDir(root: string, opts: { overlayUpper?: boolean } = {}): Generator<TreeEntry> {
+  function* walk(rel: string): Generator<TreeEntry> {
     const dirAbs = rel === '' ? root : path.join(root, rel);
     for (const name of sortNames(readdirSync(dirAbs))) {
       const abs = path.join(dirAbs, name);
-      const st = await lstatOrUndef(abs);
+      const st = lstatOrUndef(abs);
       if (!st) continue; // removed while we walked
       if (opts.overlayUpper && isFuseMarker(name, st)) continue;
       const e: TreeEntry = { rel: join(rel, name), abs, st };
       if (opts.overlayUpper) {
         if (isWhiteoutDevice(st)) e.whiteout = true;
-        else if (isDir(st) && (await isOpaqueDir(abs))) e.opaque = true;
+        else if (isDir(st) && isOpaqueDir(abs)) e.opaque = true;
       }
       yield e;
       if (isDir(st)) yield* walk(e.rel);
@@ -121,17 +123,17 @@ export async function* walkDir(root: string, opts: { overlayUpper?: boolean } = 
  * contributing to its parent: from the topmost that has it as a directory down to an opaque one,
  * stopping where a layer has something else there (a file or a whiteout hides what is below).
  */
-async function contributors(layers: string[], rel: string): Promise<{ dirs: string[]; st: BigIntStats } | undefined> {
+function contributors(layers: string[], rel: string): { dirs: string[]; st: BigIntStats } | undefined {
   const dirs: string[] = [];
   let top: BigIntStats | undefined;
   for (const layer of layers) {
     const abs = rel === '' ? layer : path.join(layer, rel);
-    const st = await lstatOrUndef(abs);
+    const st = lstatOrUndef(abs);
     if (!st) continue;
     if (!isDir(st)) break; // a file or a whiteout here hides the rest
     dirs.push(abs);
     top ??= st;
-    if (await isOpaqueDir(abs)) break;
+    if (isOpaqueDir(abs)) break;
   }
   return top ? { dirs, st: top } : undefined;
 }
@@ -140,8 +142,8 @@ async function contributors(layers: string[], rel: string): Promise<{ dirs: stri
  * Every entry of the merged view of `layersTopFirst` (each an unpacked layer or an upper dir in
  * overlay form), parents before children, names sorted. Whiteouts are applied, never listed.
  */
-export async function* walkMerged(layersTopFirst: string[]): AsyncGenerator<TreeEntry> {
-  async function* walk(rel: string, dirs: string[]): AsyncGenerator<TreeEntry> {
+export function* walkMerged(layersTopFirst: string[]): Generator<TreeEntry> {
+  function* walk(rel: string, dirs: string[]): Generator<TreeEntry> {
     // name -> the topmost layer dir that has it
     const names = new Map<string, number>();
     for (let i = 0; i < dirs.length; i++) {
@@ -150,7 +152,7 @@ export async function* walkMerged(layersTopFirst: string[]): AsyncGenerator<Tree
     for (const name of sortNames([...names.keys()])) {
       const i = names.get(name)!;
       const abs = path.join(dirs[i]!, name);
-      const st = await lstatOrUndef(abs);
+      const st = lstatOrUndef(abs);
       if (!st || isWhiteoutDevice(st) || isFuseMarker(name, st)) continue;
       const childRel = join(rel, name);
       if (!isDir(st)) {
@@ -158,13 +160,13 @@ export async function* walkMerged(layersTopFirst: string[]): AsyncGenerator<Tree
         continue;
       }
       const below = dirs.slice(i).map((d) => path.join(d, name));
-      const c = await contributors(below, '');
+      const c = contributors(below, '');
       if (!c) continue;
       yield { rel: childRel, abs, st };
       yield* walk(childRel, c.dirs);
     }
   }
-  const root = await contributors(layersTopFirst, '');
+  const root = contributors(layersTopFirst, '');
   if (root) yield* walk('', root.dirs);
 }
 
@@ -177,7 +179,7 @@ export async function lookupMerged(layersTopFirst: string[], rel: string): Promi
     let found: { i: number; abs: string; st: BigIntStats } | undefined;
     for (let i = 0; i < dirs.length; i++) {
       const abs = path.join(dirs[i]!, parts[k]!);
-      const st = await lstatOrUndef(abs);
+      const st = lstatOrUndef(abs);
       if (st) {
         found = { i, abs, st };
         break;
@@ -186,11 +188,11 @@ export async function lookupMerged(layersTopFirst: string[], rel: string): Promi
     if (!found || isWhiteoutDevice(found.st)) return undefined;
     if (last) return { abs: found.abs, st: found.st };
     if (!isDir(found.st)) return undefined;
-    const c = await contributors(dirs.slice(found.i).map((d) => path.join(d, parts[k]!)), '');
+    const c = contributors(dirs.slice(found.i).map((d) => path.join(d, parts[k]!)), '');
     if (!c) return undefined;
     dirs = c.dirs;
   }
-  const c = await contributors(layersTopFirst, '');
+  const c = contributors(layersTopFirst, '');
   return c ? { abs: layersTopFirst[0]!, st: c.st } : undefined;
 }
 
@@ -201,14 +203,14 @@ export async function listMerged(layersTopFirst: string[], rel: string): Promise
   for (const part of parts) {
     let found: { i: number; st: BigIntStats } | undefined;
     for (let i = 0; i < dirs.length; i++) {
-      const st = await lstatOrUndef(path.join(dirs[i]!, part));
+      const st = lstatOrUndef(path.join(dirs[i]!, part));
       if (st) {
         found = { i, st };
         break;
       }
     }
     if (!found || !isDir(found.st)) return [];
-    const c = await contributors(dirs.slice(found.i).map((d) => path.join(d, part)), '');
+    const c = contributors(dirs.slice(found.i).map((d) => path.join(d, part)), '');
     if (!c) return [];
     dirs = c.dirs;
   }
@@ -224,7 +226,7 @@ export async function listMerged(layersTopFirst: string[], rel: string): Promise
     for (const n of names) {
       if (seen.has(n)) continue;
       seen.add(n);
-      const st = await lstatOrUndef(path.join(d, n));
+      const st = lstatOrUndef(path.join(d, n));
       if (st && !isWhiteoutDevice(st)) out.push(n);
     }
   }

@@ -3,7 +3,7 @@
 // SIGINT/SIGTERM/SIGHUP; for a bale killed outright, each one is recorded in the store
 // (tmp/output-*.json: its path and the owner's pid and start time), and the next gc, save or
 // export removes those whose owner is gone. A live writer's file is never touched.
-import { close, createWriteStream, fdatasync, open, promises as fsp, rmSync, write, writev, type WriteStream } from 'node:fs';
+import { close, closeSync, createWriteStream, fdatasync, open, promises as fsp, rmSync, write, writev, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
 import { BaleError, oneLine } from '../util/errors.js';
@@ -11,6 +11,8 @@ import { onInterrupt } from '../util/interrupt.js';
 import { isAlive, procInfo } from '../util/proc.js';
 import { readJson, writeFileAtomic } from '../util/fsx.js';
 import { crypto } from '../util/crypto.js';
+import { copyRange } from '../util/filecopy.js';
+import type { FileRange, TarPart } from '../layer/pack.js';
 import type { Store } from './store.js';
 
 interface OutputRecord {
@@ -53,7 +55,10 @@ export class Writeback {
       writev(fd, bs, pos, (e, n, bufs) => (this.wrote(fd, e ? 0 : n), cb(e, n, bufs))),
   };
 
-  /** `n` more bytes were written to `fd` (the descriptor must stay open until settle()). */
+  /**
+   * Count `n` bytes written to `fd`, starting an fdatasync when SYNC_EVERY have gathered (the
+   * descriptor must stay open until settle()).
+   */
   wrote(fd: number, n: number): void {
     this.unsynced += n;
     if (this.unsynced < SYNC_EVERY || this.pending) return;
@@ -119,6 +124,43 @@ export class OutputFile {
     return out;
   }
 
+  /**
+   * Write `parts` (instead of piping to the stream, which is then ended): each buffer at its
+   * position and each file range copied by the kernel (filecopy.ts), then its descriptor closed,
+   * up to PARTS_IN_FLIGHT at once on the thread pool while the next parts are made. `onPart` is
+   * called as each part is taken.
+   */
+  async writeParts(parts: Iterable<TarPart>, onPart?: () => void): Promise<void> {
+    const fd = (this.stream as WriteStream & { fd: number }).fd;
+    const inFlight = new Set<Promise<void>>();
+    let pos = 0;
+    let failed: { error: unknown } | undefined;
+    try {
+      for (const part of parts) {
+        const at = pos;
+        const len = Buffer.isBuffer(part) ? part.length : part.size;
+        pos += len;
+        const op: Promise<void> = (Buffer.isBuffer(part) ? writeAt(fd, part, at) : copyPart(part, fd, at))
+          .then(
+            () => this.writeback.wrote(fd, len),
+            (e: unknown) => {
+              if (Buffer.isBuffer(part) || WRITE_SIDE.has((e as NodeJS.ErrnoException).code ?? '')) this.writeError ??= e as Error;
+              failed ??= { error: e };
+            },
+          )
+          .finally(() => inFlight.delete(op));
+        inFlight.add(op);
+        onPart?.();
+        while (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
+        if (failed) break;
+      }
+    } finally {
+      await Promise.all(inFlight);
+    }
+    if (failed) throw failed.error;
+    await new Promise<void>((resolve, reject) => this.stream.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  }
+
   /** The stream has finished: make the file durable and put it in place. */
   async commit(): Promise<void> {
     await this.writeback.settle();
@@ -165,6 +207,35 @@ export class OutputFile {
     await fsp.rm(this.record, { force: true });
     this.forget();
   }
+}
+
+/** Parts writeParts has on the thread pool at once: 2 MiB of packer chunks at most. */
+const PARTS_IN_FLIGHT = 8;
+
+/** All of `b` written to `fd` at `pos`. */
+async function writeAt(fd: number, b: Buffer, pos: number): Promise<void> {
+  for (let off = 0; off < b.length; ) {
+    const n = await new Promise<number>((resolve, reject) => write(fd, b, off, b.length - off, pos + off, (e, n) => (e ? reject(e) : resolve(n))));
+    if (n === 0) throw Object.assign(new Error('EIO: a write wrote nothing'), { code: 'EIO' });
+    off += n;
+  }
+}
+
+/** Errors of a file range's copy that are the output's (the others are the input file's). */
+const WRITE_SIDE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS', 'EBADF']);
+
+/** A file range copied to `fd` at `pos`; its descriptor is closed whatever happens. */
+async function copyPart(r: FileRange, fd: number, pos: number): Promise<void> {
+  let copied: number;
+  try {
+    copied = await copyRange(r.fd, fd, pos, r.size);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw WRITE_SIDE.has(code) ? e : new BaleError(`${r.abs}: ${oneLine(e)}`, { cause: e });
+  } finally {
+    closeSync(r.fd);
+  }
+  if (copied !== r.size) throw new BaleError(`${r.abs}: changed size while being read (${copied} of ${r.size} bytes)`);
 }
 
 /** Remove the temp outputs of writers that are gone (killed outright). Returns how many. */

@@ -4,18 +4,18 @@
 import { createRequire } from 'node:module';
 
 interface XattrModule {
-  list(path: string): (string | Buffer)[] | undefined;
+  list(pathOrFd: string | number): (string | Buffer)[] | undefined;
 }
 
 /** Loaded on first use: verbs that pack nothing skip the dlopen. */
 let xattrModule: XattrModule | undefined;
 
 /**
- * The xattrs of `path` (not following a symlink) as a map, or undefined when it has none, the file
- * system keeps none, or the path is gone.
+ * The xattrs of `path` (not following a symlink) or of open file `fd` as a map, or undefined when
+ * it has none, the file system keeps none, or the path is gone.
  */
-export function readXattrMap(path: string): Map<string, Buffer> | undefined {
-  const flat = (xattrModule ??= createRequire(import.meta.url)('../../native/xattr.node') as XattrModule).list(path);
+export function readXattrMap(pathOrFd: string | number): Map<string, Buffer> | undefined {
+  const flat = (xattrModule ??= createRequire(import.meta.url)('../../native/xattr.node') as XattrModule).list(pathOrFd);
   if (!flat) return undefined;
   const out = new Map<string, Buffer>();
   for (let i = 0; i < flat.length; i += 2) out.set(flat[i] as string, flat[i + 1] as Buffer);

@@ -1,7 +1,7 @@
 // bale export: a container's (or an image's) merged filesystem as one flat tar, streamed.
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { packStream } from '../../layer/pack.js';
+import { packRanges, packStream } from '../../layer/pack.js';
 import { walkMerged } from '../../layer/tree.js';
 import { layersOf } from '../../runtime/rootfs.js';
 import { Store } from '../../store/store.js';
@@ -44,9 +44,10 @@ export async function run(args: string[]): Promise<number> {
   const file = await OutputFile.create(store, out);
   const progress = new Progress(Boolean(p['quiet']));
   try {
-    const tar = packStream(walkMerged(layers), {}, stats);
-    tar.on('data', () => progress.update(`exporting ${p._[0]}: ${stats.entries} files, ${humanSize(stats.bytes)}`));
-    await pipeline(tar, file.stream);
+    // Large files' contents are copied by the kernel, not read into bale and written out again.
+    await file.writeParts(packRanges(walkMerged(layers), {}, stats), () =>
+      progress.update(`exporting ${p._[0]}: ${stats.entries} files, ${humanSize(stats.bytes)}`),
+    );
     await file.commit();
   } catch (e) {
     throw await file.fail(e);

@@ -6,6 +6,8 @@
 //                           built against the running Node's headers (<prefix>/include/node)
 //   dist/native/xattr.node  every xattr of a file in one call, for layer/pack.ts
 //                           (src/util/native/xattr.c), built the same way
+//   dist/native/filecopy.node  a file's bytes copied into another at a position on the thread
+//                           pool (copy_file_range), for export -o (src/util/native/filecopy.c)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -25,4 +27,4 @@ if (!existsSync(path.join(headers, 'node_api.h'))) {
   process.stderr.write(`build: no Node-API header at ${headers}/node_api.h (Debian's nodejs package has it; so do the nodejs.org tarballs)\n`);
   process.exit(1);
 }
-for (const m of ['flock', 'xattr']) cc(['-shared', '-fPIC', '-I', headers, '-o', `dist/native/${m}.node`, `src/util/native/${m}.c`]);
+for (const m of ['flock', 'xattr', 'filecopy']) cc(['-shared', '-fPIC', '-I', headers, '-o', `dist/native/${m}.node`, `src/util/native/${m}.c`]);
