@@ -15,7 +15,7 @@
 import { keepXattr } from './rules.js';
 import { closeSync, openSync, readlinkSync, readSync, constants as fsc } from 'node:fs';
 import { Readable } from 'node:stream';
-import { BaleError } from '../util/errors.js';
+import { BaleError, oneLine } from '../util/errors.js';
 import { readXattrMap } from '../util/xattrs.js';
 import { encodeHeader, END_OF_ARCHIVE, padding, type EntryType, type TarHeader } from './tar-header.js';
 import type { TreeEntry } from './tree.js';
@@ -158,7 +158,12 @@ class Output {
         this.flush();
         yield* this.ready.splice(0);
       }
-      const r = readSync(fd, this.buf, this.len, Math.min(size - n, this.buf.length - this.len), n);
+      let r: number;
+      try {
+        r = readSync(fd, this.buf, this.len, Math.min(size - n, this.buf.length - this.len), n);
+      } catch (err) {
+        throw new BaleError(`${abs}: ${oneLine(err)}`, { cause: err }); // ESPIPE: a fifo now
+      }
       if (r === 0) break;
       n += r;
       this.len += r;
@@ -261,10 +266,12 @@ function* packEntryParts(walk: Iterable<TreeEntry>, out: Output, ranges: boolean
 /**
  * A regular file with contents: opened first (never through a symlink), so its xattrs and its
  * bytes come from the one file the descriptor holds; read into the chunks, or with `ranges` and
- * more than a chunk of it, handed out as a FileRange (the descriptor goes with it).
+ * more than a chunk of it, handed out as a FileRange (the descriptor goes with it). O_NONBLOCK:
+ * a fifo put in the file's place since the walk's lstat (a running container can) fails the
+ * read instead of hanging the open; a regular file reads the same.
  */
 function* packFile(out: Output, e: TreeEntry, h: TarHeader, ranges: boolean, stats?: PackStats): Generator<TarPart> {
-  let fd: number | undefined = openSync(e.abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  let fd: number | undefined = openSync(e.abs, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
   try {
     h.xattrs = readXattrs(e.abs, fd);
     h.size = Number(e.st.size);
