@@ -4,9 +4,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BALE, bale as baleRoot, baleOk as baleRootOk, tmpDir, type BaleResult } from './helpers.js';
+import { BALE, bale as baleRoot, baleOk as baleRootOk, tmpDir, waitFor, type BaleResult } from './helpers.js';
 import { seedBusybox, staticProgram } from './images.js';
 import { baleArgv, baleAs, baleAsOk, handOver, userStore, type User } from './rootless.js';
 
@@ -42,6 +42,26 @@ int main(int argc, char **argv) {
   return 0;
 }
 `;
+
+/** Whether some process has `file` open (by the path it was opened with). */
+function openedByAnyone(file: string): boolean {
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === file) return true;
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+  }
+  return false;
+}
 
 /** The isolation cases, run by bale as root, or as user `as` (rootless). */
 export function isolationTests(as?: User): void {
@@ -185,6 +205,73 @@ export function isolationTests(as?: User): void {
     // The binds bale makes still work.
     const ok = await baleOk(root, ['run', '--rm', 'busybox', 'sh', '-c', 'openrw /dev/zero; openrw /dev/urandom; echo x > /dev/null && echo null-ok']);
     assert.is(ok, 'opened\nopened\nnull-ok\n');
+  });
+
+  test('export, commit and diff hold a running container still: a directory swapped for a symlink mid-export does not send the export to the host', async () => {
+    // The host dir the container's symlink names, with a file only the host has.
+    const host = tmpDir('bale-hold-');
+    try {
+      chmodSync(host.dir, 0o755);
+      mkdirSync(path.join(host.dir, 'x'), { mode: 0o755 });
+      writeFileSync(path.join(host.dir, 'x', 'host-secret'), 'host only\n', { mode: 0o644 });
+      // signals both ways through a bind mount (a file put in the upper dir behind overlay's back
+      // may never show inside)
+      const sig = path.join(host.dir, 'sig');
+      mkdirSync(sig);
+      chmodSync(sig, 0o777);
+      // /a/etc/big is read between the export's look at /a (a directory then) and at /a/x: the
+      // container swaps /a for a symlink to the host dir when /sig/trigger appears.
+      const script = `mkdir -p /a/etc /a/x && dd if=/dev/zero of=/a/etc/big bs=1M count=16 2>/dev/null && touch /sig/ready; while [ ! -e /sig/trigger ]; do usleep 10000; done; mv /a /a.real && ln -s ${host.dir} /a && touch /sig/swapped; sleep 1000`;
+      const id = (await baleOk(root, ['run', '-d', '-v', `${sig}:/sig`, 'busybox', 'sh', '-c', script])).trim();
+      const upper = path.join(root, 'containers', id, 'upper');
+      await waitFor('the container to be ready', async () => existsSync(path.join(sig, 'ready')) || undefined);
+      // stdout is not read yet: the export stops with /a/etc/big open, past /a and before /a/x (a: first in the walk)
+      const [cmd, ...pre] = as ? baleArgv(as) : [BALE];
+      const child = spawn(cmd!, [...pre, 'export', id], { env: { ...process.env, BALE_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let exited = false;
+      const closed = new Promise<number | null>((r) => child.on('close', (code) => ((exited = true), r(code))));
+      let stderr = '';
+      child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+      const tar: Buffer[] = [];
+      let moved = false;
+      try {
+        const big = path.join(upper, 'a', 'etc', 'big');
+        await waitFor('the export to open /a/etc/big', async () => (exited || openedByAnyone(big) ? true : undefined), 30_000);
+        if (!exited) {
+          writeFileSync(path.join(sig, 'trigger'), '');
+          await new Promise((r) => setTimeout(r, 1500));
+          moved = existsSync(path.join(sig, 'swapped'));
+        }
+      } finally {
+        child.stdout!.on('data', (b: Buffer) => tar.push(b));
+        if (!existsSync(path.join(sig, 'trigger'))) child.kill('SIGKILL');
+      }
+      const code = await closed;
+      if (exited && !existsSync(path.join(sig, 'trigger'))) {
+        // A host that cannot freeze the container (rootless with no cgroups delegated): refused,
+        // in one line, by each of the three, rather than read while it moves.
+        assert.is(code, 1, `export: ${stderr}`);
+        const refused = /^bale: container \S+ is running and cannot be frozen while its files are read \(.*\): stop it first\n$/;
+        assert.match(stderr, refused);
+        for (const verb of [['commit', id], ['diff', id]]) assert.match((await bale(root, verb)).stderr, refused);
+        await bale(root, ['rm', '-f', id]);
+        return;
+      }
+      assert.is(code, 0, `export: ${stderr}`);
+      const names = spawnSync('tar', ['-t'], { input: Buffer.concat(tar), encoding: 'utf8' }).stdout.split('\n');
+      assert.ok(names.includes('a/etc/big'), 'the export is whole');
+      assert.not.ok(names.some((n) => n.includes('host-secret')), `the host's file was exported: ${names.filter((n) => n.startsWith('a/')).join(' ')}`);
+      assert.not.ok(moved, 'the container moved while its files were read');
+      // thawed once done; commit and diff hold it still the same way and thaw it too
+      await waitFor('the container to go on', async () => existsSync(path.join(sig, 'swapped')) || undefined, 10_000);
+      await baleOk(root, ['commit', id, `held-${process.pid}`]);
+      assert.match(await baleOk(root, ['diff', id]), /^A \/a\.real$/m);
+      assert.is(await baleOk(root, ['exec', id, 'echo', 'alive']), 'alive\n', 'running again');
+      await bale(root, ['rm', '-f', id]);
+      await bale(root, ['rmi', `held-${process.pid}`]);
+    } finally {
+      host.cleanup();
+    }
   });
 
   test('--privileged: as root it may open a block device it makes (docker\'s: every device); rootless it still may not', async () => {

@@ -5,6 +5,7 @@ import { unpackLayers } from '../store/layers.js';
 import type { Store } from '../store/store.js';
 import { BaleError } from '../util/errors.js';
 import { exists } from '../util/fsx.js';
+import { holdStill } from './pause.js';
 
 /**
  * A container's read-only layers, top first (init, then the image's layers): the runtime's
@@ -22,23 +23,27 @@ export async function containerLowers(store: Store, rec: ContainerRecord): Promi
   return [containerPaths(store, rec.id).init, ...(await unpackLayers(store, img)).reverse()];
 }
 
-/** The layer dirs (top first) whose merged view a container shows: upper, init, image layers. */
-async function containerLayers(store: Store, nameOrId: string): Promise<string[] | undefined> {
-  let rec;
+/** The container named `nameOrId`, or undefined if there is none. */
+async function containerOrNone(store: Store, nameOrId: string): Promise<ContainerRecord | undefined> {
   try {
-    rec = await findContainer(store, nameOrId);
+    return await findContainer(store, nameOrId);
   } catch (e) {
     if (e instanceof BaleError && /^No such container/.test(e.message)) return undefined;
     throw e;
   }
-  return [containerPaths(store, rec.id).upper, ...(await containerLowers(store, rec))];
 }
 
-/** The layer dirs (top first) of a container or, failing that, an image. */
-export async function layersOf(store: Store, target: string): Promise<string[]> {
-  const c = await containerLayers(store, target);
-  if (c) return c;
+/**
+ * Run `read` over the layer dirs (top first) of a container (upper, init, image layers: the view
+ * it shows), held still while it runs (pause.ts), or, failing that, of an image.
+ */
+export async function readLayersOf<T>(store: Store, target: string, read: (layers: string[]) => Promise<T>): Promise<T> {
+  const rec = await containerOrNone(store, target);
+  if (rec) {
+    const layers = [containerPaths(store, rec.id).upper, ...(await containerLowers(store, rec))];
+    return holdStill(store, rec, () => read(layers));
+  }
   const img = await store.tryResolve(target);
   if (!img) throw new BaleError(`No such container or image: ${target}`);
-  return (await unpackLayers(store, img)).reverse();
+  return read((await unpackLayers(store, img)).reverse());
 }

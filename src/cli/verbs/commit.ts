@@ -1,5 +1,6 @@
 // bale commit: a container's read-write layer → a new layer on top of its image.
 import { commitLayer } from '../../image/commit.js';
+import { holdStill } from '../../runtime/pause.js';
 import { containerPaths, findContainer } from '../../runtime/container.js';
 import { Store } from '../../store/store.js';
 import { BaleError } from '../../util/errors.js';
@@ -35,7 +36,8 @@ export async function run(args: string[]): Promise<number> {
   const parent = await store.image(ctr.image);
   if (!parent) throw new BaleError(`container ${ctr.name}: its image ${ctr.image} is gone from the store`);
   const progress = layerProgress(`committing ${ctr.name}`, Boolean(p['quiet']));
-  const rec = await commitLayer(store, parent, {
+  // held still while it runs, as docker commit pauses it (pause.ts says why)
+  const rec = await holdStill(store, ctr, () => commitLayer(store, parent, {
     upper: containerPaths(store, ctr.id).upper,
     createdBy: ctr.process.args.join(' '),
     changes: p['change'] as string[],
@@ -44,7 +46,7 @@ export async function run(args: string[]): Promise<number> {
     compression,
     tags,
     onBytes: progress.update,
-  }).finally(progress.done);
+  })).finally(progress.done);
   process.stdout.write(`${rec.id}\n`);
   return 0;
 }

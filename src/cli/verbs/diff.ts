@@ -3,6 +3,7 @@
 import { upperChanges } from '../../layer/changes.js';
 import { containerPaths, findContainer } from '../../runtime/container.js';
 import { containerLowers } from '../../runtime/rootfs.js';
+import { holdStill } from '../../runtime/pause.js';
 import { Store } from '../../store/store.js';
 import { outputFormat, printJson } from '../output.js';
 import { needArgs, parseFlags, wantsHelp } from '../verb.js';
@@ -29,7 +30,8 @@ export async function run(args: string[]): Promise<number> {
   const format = outputFormat(p['format'], 'diff');
   const store = await Store.open();
   const ctr = await findContainer(store, p._[0]!);
-  const list = await upperChanges(containerPaths(store, ctr.id).upper, await containerLowers(store, ctr));
+  const lowers = await containerLowers(store, ctr);
+  const list = await holdStill(store, ctr, () => upperChanges(containerPaths(store, ctr.id).upper, lowers));
   if (format === 'json') {
     printJson(list.map((c) => ({ Path: c.path, Kind: c.kind === 'C' ? 0 : c.kind === 'A' ? 1 : 2 })));
   } else if (list.length) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { packRanges, packStream } from '../../layer/pack.js';
 import { walkMerged } from '../../layer/tree.js';
-import { layersOf } from '../../runtime/rootfs.js';
+import { readLayersOf } from '../../runtime/rootfs.js';
 import { Store } from '../../store/store.js';
 import { BaleError, UsageError } from '../../util/errors.js';
 import { exists } from '../../util/fsx.js';
@@ -34,25 +34,23 @@ export async function run(args: string[]): Promise<number> {
   if (!out && process.stdout.isTTY) throw new UsageError('refusing to write a tar to a terminal; use -o FILE or redirect stdout');
   if (out && !(await exists(path.dirname(out)))) throw new BaleError(`${path.dirname(out)}: no such directory`);
   const store = await Store.open();
-  const layers = await layersOf(store, p._[0]!);
   const stats = { entries: 0, bytes: 0 };
-  if (!out) {
-    await pipeline(packStream(walkMerged(layers), {}, stats), process.stdout);
-    return 0;
-  }
-  // Opened before the tar starts: a 'data' listener on it would start the flow.
-  const file = await OutputFile.create(store, out);
-  const progress = new Progress(Boolean(p['quiet']));
-  try {
-    // Large files' contents are copied by the kernel, not read into bale and written out again.
-    await file.writeParts(packRanges(walkMerged(layers), {}, stats), () =>
-      progress.update(`exporting ${p._[0]}: ${stats.entries} files, ${humanSize(stats.bytes)}`),
-    );
-    await file.commit();
-  } catch (e) {
-    throw await file.fail(e);
-  } finally {
-    progress.done();
-  }
+  await readLayersOf(store, p._[0]!, async (layers) => {
+    if (!out) return pipeline(packStream(walkMerged(layers), {}, stats), process.stdout);
+    // Opened before the tar starts: a 'data' listener on it would start the flow.
+    const file = await OutputFile.create(store, out);
+    const progress = new Progress(Boolean(p['quiet']));
+    try {
+      // Large files' contents are copied by the kernel, not read into bale and written out again.
+      await file.writeParts(packRanges(walkMerged(layers), {}, stats), () =>
+        progress.update(`exporting ${p._[0]}: ${stats.entries} files, ${humanSize(stats.bytes)}`),
+      );
+      await file.commit();
+    } catch (e) {
+      throw await file.fail(e);
+    } finally {
+      progress.done();
+    }
+  });
   return 0;
 }
