@@ -61,7 +61,7 @@ import { wholeIndex } from '../store/whole-index.js';
 import { BaleError } from '../util/errors.js';
 import { crypto } from '../util/crypto.js';
 import { sniffFile } from '../layer/compression.js';
-import { BLOCK, encodeHeader, END_OF_ARCHIVE, padding } from '../layer/tar-header.js';
+import { BLOCK, encodeHeader, END_OF_ARCHIVE, padding, setBase256Size } from '../layer/tar-header.js';
 import { v1Layers } from './legacy-v1.js';
 import { reencodeInWorker } from './examine-pool.js';
 import type { Reencoded, ReencodeDest } from './reencode.js';
@@ -377,14 +377,7 @@ export function archiveHeader(name: string, type: 'file' | 'directory' | 'symlin
   const big = size >= 8 ** 11;
   const b = encodeHeader({ name, type, mode, uid: 0, gid: 0, size: big ? 0 : size, mtime: 0, ...(linkname === undefined ? {} : { linkname }) });
   if (b.length !== BLOCK) throw new BaleError(`archive entry ${name}: name too long for one header block`);
-  if (big) {
-    b[124] = 0x80;
-    let n = size;
-    for (let i = 135; i > 124; i--, n = Math.floor(n / 256)) b[i] = n % 256;
-    b.fill(0x20, 148, 156);
-    const sum = b.reduce((a, x) => a + x, 0);
-    b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
-  }
+  if (big) setBase256Size(b, size);
   return b;
 }
 

@@ -95,13 +95,27 @@ function ustar(h: { name: Buffer; prefix?: Buffer; mode: number; uid: number; gi
   writeOctal(b, 329, 8, h.devmajor ?? 0);
   writeOctal(b, 337, 8, h.devminor ?? 0);
   if (h.prefix) writeString(b, 345, 155, h.prefix);
-  // Checksum: sum of all bytes with the checksum field taken as eight spaces.
+  writeChecksum(b);
+  return b;
+}
+
+/** A header block's checksum: the sum of all its bytes with the checksum field taken as eight spaces. */
+function writeChecksum(b: Buffer): void {
   b.fill(0x20, 148, 156);
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += b[i]!;
   writeOctal(b, 148, 7, sum); // six digits and a NUL
   b[155] = 0x20;
-  return b;
+}
+
+/**
+ * Put `size` into ustar header block `b` in GNU base-256 (for sizes past the octal field's 8 GiB,
+ * which every tar reader takes), keeping the entry one block where a pax header would add one.
+ */
+export function setBase256Size(b: Buffer, size: number): void {
+  b[124] = 0x80;
+  for (let i = 135, n = size; i > 124; i--, n = Math.floor(n / 256)) b[i] = n % 256;
+  writeChecksum(b);
 }
 
 /** Split a long name into ustar prefix + name if it can be (prefix ≤155 bytes, name ≤100, split at a `/`). */
